@@ -1,0 +1,40 @@
+"""Turning a Telegram user into a stored customer, once per update, in one place."""
+
+from __future__ import annotations
+
+from telegram import Update, User
+
+from bot.context import Context
+from storage import customers
+from storage.db import transaction
+from storage.languages import language_from_telegram
+from storage.models import Customer
+
+
+async def touch(update: Update, context: Context) -> tuple[Customer, bool]:
+    """The customer behind this update, created on first contact; returns (customer, created)."""
+    user = update.effective_user
+    assert user is not None
+    async with transaction(context.services.sessions) as session:
+        return await customers.touch_customer(
+            session,
+            telegram_id=user.id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+            language=initial_language(user, context),
+        )
+
+
+def initial_language(user: User, context: Context) -> str:
+    return language_from_telegram(user.language_code, context.services.settings.default_language)
+
+
+async def language_of(update: Update, context: Context) -> str:
+    """The language to answer this user in: their stored choice, else what Telegram says they speak."""
+    user = update.effective_user
+    if user is None:
+        return context.services.settings.default_language
+    async with context.services.sessions() as session:
+        customer = await customers.get_customer(session, telegram_id=user.id)
+    return customer.language if customer else initial_language(user, context)

@@ -1,0 +1,106 @@
+"""The one Settings class: every `CAREBOT_*` setting, read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+import re
+import sys
+from decimal import Decimal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+
+Language = Literal["zh_CN", "en"]
+
+
+class Settings(BaseSettings):
+    """Carebot's configuration. Names are an interface: operators set them as `CAREBOT_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="CAREBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: str = ""
+    bot_api_url: str = TELEGRAM_API_URL
+    bot_api_file_url: str = ""
+    database_url: str = "sqlite+aiosqlite:///./carebot.db"
+    staff_chat_id: int | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    timezone: str = "Asia/Shanghai"
+    default_language: Language = "zh_CN"
+    vip_min_total: Decimal = Field(default=Decimal("10000"), ge=0)
+    vip_min_purchases: int = Field(default=10, ge=1)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    rate_limits: Literal["on", "off"] = "on"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+        return value
+
+    @field_validator("staff_chat_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _normalise_language(cls, value: object) -> object:
+        from storage.languages import normalise_language
+
+        return normalise_language(value) if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("bot_api_url", "bot_api_file_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_file_url(self) -> Settings:
+        if not self.bot_api_file_url:
+            base = self.bot_api_url
+            self.bot_api_file_url = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+def load_settings(*, require_token: bool = False) -> Settings:
+    """Read the settings, turning pydantic's report into one line that names the setting."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "CAREBOT_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
+        raise SettingsError(f"{name}: {error['msg']}") from None
+    if require_token and not settings.bot_token:
+        raise SettingsError("CAREBOT_BOT_TOKEN: required to run the bot (set it in the environment or .env)")
+    return settings
+
+
+def load_settings_or_exit(*, require_token: bool = False) -> Settings:
+    try:
+        return load_settings(require_token=require_token)
+    except SettingsError as exc:
+        print(f"carebot: invalid setting {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

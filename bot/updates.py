@@ -1,0 +1,146 @@
+"""Receiving updates without ever losing one: stored in the inbox first, then handled in order per chat.
+
+Telegram counts an update as delivered once the next `getUpdates` asks past it (or a webhook answered 200).
+PTB's own updater queues updates in memory and confirms them before any handler ran, so a crash loses them.
+Here every batch is written to the inbox before the next poll confirms it, and a restart resumes what was
+stored and not yet handled. Handling runs concurrently across chats and strictly in order within one chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Hashable, Sequence
+from datetime import timedelta
+
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+
+from bot.context import CarebotApp
+from storage import inbox
+from storage.db import SessionFactory, transaction
+from storage.inbox import IncomingUpdate
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT_SECONDS = 20
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def incoming(update: Update) -> IncomingUpdate:
+    chat = update.effective_chat
+    user = update.effective_user
+    chat_id = chat.id if chat else (user.id if user else None)
+    return IncomingUpdate(update.update_id, chat_id, json.dumps(update.to_dict(), ensure_ascii=False))
+
+
+class ChatOrderedDispatcher:
+    """Hands updates to the Application: one worker per chat keeps order, a semaphore bounds the total."""
+
+    def __init__(self, app: CarebotApp, sessions: SessionFactory, *, max_concurrent: int = 256) -> None:
+        self._app = app
+        self._sessions = sessions
+        self._queues: dict[Hashable, deque[Update]] = {}
+        self._workers: dict[Hashable, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, update: Update) -> None:
+        chat = update.effective_chat
+        key: Hashable = chat.id if chat else ("update", update.update_id)
+        self._queues.setdefault(key, deque()).append(update)
+        if key not in self._workers:
+            self._idle.clear()
+            self._workers[key] = asyncio.create_task(self._work(key), name=f"chat-worker:{key}")
+
+    async def _work(self, key: Hashable) -> None:
+        queue = self._queues[key]
+        try:
+            while queue:
+                update = queue[0]
+                async with self._slots:
+                    await self._app.process_update(update)
+                async with transaction(self._sessions) as session:
+                    await inbox.mark_processed(session, update_id=update.update_id)
+                queue.popleft()
+        finally:
+            del self._workers[key]
+            if not queue:
+                del self._queues[key]
+            if not self._workers:
+                self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until every submitted update is handled (used at shutdown and by tests)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def cancel(self) -> None:
+        for task in list(self._workers.values()):
+            task.cancel()
+        for task in list(self._workers.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def accept(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, updates: Sequence[Update]) -> int:
+    """Store the batch, then hand the updates not seen before to the dispatcher; returns how many were new."""
+    async with transaction(sessions) as session:
+        fresh = await inbox.store_updates(session, updates=[incoming(u) for u in updates])
+    fresh_ids = {u.update_id for u in fresh}
+    for update in updates:
+        if update.update_id in fresh_ids:
+            dispatcher.submit(update)
+    return len(fresh)
+
+
+async def resume(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher) -> int:
+    """Hand over what an earlier run stored and did not finish handling."""
+    async with sessions() as session:
+        stored = await inbox.unprocessed_updates(session)
+    for row in stored:
+        update = Update.de_json(json.loads(row.payload), app.bot)
+        if update is not None:
+            dispatcher.submit(update)
+    if stored:
+        log.info("resumed %d stored updates", len(stored))
+    return len(stored)
+
+
+async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher) -> None:
+    """Long polling that confirms a batch only after it is stored. Runs until cancelled."""
+    async with sessions() as session:
+        last = await inbox.last_update_id(session)
+    offset = last + 1 if last is not None else None
+    backoff = 1.0
+    while True:
+        try:
+            updates = await app.bot.get_updates(
+                offset=offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=Update.ALL_TYPES
+            )
+        except RetryAfter as exc:
+            await asyncio.sleep(seconds(exc.retry_after))
+            continue
+        except InvalidToken:
+            raise
+        except (TimedOut, NetworkError, Conflict) as exc:
+            log.warning("getUpdates failed (%s); retrying in %.0f s", type(exc).__name__, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            continue
+        backoff = 1.0
+        if not updates:
+            continue
+        await accept(app, sessions, dispatcher, updates)
+        offset = updates[-1].update_id + 1

@@ -1,0 +1,68 @@
+"""The customer records: finding, creating from Telegram, and keeping details fresh."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Customer
+from storage.types import utcnow
+
+
+async def get_customer(session: AsyncSession, *, telegram_id: int) -> Customer | None:
+    result = await session.execute(select(Customer).where(Customer.telegram_id == telegram_id))  # type: ignore[arg-type]
+    return result.scalar_one_or_none()
+
+
+async def get_customer_by_id(session: AsyncSession, *, customer_id: int) -> Customer | None:
+    return await session.get(Customer, customer_id)
+
+
+async def touch_customer(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    first_name: str | None,
+    last_name: str | None,
+    username: str | None,
+    language: str,
+) -> tuple[Customer, bool]:
+    """Create the customer on first contact or refresh their Telegram names; returns (customer, created).
+
+    `language` is used only for a new customer: an existing one keeps the language they chose.
+    """
+    customer = await get_customer(session, telegram_id=telegram_id)
+    now = utcnow()
+    created = customer is None
+    if customer is None:
+        customer = Customer(telegram_id=telegram_id, language=language, created_at=now, consent_at=now)
+    customer.first_name = first_name
+    customer.last_name = last_name
+    customer.username = username
+    customer.last_contact_at = now
+    customer.updated_at = now
+    session.add(customer)
+    await session.flush()
+    return customer, created
+
+
+async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) -> list[Customer]:
+    """Exact lookups first: Telegram id, @username, phone; then names containing the text."""
+    text = query.strip()
+    conditions = []
+    if text.lstrip("-").isdigit():
+        conditions.append(Customer.telegram_id == int(text))
+    if text.startswith("@"):
+        conditions.append(func.lower(Customer.username) == text[1:].lower())
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 6:
+        conditions.append(Customer.phone.like(f"%{digits}"))  # type: ignore[union-attr]
+    if conditions:
+        result = await session.execute(select(Customer).where(or_(*conditions)).limit(limit))
+        found = list(result.scalars())
+        if found:
+            return found
+    pattern = f"%{text.lower()}%"
+    full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
+    result = await session.execute(select(Customer).where(full_name.like(pattern)).order_by(Customer.id).limit(limit))
+    return list(result.scalars())

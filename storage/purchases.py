@@ -1,0 +1,82 @@
+"""Recording purchases and refunds; every change re-decides the customer's segment in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Customer, Purchase
+from storage.segments import SegmentMove, VipThresholds, apply_totals
+from storage.types import utcnow
+
+
+class PurchaseError(ValueError):
+    """A purchase or refund that cannot be recorded; the message says why."""
+
+
+async def find_purchase(session: AsyncSession, *, customer_id: int, reference: str) -> Purchase | None:
+    result = await session.execute(
+        select(Purchase).where(Purchase.customer_id == customer_id, Purchase.reference == reference)
+    )
+    return result.scalar_one_or_none()
+
+
+async def record_purchase(
+    session: AsyncSession,
+    *,
+    customer: Customer,
+    amount: Decimal,
+    currency: str,
+    reference: str,
+    vip: VipThresholds,
+    occurred_at: datetime | None = None,
+    note: str | None = None,
+) -> tuple[Purchase, SegmentMove]:
+    if amount <= 0:
+        raise PurchaseError("amount must be positive")
+    assert customer.id is not None
+    if await find_purchase(session, customer_id=customer.id, reference=reference):
+        raise PurchaseError(f"reference {reference} is already recorded for this customer")
+    purchase = Purchase(
+        customer_id=customer.id,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        occurred_at=occurred_at or utcnow(),
+        note=note,
+    )
+    session.add(purchase)
+    move = await apply_totals(
+        session, customer=customer, amount_delta=amount, count_delta=1, vip=vip, reason="purchase"
+    )
+    return purchase, move
+
+
+async def refund_purchase(
+    session: AsyncSession, *, customer: Customer, reference: str, vip: VipThresholds
+) -> tuple[Purchase, SegmentMove]:
+    assert customer.id is not None
+    purchase = await find_purchase(session, customer_id=customer.id, reference=reference)
+    if purchase is None:
+        raise PurchaseError(f"no purchase {reference} for this customer")
+    if purchase.refunded_at is not None:
+        raise PurchaseError(f"purchase {reference} is already refunded")
+    purchase.refunded_at = utcnow()
+    session.add(purchase)
+    move = await apply_totals(
+        session, customer=customer, amount_delta=-purchase.amount, count_delta=-1, vip=vip, reason="refund"
+    )
+    return purchase, move
+
+
+async def list_purchases(session: AsyncSession, *, customer_id: int, limit: int = 20) -> list[Purchase]:
+    result = await session.execute(
+        select(Purchase)
+        .where(Purchase.customer_id == customer_id)
+        .order_by(Purchase.occurred_at.desc(), Purchase.id.desc())  # type: ignore[attr-defined]
+        .limit(limit)
+    )
+    return list(result.scalars())

@@ -1,0 +1,30 @@
+"""Who is staff, with which role, and the audit trail of what staff did."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditEntry, Role, StaffMember
+
+
+async def role_of(session: AsyncSession, *, telegram_id: int, admin_ids: Collection[int]) -> Role | None:
+    """Admins named in the settings are always admins; others have the role stored for them, if any."""
+    if telegram_id in admin_ids:
+        return Role.ADMIN
+    result = await session.execute(select(StaffMember.role).where(StaffMember.telegram_id == telegram_id))  # type: ignore[arg-type]
+    role = result.scalar_one_or_none()
+    return Role(role) if role else None
+
+
+async def audit(
+    session: AsyncSession,
+    *,
+    actor_telegram_id: int | None,
+    action: str,
+    customer_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    session.add(AuditEntry(actor_telegram_id=actor_telegram_id, action=action, customer_id=customer_id, detail=detail))

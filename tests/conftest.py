@@ -1,0 +1,105 @@
+"""Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when configured) and settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from bot.settings import Settings
+from storage.db import SessionFactory, create_engine, session_factory, upgrade_sync
+
+PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's `.env` or `CAREBOT_*` variables."""
+    for name in list(os.environ):
+        if name.startswith("CAREBOT_") and name != "CAREBOT_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once per test session; each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "carebot.db"
+    upgrade_sync(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def _worker_database_url(worker: str) -> str:
+    url = make_url(PG_URL)
+    return url.set(database=f"{url.database}_carebot_{worker}").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """A database of this test worker's own, migrated once; tests empty it with TRUNCATE."""
+    import asyncio
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    url = _worker_database_url(worker_id)
+    name = make_url(url).database
+    plain = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def recreate() -> None:
+        connection = await asyncpg.connect(plain)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(recreate())
+    upgrade_sync(url)
+    yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "carebot.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    if not database_url.startswith("sqlite"):
+        tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> SessionFactory:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        bot_token="123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz",
+        bot_api_url="http://127.0.0.1:9/bot",
+        database_url=database_url,
+        staff_chat_id=-100500,
+        admin_ids=frozenset({900001}),
+        timezone="Asia/Shanghai",
+        default_language="zh_CN",
+        rate_limits="off",
+    )
