@@ -27,7 +27,9 @@ HANDLER_MODULES = (pending, start, profile, fallback)
 def rate_limiter(settings: Settings) -> AIORateLimiter:
     """Telegram's published limits when on; when off only 429 answers are honoured (and retried)."""
     if settings.rate_limits == "on":
-        return AIORateLimiter(overall_max_rate=30, overall_time_period=1, group_max_rate=20, group_time_period=60, max_retries=5)
+        return AIORateLimiter(
+            overall_max_rate=30, overall_time_period=1, group_max_rate=20, group_time_period=60, max_retries=5
+        )
     return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
 
 
@@ -72,4 +74,3 @@ async def on_error(update: object, context: Context) -> None:
         await context.bot.send_message(update.effective_chat.id, t(lang, "error.generic"), parse_mode=ParseMode.HTML)
     except Exception:  # the error handler must never raise
         log.warning("could not tell the user about the error")
-

@@ -48,7 +48,8 @@ async def run_polling(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await poller
         with contextlib.suppress(TimeoutError):
-            await dispatcher.drain(SHUTDOWN_GRACE_SECONDS)
+            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                await dispatcher.drain()
         await dispatcher.cancel()
         if app.running:
             await app.stop()

@@ -82,9 +82,9 @@ class ChatOrderedDispatcher:
     def pending(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
 
-    async def drain(self, timeout: float | None = None) -> None:
+    async def drain(self) -> None:
         """Wait until every submitted update is handled (used at shutdown and by tests)."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
+        await self._idle.wait()
 
     async def cancel(self) -> None:
         for task in list(self._workers.values()):
@@ -94,7 +94,9 @@ class ChatOrderedDispatcher:
                 await task
 
 
-async def accept(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, updates: Sequence[Update]) -> int:
+async def accept(
+    app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, updates: Sequence[Update]
+) -> int:
     """Store the batch, then hand the updates not seen before to the dispatcher; returns how many were new."""
     async with transaction(sessions) as session:
         fresh = await inbox.store_updates(session, updates=[incoming(u) for u in updates])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from storage.models import Customer
 from storage.types import utcnow
 
 
 async def get_customer(session: AsyncSession, *, telegram_id: int) -> Customer | None:
-    result = await session.execute(select(Customer).where(Customer.telegram_id == telegram_id))  # type: ignore[arg-type]
+    result = await session.execute(select(Customer).where(col(Customer.telegram_id) == telegram_id))
     return result.scalar_one_or_none()
 
 
@@ -49,14 +50,14 @@ async def touch_customer(
 async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) -> list[Customer]:
     """Exact lookups first: Telegram id, @username, phone; then names containing the text."""
     text = query.strip()
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if text.lstrip("-").isdigit():
-        conditions.append(Customer.telegram_id == int(text))
+        conditions.append(col(Customer.telegram_id) == int(text))
     if text.startswith("@"):
         conditions.append(func.lower(Customer.username) == text[1:].lower())
     digits = "".join(ch for ch in text if ch.isdigit())
     if len(digits) >= 6:
-        conditions.append(Customer.phone.like(f"%{digits}"))  # type: ignore[union-attr]
+        conditions.append(col(Customer.phone).like(f"%{digits}"))
     if conditions:
         result = await session.execute(select(Customer).where(or_(*conditions)).limit(limit))
         found = list(result.scalars())
@@ -64,5 +65,7 @@ async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) 
             return found
     pattern = f"%{text.lower()}%"
     full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
-    result = await session.execute(select(Customer).where(full_name.like(pattern)).order_by(Customer.id).limit(limit))
+    result = await session.execute(
+        select(Customer).where(full_name.like(pattern)).order_by(col(Customer.id)).limit(limit)
+    )
     return list(result.scalars())

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from storage.models import InboxUpdate
 from storage.types import utcnow
@@ -25,7 +26,7 @@ async def store_updates(session: AsyncSession, *, updates: Sequence[IncomingUpda
         return []
     ids = [u.update_id for u in updates]
     seen = set(
-        (await session.execute(select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids)))).scalars()  # type: ignore[attr-defined]
+        (await session.execute(select(InboxUpdate.update_id).where(col(InboxUpdate.update_id).in_(ids)))).scalars()
     )
     fresh: dict[int, IncomingUpdate] = {}
     for incoming in updates:
@@ -43,16 +44,16 @@ async def store_updates(session: AsyncSession, *, updates: Sequence[IncomingUpda
 async def mark_processed(session: AsyncSession, *, update_id: int) -> None:
     """Handled: the payload (which may hold personal data) is dropped, the id stays to refuse redeliveries."""
     await session.execute(
-        update(InboxUpdate).where(InboxUpdate.update_id == update_id).values(processed_at=utcnow(), payload="")  # type: ignore[arg-type]
+        update(InboxUpdate).where(col(InboxUpdate.update_id) == update_id).values(processed_at=utcnow(), payload="")
     )
 
 
 async def unprocessed_updates(session: AsyncSession) -> list[IncomingUpdate]:
     result = await session.execute(
-        select(InboxUpdate).where(InboxUpdate.processed_at.is_(None)).order_by(InboxUpdate.update_id)  # type: ignore[union-attr]
+        select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)).order_by(col(InboxUpdate.update_id))
     )
     return [IncomingUpdate(row.update_id, row.chat_id, row.payload) for row in result.scalars()]
 
 
 async def last_update_id(session: AsyncSession) -> int | None:
-    return (await session.execute(select(func.max(InboxUpdate.update_id)))).scalar_one_or_none()
+    return (await session.execute(select(func.max(col(InboxUpdate.update_id))))).scalar_one_or_none()

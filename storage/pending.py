@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import PendingInput
 from storage.types import utcnow
@@ -29,5 +30,5 @@ async def pending_input(session: AsyncSession, *, chat_id: int, user_id: int) ->
 
 async def clear_input(session: AsyncSession, *, chat_id: int, user_id: int) -> None:
     await session.execute(
-        delete(PendingInput).where(PendingInput.chat_id == chat_id, PendingInput.user_id == user_id)  # type: ignore[arg-type]
+        delete(PendingInput).where(col(PendingInput.chat_id) == chat_id, col(PendingInput.user_id) == user_id)
     )

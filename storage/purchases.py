@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from storage.models import Customer, Purchase
 from storage.segments import SegmentMove, VipThresholds, apply_totals
@@ -19,7 +19,7 @@ class PurchaseError(ValueError):
 
 async def find_purchase(session: AsyncSession, *, customer_id: int, reference: str) -> Purchase | None:
     result = await session.execute(
-        select(Purchase).where(Purchase.customer_id == customer_id, Purchase.reference == reference)
+        select(Purchase).where(col(Purchase.customer_id) == customer_id, col(Purchase.reference) == reference)
     )
     return result.scalar_one_or_none()
 
@@ -75,8 +75,8 @@ async def refund_purchase(
 async def list_purchases(session: AsyncSession, *, customer_id: int, limit: int = 20) -> list[Purchase]:
     result = await session.execute(
         select(Purchase)
-        .where(Purchase.customer_id == customer_id)
-        .order_by(Purchase.occurred_at.desc(), Purchase.id.desc())  # type: ignore[attr-defined]
+        .where(col(Purchase.customer_id) == customer_id)
+        .order_by(col(Purchase.occurred_at).desc(), col(Purchase.id).desc())
         .limit(limit)
     )
     return list(result.scalars())

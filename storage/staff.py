@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from storage.models import AuditEntry, Role, StaffMember
 
@@ -14,7 +14,7 @@ async def role_of(session: AsyncSession, *, telegram_id: int, admin_ids: Collect
     """Admins named in the settings are always admins; others have the role stored for them, if any."""
     if telegram_id in admin_ids:
         return Role.ADMIN
-    result = await session.execute(select(StaffMember.role).where(StaffMember.telegram_id == telegram_id))  # type: ignore[arg-type]
+    result = await session.execute(select(StaffMember.role).where(col(StaffMember.telegram_id) == telegram_id))
     role = result.scalar_one_or_none()
     return Role(role) if role else None
 

@@ -42,11 +42,11 @@ async def refund(sessions: SessionFactory, customer_id: int, reference: str) -> 
 
 
 async def history(sessions: SessionFactory, customer_id: int) -> list[tuple[str, str, str]]:
-    from sqlalchemy import select
+    from sqlmodel import col, select
 
     async with sessions() as session:
         rows = await session.execute(
-            select(SegmentChange).where(SegmentChange.customer_id == customer_id).order_by(SegmentChange.id)  # type: ignore[arg-type]
+            select(SegmentChange).where(col(SegmentChange.customer_id) == customer_id).order_by(col(SegmentChange.id))
         )
         return [(r.from_segment, r.to_segment, r.reason) for r in rows.scalars()]
 

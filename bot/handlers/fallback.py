@@ -10,6 +10,7 @@ from bot.context import CarebotApp, Context
 from bot.customers import language_of
 from bot.i18n import t
 
+
 async def unknown_command(update: Update, context: Context) -> None:
     lang = await language_of(update, context)
     assert update.effective_message is not None

@@ -75,7 +75,7 @@ async def whoami(update: Update, context: Context) -> None:
     lang = await language_of(update, context)
     user, chat, message = update.effective_user, update.effective_chat, update.effective_message
     assert user is not None and chat is not None and message is not None
-    text = t(lang, "whoami.user", user_id=user.id)
+    text: str = t(lang, "whoami.user", user_id=user.id)
     if chat.type != ChatType.PRIVATE:
         text += "\n" + t(lang, "whoami.chat", chat_id=chat.id)
     await message.reply_text(text, parse_mode=ParseMode.HTML)

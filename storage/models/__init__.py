@@ -1,18 +1,27 @@
 """Every table, imported in one place so that metadata and migrations see them all."""
 
 from storage.models.customer import Customer, Segment
+from storage.models.outbox import Coupon, OutboxMessage, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
+from storage.models.ticket import Ticket, TicketCategory, TicketMessage, TicketStatus
 
 __all__ = [
     "AuditEntry",
+    "Coupon",
     "Customer",
     "InboxUpdate",
+    "OutboxMessage",
+    "OutboxStatus",
     "PendingInput",
     "Purchase",
     "Role",
     "Segment",
     "SegmentChange",
     "StaffMember",
+    "Ticket",
+    "TicketCategory",
+    "TicketMessage",
+    "TicketStatus",
 ]

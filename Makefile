@@ -1,0 +1,20 @@
+# The two commands of the README. Both bootstrap uv, which installs exactly what uv.lock pins into .venv.
+export PIP_ROOT_USER_ACTION := ignore
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+UV := python3 -m uv
+PYTEST_ARGS ?= -n auto
+
+.PHONY: run test uv
+
+uv:
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+run: uv
+	$(UV) run --frozen --no-dev carebot run
+
+test: uv
+	$(UV) sync --frozen
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+	$(UV) run --frozen pytest $(PYTEST_ARGS)

@@ -1,0 +1,69 @@
+"""Proactive messages waiting to be sent, and the gift codes some of them carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlmodel import Field, SQLModel
+
+from storage.types import Money, UTCDateTime, utcnow
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Planned once under a unique idempotency key (e.g. `birthday:2026:customer:42`), sent at most once.
+
+    `template` and `params` (JSON) are rendered in the customer's language at send time.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32, index=True)
+    customer_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    template: str = Field(max_length=64)
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    capped: bool = Field(default=False, description="counts against the weekly proactive-message cap")
+    not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    status: str = Field(default=OutboxStatus.PENDING.value, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Coupon(SQLModel, table=True):
+    """A gift code: 8 capital letters and digits without look-alikes, redeemed once by staff."""
+
+    __tablename__ = "coupons"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    customer_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True),
+    )
+    reason: str = Field(max_length=64)
+    value: Decimal = Field(sa_type=Money)
+    currency: str = Field(max_length=3)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    redeemed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

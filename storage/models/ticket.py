@@ -1,0 +1,73 @@
+"""Hotline tickets and every message in them, in both directions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"  # waiting for staff
+    PENDING = "pending"  # staff answered, waiting for the customer
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class TicketCategory(StrEnum):
+    PRESALE = "presale"
+    ORDER = "order"
+    AFTERSALE = "aftersale"
+    OTHER = "other"
+
+
+class Ticket(SQLModel, table=True):
+    """`id` is the ticket number shown as `#n`: unique and gap-tolerant on every database (never max()+1)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False))
+    category: str = Field(default=TicketCategory.OTHER.value, max_length=16)
+    status: str = Field(default=TicketStatus.OPEN.value, max_length=16, index=True)
+    assignee_telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    staff_thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    card_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TicketMessage(SQLModel, table=True):
+    """One message of a ticket: `in` from the customer, `out` from staff, `note` internal to staff."""
+
+    __tablename__ = "ticket_messages"
+    __table_args__ = (
+        Index("ix_ticket_messages_customer_message", "customer_chat_id", "customer_message_id", unique=True),
+        Index("ix_ticket_messages_staff_message", "staff_chat_id", "staff_message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    direction: str = Field(max_length=8)
+    kind: str = Field(default="text", max_length=16)
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    file_id: str | None = Field(default=None, max_length=256)
+    media_group_id: str | None = Field(default=None, max_length=64)
+    author_telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    customer_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    customer_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    staff_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
