@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -38,8 +39,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _worker_database_url(worker: str) -> str:
+    """One database per checkout and test worker, so parallel runs never share (or drop) each other's."""
     url = make_url(PG_URL)
-    return url.set(database=f"{url.database}_carebot_{worker}").render_as_string(hide_password=False)
+    checkout = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
+    return url.set(database=f"{url.database}_carebot_{checkout}_{worker}").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Every table, imported in one place so that metadata and migrations see them all."""
 
+from storage.models.care import FaqEntry, FaqEvent, SurveyResponse
 from storage.models.customer import Customer, Segment
 from storage.models.outbox import Coupon, OutboxMessage, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
@@ -11,6 +12,8 @@ __all__ = [
     "AuditEntry",
     "Coupon",
     "Customer",
+    "FaqEntry",
+    "FaqEvent",
     "InboxUpdate",
     "OutboxMessage",
     "OutboxStatus",
@@ -20,6 +23,7 @@ __all__ = [
     "Segment",
     "SegmentChange",
     "StaffMember",
+    "SurveyResponse",
     "Ticket",
     "TicketCategory",
     "TicketMessage",
