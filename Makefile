@@ -1,6 +1,8 @@
 # The two commands of the README. Both bootstrap uv, which installs exactly what uv.lock pins into .venv.
 export PIP_ROOT_USER_ACTION := ignore
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Precompiled bytecode: start-up in seconds even where PYTHONDONTWRITEBYTECODE is set.
+export UV_COMPILE_BYTECODE := 1
 UV := python3 -m uv
 PYTEST_ARGS ?= -n auto
 

@@ -14,8 +14,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
+from bot.context import Services
 from bot.settings import Settings
 from storage.db import SessionFactory, create_engine, session_factory, upgrade_sync
+from tests.botapi import FakeTelegram
+from tests.harness import BotHarness, running_bot
 
 PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -92,6 +95,23 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> SessionFactory:
     return session_factory(engine)
+
+
+@pytest.fixture
+def services(settings: Settings, engine: AsyncEngine, sessions: SessionFactory) -> Services:
+    return Services(settings=settings, engine=engine, sessions=sessions)
+
+
+@pytest.fixture
+def tg() -> FakeTelegram:
+    return FakeTelegram()
+
+
+@pytest.fixture
+async def bot(tg: FakeTelegram, services: Services) -> AsyncIterator[BotHarness]:
+    """Carebot in-process against the fake Bot API; `await bot.deliver()` runs what users sent."""
+    async with running_bot(tg, services) as harness:
+        yield harness
 
 
 @pytest.fixture

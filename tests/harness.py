@@ -1,0 +1,116 @@
+"""Carebot under test: in-process (the real Application over FakeRequest) or as a `carebot run` subprocess.
+
+In-process, `await bot.deliver()` fetches what the fake users sent through the same inbox path as long polling
+(store, then dispatch in order per chat) and waits until every handler finished: deterministic, no sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.app import build_application
+from bot.context import CarebotApp, Services
+from bot.updates import ChatOrderedDispatcher, accept
+from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BotHarness:
+    tg: FakeTelegram
+    app: CarebotApp
+    services: Services
+    dispatcher: ChatOrderedDispatcher
+    offset: int | None = None
+
+    async def deliver(self) -> int:
+        """Hand every update waiting at the fake to the bot and wait until all are handled; returns the count."""
+        total = 0
+        while True:
+            updates = await self.app.bot.get_updates(offset=self.offset, timeout=0)
+            if not updates:
+                break
+            await accept(self.app, self.services.sessions, self.dispatcher, updates)
+            self.offset = updates[-1].update_id + 1
+            total += len(updates)
+            await self.dispatcher.drain()
+        return total
+
+
+@contextlib.asynccontextmanager
+async def running_bot(tg: FakeTelegram, services: Services) -> AsyncIterator[BotHarness]:
+    app = build_application(
+        services.settings, request=FakeRequest(tg), get_updates_request=FakeRequest(tg), services=services
+    )
+    await app.initialize()
+    await app.start()
+    harness = BotHarness(tg=tg, app=app, services=services, dispatcher=ChatOrderedDispatcher(app, services.sessions))
+    try:
+        yield harness
+    finally:
+        await harness.dispatcher.cancel()
+        await app.stop()
+        await app.shutdown()
+
+
+@dataclass
+class CarebotProcess:
+    """`carebot run` as a real subprocess talking to the fake over HTTP."""
+
+    process: asyncio.subprocess.Process
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        return await asyncio.wait_for(self.process.wait(), 20)
+
+
+async def start_carebot(env: dict[str, str], log_path: Path, *args: str) -> CarebotProcess:
+    """Start `carebot run` with exactly the given CAREBOT_* settings (plus PATH and friends)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CAREBOT_")}
+    log_file = log_path.open("ab")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        *args,
+        env={**base, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=log_path.parent,
+    )
+    log_file.close()
+    return CarebotProcess(process=process, log_path=log_path, env=env)
+
+
+@contextlib.asynccontextmanager
+async def carebot_against_fake(
+    tg: FakeTelegram, workdir: Path, database_url: str, **settings: str
+) -> AsyncIterator[CarebotProcess]:
+    """Serve the fake Bot API, run `carebot run` against it, stop it (SIGTERM) afterwards."""
+    async with serve_botapi(tg) as server:
+        env = {
+            "CAREBOT_BOT_TOKEN": "1000000:TEST-carebot-token",
+            "CAREBOT_BOT_API_URL": server.base_url,
+            "CAREBOT_DATABASE_URL": database_url,
+            **{f"CAREBOT_{name.upper()}": value for name, value in settings.items()},
+        }
+        process = await start_carebot(env, workdir / "carebot.log")
+        try:
+            yield process
+        finally:
+            await process.stop()
