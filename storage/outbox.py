@@ -1,4 +1,13 @@
-"""Planning proactive messages: rows go into the outbox once per idempotency key, whoever plans them."""
+"""Planning proactive messages: rows go into the outbox once per idempotency key, whoever plans them.
+
+The contract between planners and the sender:
+- `template` is a text key of the catalogs (e.g. `care.birthday`), rendered in the customer's language when sent,
+  with `params` as its `{placeholders}` (escaped).
+- Special params: `buttons` — rows of `[text_key, callback_data]` shown above the **Stop these messages** button
+  that every proactive message carries; `copy_from` — `{"chat_id": …, "message_id": …}`: the sender copies that
+  message (a staff broadcast with any media) instead of rendering the template.
+- `capped` rows count against `CAREBOT_MAX_PROACTIVE_PER_WEEK`.
+"""
 
 from __future__ import annotations
 

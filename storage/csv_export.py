@@ -1,0 +1,75 @@
+"""CSV files Carebot writes: UTF-8 with a BOM for Excel, formula cells neutralised; the customers export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Customer
+
+CUSTOMER_COLUMNS = (
+    "telegram_id",
+    "first_name",
+    "last_name",
+    "username",
+    "phone",
+    "email",
+    "birthday",
+    "language",
+    "timezone",
+)
+CUSTOMER_EXPORT_COLUMNS = (*CUSTOMER_COLUMNS, "segment", "total_spent", "purchase_count", "created_at")
+PURCHASE_COLUMNS = ("telegram_id", "amount", "currency", "occurred_at", "reference", "note")
+
+BOM = "\ufeff"
+# A spreadsheet treats a cell starting with one of these as a formula (tab and CR can hide one).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> str:
+    """The cell as text, prefixed with `'` when a spreadsheet would read it as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def restore_cell(text: str) -> str:
+    """Undo `neutralise_cell`, so that an export imports back to the same values."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """A CSV file Excel opens as UTF-8 (BOM, CRLF), every cell neutralised against formula injection."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([neutralise_cell(value) for value in row] for row in rows)
+    return (BOM + buffer.getvalue()).encode("utf-8")
+
+
+def customer_row(customer: Customer) -> tuple[object, ...]:
+    """One customer in `CUSTOMER_EXPORT_COLUMNS` order."""
+    return (
+        customer.telegram_id,
+        customer.first_name,
+        customer.last_name,
+        customer.username,
+        customer.phone,
+        customer.email,
+        customer.birthday_text,
+        customer.language,
+        customer.timezone,
+        customer.segment,
+        customer.total_spent,
+        customer.purchase_count,
+        customer.created_at.isoformat(timespec="seconds"),
+    )
+
+
+async def export_customers(session: AsyncSession) -> bytes:
+    """Every customer, oldest first, as a CSV file that `parse_customers_csv` reads back to the same data."""
+    result = await session.scalars(select(Customer).order_by(Customer.id))  # type: ignore[arg-type]
+    return csv_bytes(CUSTOMER_EXPORT_COLUMNS, (customer_row(customer) for customer in result))

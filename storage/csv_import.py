@@ -1,0 +1,576 @@
+"""Importing customers and purchases from CSV files: every row is checked first, then applied in bulk.
+
+Parsing is pure (bytes in, accepted rows and rejections out) so the CLI and a chat command share it; the `apply_*`
+functions write in the caller's transaction and write nothing when they reject a row.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cache, partial
+from typing import Generic, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import class_mapper
+from sqlmodel import SQLModel, col
+
+from storage.csv_export import CUSTOMER_COLUMNS, PURCHASE_COLUMNS, restore_cell
+from storage.models import Customer, Purchase
+from storage.segments import VipThresholds, apply_totals
+from storage.types import utcnow
+from storage.validation import (
+    normalise_email,
+    normalise_language_field,
+    normalise_phone,
+    normalise_timezone,
+    parse_birthday,
+)
+
+__all__ = [
+    "CUSTOMER_COLUMNS",
+    "MAX_IMPORT_BYTES",
+    "PURCHASE_COLUMNS",
+    "CsvFileError",
+    "CustomerRow",
+    "ImportSummary",
+    "ParseResult",
+    "PurchaseRow",
+    "Rejection",
+    "apply_customers",
+    "apply_purchases",
+    "check_size",
+    "parse_customers_csv",
+    "parse_purchases_csv",
+]
+
+MEGABYTE = 1024 * 1024
+MAX_IMPORT_BYTES = 50 * MEGABYTE
+GENERATED_REFERENCE_PREFIX = "csv-"
+IMPORT_REASON = "import"
+_IN_CHUNK = 500  # ids per IN (...) query: far below every database's parameter limit
+_INSERT_CHUNK = 5_000
+_PROGRESS_EVERY = 1_000
+_CENT = Decimal("0.01")
+_MAX_AMOUNT = Decimal("1e12")  # NUMERIC(14, 2)
+
+Progress = Callable[[int], None]
+"""Called now and then with the number of rows done so far."""
+
+
+class CsvFileError(ValueError):
+    """The file as a whole cannot be read (size, encoding, header); the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int  # the file's line number; the header is line 1
+    reason: str
+
+
+@dataclass
+class CustomerRow:
+    line: int
+    telegram_id: int
+    values: dict[str, str | int | None]  # Customer attributes from the row's non-empty cells
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    line: int
+    telegram_id: int
+    amount: Decimal
+    currency: str
+    occurred_at: datetime  # UTC
+    reference: str
+    note: str | None
+
+
+class _Row(Protocol):
+    @property
+    def line(self) -> int: ...
+
+
+RowT = TypeVar("RowT", bound=_Row)
+T = TypeVar("T")
+
+
+@dataclass
+class ParseResult(Generic[RowT]):
+    rows: list[RowT] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class ImportSummary:
+    customers_created: int = 0
+    customers_updated: int = 0
+    customers_unchanged: int = 0
+    purchases_imported: int = 0
+    purchases_skipped: int = 0
+    segment_changes: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+# --- reading the file ---------------------------------------------------------------------------------------------
+
+
+def check_size(size: int) -> None:
+    if size > MAX_IMPORT_BYTES:
+        raise CsvFileError(
+            f"the file is {size / MEGABYTE:.1f} MB; at most {MAX_IMPORT_BYTES // MEGABYTE} MB can be imported at once"
+            " (split it into smaller files)"
+        )
+
+
+def _decode(data: bytes) -> str:
+    check_size(len(data))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvFileError(
+            f"the file is not UTF-8 (invalid byte at offset {exc.start}); save it as “CSV UTF-8” and try again"
+        ) from None
+
+
+def _header(reader: Iterator[list[str]], columns: Sequence[str]) -> list[str]:
+    first = next(reader, None)
+    if first is None:
+        raise CsvFileError(f"the file is empty; its first line must name the columns {','.join(columns)}")
+    header = [name.strip().lower() for name in first]
+    missing = [name for name in columns if name not in header]
+    if missing:
+        hint = " (the file uses ';' between cells: save it with ',')" if len(first) == 1 and ";" in first[0] else ""
+        raise CsvFileError(f"missing column(s): {', '.join(missing)}{hint}")
+    doubled = [name for name in columns if header.count(name) > 1]
+    if doubled:
+        raise CsvFileError(f"column(s) named more than once: {', '.join(doubled)}")
+    return header
+
+
+def _records(reader: Iterator[list[str]], line_num: Callable[[], int]) -> Iterator[tuple[int, list[str]]]:
+    """(the line a record starts on, its cells) for every record that is not blank."""
+    line = line_num()
+    try:
+        for cells in reader:
+            start, line = line + 1, line_num()
+            if any(cell.strip() for cell in cells):
+                yield start, cells
+    except csv.Error as exc:
+        raise CsvFileError(f"line {line + 1}: {exc}") from None
+
+
+def _cells_by_name(cells: list[str], header: list[str], columns: Sequence[str]) -> dict[str, str]:
+    extra = cells[len(header) :]
+    if len(cells) < len(header) or any(cell.strip() for cell in extra):
+        raise ValueError(f"the row has {len(cells)} cells but the header has {len(header)}")
+    return {
+        name: restore_cell(cell.strip()).strip() for name, cell in zip(header, cells, strict=False) if name in columns
+    }
+
+
+def _parse(
+    data: bytes,
+    columns: Sequence[str],
+    parse_row: Callable[[int, dict[str, str]], RowT],
+    progress: Progress | None,
+) -> ParseResult[RowT]:
+    result: ParseResult[RowT] = ParseResult()
+    reader = csv.reader(io.StringIO(_decode(data), newline=""))
+    try:
+        header = _header(reader, columns)
+    except csv.Error as exc:
+        raise CsvFileError(f"line 1: {exc}") from None
+    for count, (line, cells) in enumerate(_records(reader, lambda: reader.line_num), 1):
+        try:
+            result.rows.append(parse_row(line, _cells_by_name(cells, header, columns)))
+        except ValueError as exc:
+            result.rejections.append(Rejection(line, str(exc)))
+        if progress and count % _PROGRESS_EVERY == 0:
+            progress(count)
+    return result
+
+
+def _reject_duplicates(
+    result: ParseResult[RowT], key: Callable[[RowT], Hashable], reason: Callable[[RowT, int], str]
+) -> None:
+    """Keep the first row of each key; later ones are rejected, naming the line they repeat."""
+    first_line: dict[Hashable, int] = {}
+    kept: list[RowT] = []
+    for row in result.rows:
+        line = first_line.setdefault(key(row), row.line)
+        if line == row.line:
+            kept.append(row)
+        else:
+            result.rejections.append(Rejection(row.line, reason(row, line)))
+    result.rows = kept
+    result.rejections.sort(key=lambda rejection: rejection.line)
+
+
+class _Cells:
+    """One record's cells by column name; collects every field's problem so that a rejection names them all."""
+
+    def __init__(self, cells: dict[str, str]) -> None:
+        self._cells = cells
+        self._errors: list[str] = []
+
+    def get(self, name: str, parse: Callable[[str], T], *, required: bool = False) -> T | None:
+        text = self._cells[name]
+        if not text:
+            if required:
+                self._errors.append(f"{name} is required")
+            return None
+        try:
+            return parse(text)
+        except ValueError as exc:
+            shown = text if len(text) <= 40 else text[:39] + "…"
+            self._errors.append(f"{exc} (got {shown!r})")
+            return None
+
+    def check(self) -> None:
+        if self._errors:
+            raise ValueError("; ".join(self._errors))
+
+
+# --- field rules that only CSV files need (shared ones live in storage.validation) ----------------------------------
+
+
+@cache
+def _max_length(model: type[SQLModel], column: str) -> int:
+    length = getattr(class_mapper(model).columns[column].type, "length", None)
+    assert isinstance(length, int), f"{model.__name__}.{column} has no length"
+    return length
+
+
+def _text(model: type[SQLModel], column: str, text: str) -> str:
+    limit = _max_length(model, column)
+    if len(text) > limit:
+        raise ValueError(f"{column} is longer than {limit} characters")
+    return text
+
+
+def _username(text: str) -> str:
+    return _text(Customer, "username", text.removeprefix("@"))
+
+
+def parse_telegram_id(text: str) -> int:
+    if not re.fullmatch(r"\d{1,15}", text) or int(text) == 0:
+        raise ValueError("telegram_id must be a positive whole number")
+    return int(text)
+
+
+def parse_amount(text: str) -> Decimal:
+    """A positive decimal with `.` and at most 2 decimals, e.g. `199.90`."""
+    match = re.fullmatch(r"[-+]?\d+(?:\.(\d+))?", text)
+    if not match:
+        raise ValueError("amount must be a number such as 199.90 (with '.', no thousands separators)")
+    if match[1] and len(match[1]) > 2:
+        raise ValueError("amount has more than 2 decimals")
+    amount = Decimal(text)
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    if amount >= _MAX_AMOUNT:
+        raise ValueError("amount is too large")
+    return amount.quantize(_CENT)
+
+
+def parse_currency(text: str) -> str:
+    if not re.fullmatch(r"[A-Z]{3}", text):
+        raise ValueError("currency must be 3 capital letters such as CNY")
+    return text
+
+
+def parse_occurred_at(text: str, *, zone: ZoneInfo, now: datetime) -> datetime:
+    """An ISO 8601 date or date-time, in `zone` unless it carries an offset; returned in UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("occurred_at must be an ISO 8601 date or date-time such as 2024-05-01T14:30") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    value = value.astimezone(UTC)
+    if value > now:
+        raise ValueError("occurred_at is in the future")
+    return value
+
+
+def derived_reference(
+    *, telegram_id: int, amount: Decimal, currency: str, occurred_at: datetime, note: str | None
+) -> str:
+    """A reference made from a row's content, so that re-importing a row without one finds it again."""
+    content = "|".join(
+        (str(telegram_id), f"{amount:.2f}", currency, occurred_at.astimezone(UTC).isoformat(), note or "")
+    )
+    return GENERATED_REFERENCE_PREFIX + hashlib.sha1(content.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+# --- customers -----------------------------------------------------------------------------------------------------
+
+_CUSTOMER_FIELDS: dict[str, Callable[[str], str]] = {
+    "first_name": partial(_text, Customer, "first_name"),
+    "last_name": partial(_text, Customer, "last_name"),
+    "username": _username,
+    "phone": normalise_phone,
+    "email": normalise_email,
+    "language": normalise_language_field,
+    "timezone": normalise_timezone,
+}
+
+
+def _customer_row(line: int, cells: dict[str, str], *, today: date) -> CustomerRow:
+    row = _Cells(cells)
+    telegram_id = row.get("telegram_id", parse_telegram_id, required=True)
+    values: dict[str, str | int | None] = {}
+    for name, parse in _CUSTOMER_FIELDS.items():
+        value = row.get(name, parse)
+        if value is not None:
+            values[name] = value
+    birthday = row.get("birthday", partial(parse_birthday, today=today))
+    if birthday is not None:
+        values |= {"birth_year": birthday.year, "birth_month": birthday.month, "birth_day": birthday.day}
+    row.check()
+    assert telegram_id is not None
+    return CustomerRow(line=line, telegram_id=telegram_id, values=values)
+
+
+def parse_customers_csv(
+    data: bytes, *, default_timezone: str, progress: Progress | None = None
+) -> ParseResult[CustomerRow]:
+    """Check every row of a customers file (`CUSTOMER_COLUMNS`; extra columns are ignored).
+
+    `default_timezone` decides what "today" is when checking birthdays. Raises CsvFileError for the file as a whole.
+    """
+    today = datetime.now(ZoneInfo(default_timezone)).date()
+    result = _parse(data, CUSTOMER_COLUMNS, partial(_customer_row, today=today), progress)
+    _reject_duplicates(
+        result,
+        key=lambda row: row.telegram_id,
+        reason=lambda row, line: f"telegram_id {row.telegram_id} already appears on line {line}",
+    )
+    return result
+
+
+def _new_customer_values(*, now: datetime, language: str | None) -> dict[str, object]:
+    """The columns of a new customer as the model's defaults make them, telegram_id aside."""
+    customer = Customer(telegram_id=0, created_at=now, updated_at=now, segment_since=now)
+    if language:
+        customer.language = language
+    return customer.model_dump(exclude={"id", "telegram_id"})
+
+
+async def _insert_customers(session: AsyncSession, values: Sequence[dict[str, object]]) -> None:
+    """Bulk INSERT without fetching ids (SQLite would insert one row at a time to return them)."""
+    for chunk in _chunks(values, _INSERT_CHUNK):
+        await session.execute(insert(Customer), list(chunk))
+
+
+def _assign(customer: Customer, values: dict[str, str | int | None]) -> bool:
+    """Set the values that differ; returns whether anything changed."""
+    changed = {name: value for name, value in values.items() if getattr(customer, name) != value}
+    for name, value in changed.items():
+        setattr(customer, name, value)
+    return bool(changed)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _customers_by_telegram_id(session: AsyncSession, telegram_ids: Iterable[int]) -> dict[int, Customer]:
+    found: dict[int, Customer] = {}
+    for chunk in _chunks(sorted(set(telegram_ids)), _IN_CHUNK):
+        result = await session.scalars(select(Customer).where(col(Customer.telegram_id).in_(chunk)))
+        found.update((customer.telegram_id, customer) for customer in result)
+    return found
+
+
+async def apply_customers(
+    session: AsyncSession,
+    rows: Sequence[CustomerRow],
+    *,
+    default_language: str | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Upsert by telegram_id: non-empty cells overwrite stored values, empty cells keep them.
+
+    New customers get `default_language` unless their row names one (None: the model's default).
+    """
+    summary = ImportSummary()
+    existing = await _customers_by_telegram_id(session, (row.telegram_id for row in rows))
+    now = utcnow()
+    template = _new_customer_values(now=now, language=default_language)
+    new: list[dict[str, object]] = []
+    for done, row in enumerate(rows, 1):
+        customer = existing.get(row.telegram_id)
+        if customer is None:
+            new.append({**template, "telegram_id": row.telegram_id, **row.values})
+        elif _assign(customer, row.values):
+            customer.updated_at = now
+            summary.customers_updated += 1
+        else:
+            summary.customers_unchanged += 1
+        if progress and done % _PROGRESS_EVERY == 0:
+            progress(done)
+    await _insert_customers(session, new)
+    summary.customers_created = len(new)
+    await session.flush()
+    return summary
+
+
+# --- purchases -----------------------------------------------------------------------------------------------------
+
+
+def _purchase_row(line: int, cells: dict[str, str], *, currency: str, zone: ZoneInfo, now: datetime) -> PurchaseRow:
+    row = _Cells(cells)
+    telegram_id = row.get("telegram_id", parse_telegram_id, required=True)
+    amount = row.get("amount", parse_amount, required=True)
+    currency = row.get("currency", parse_currency) or currency
+    occurred_at = row.get("occurred_at", partial(parse_occurred_at, zone=zone, now=now), required=True)
+    reference = row.get("reference", partial(_text, Purchase, "reference"))
+    note = row.get("note", partial(_text, Purchase, "note"))
+    row.check()
+    assert telegram_id is not None and amount is not None and occurred_at is not None
+    reference = reference or derived_reference(
+        telegram_id=telegram_id, amount=amount, currency=currency, occurred_at=occurred_at, note=note
+    )
+    return PurchaseRow(line, telegram_id, amount, currency, occurred_at, reference, note)
+
+
+def _repeated_purchase(row: PurchaseRow, line: int) -> str:
+    if row.reference.startswith(GENERATED_REFERENCE_PREFIX):
+        return f"the same purchase as line {line} (rows without a reference must differ, or give each a reference)"
+    return f"reference {row.reference} for telegram_id {row.telegram_id} already appears on line {line}"
+
+
+def parse_purchases_csv(
+    data: bytes, *, default_currency: str, default_timezone: str, progress: Progress | None = None
+) -> ParseResult[PurchaseRow]:
+    """Check every row of a purchases file (`PURCHASE_COLUMNS`; extra columns are ignored).
+
+    An empty currency means `default_currency`; a time without an offset is in `default_timezone`; an empty
+    reference is derived from the row's content. Raises CsvFileError for the file as a whole.
+    """
+    parse_row = partial(_purchase_row, currency=default_currency, zone=ZoneInfo(default_timezone), now=utcnow())
+    result = _parse(data, PURCHASE_COLUMNS, parse_row, progress)
+    _reject_duplicates(result, key=lambda row: (row.telegram_id, row.reference), reason=_repeated_purchase)
+    return result
+
+
+async def _stored_amounts(
+    session: AsyncSession, customers: dict[int, Customer], rows: Sequence[PurchaseRow]
+) -> dict[tuple[int, str], Decimal]:
+    """The stored amount of every (telegram_id, reference) among `rows` that is already recorded."""
+    telegram_id_of = {customer.id: telegram_id for telegram_id, customer in customers.items()}
+    wanted = sorted({(customers[row.telegram_id].id, row.reference) for row in rows if row.telegram_id in customers})
+    found: dict[tuple[int, str], Decimal] = {}
+    for chunk in _chunks(wanted, _IN_CHUNK):
+        result = await session.execute(
+            select(col(Purchase.customer_id), col(Purchase.reference), col(Purchase.amount)).where(
+                col(Purchase.customer_id).in_({customer_id for customer_id, _ in chunk}),
+                col(Purchase.reference).in_({reference for _, reference in chunk}),
+            )
+        )
+        for customer_id, reference, amount in result:
+            found[(telegram_id_of[customer_id], reference)] = amount
+    return found
+
+
+async def _add_missing_customers(
+    session: AsyncSession, customers: dict[int, Customer], telegram_ids: set[int], *, language: str | None
+) -> int:
+    """Create the customers not in `customers` yet and add them to it; returns how many were created."""
+    missing = sorted(telegram_ids - customers.keys())
+    template = _new_customer_values(now=utcnow(), language=language)
+    await _insert_customers(session, [{**template, "telegram_id": telegram_id} for telegram_id in missing])
+    customers.update(await _customers_by_telegram_id(session, missing))
+    return len(missing)
+
+
+async def _insert_purchases(
+    session: AsyncSession, customers: dict[int, Customer], rows: Sequence[PurchaseRow], progress: Progress | None
+) -> None:
+    now = utcnow()
+    for done, chunk in enumerate(_chunks(rows, _INSERT_CHUNK), 1):
+        values = [
+            {
+                "customer_id": customers[row.telegram_id].id,
+                "amount": row.amount,
+                "currency": row.currency,
+                "occurred_at": row.occurred_at,
+                "reference": row.reference,
+                "note": row.note,
+                "created_at": now,
+            }
+            for row in chunk
+        ]
+        await session.execute(insert(Purchase), values)
+        if progress:
+            progress(min(done * _INSERT_CHUNK, len(rows)))
+
+
+async def apply_purchases(
+    session: AsyncSession,
+    rows: Sequence[PurchaseRow],
+    *,
+    vip: VipThresholds,
+    default_language: str | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Record the purchases; each customer's totals and segment move once, with history reason `import`.
+
+    A telegram_id that is not a customer yet becomes one. A reference already recorded for the customer with the
+    same amount is skipped; with another amount the row is rejected, and then nothing at all is written.
+    """
+    summary = ImportSummary()
+    customers = await _customers_by_telegram_id(session, (row.telegram_id for row in rows))
+    stored = await _stored_amounts(session, customers, rows)
+    new_rows: list[PurchaseRow] = []
+    for row in rows:
+        amount = stored.get((row.telegram_id, row.reference))
+        if amount is None:
+            new_rows.append(row)
+        elif amount == row.amount:
+            summary.purchases_skipped += 1
+        else:
+            reason = (
+                f"reference {row.reference} is already recorded for telegram_id {row.telegram_id} with amount {amount}"
+            )
+            summary.rejections.append(Rejection(row.line, reason))
+    if summary.rejections:
+        return summary
+    summary.customers_created = await _add_missing_customers(
+        session, customers, {row.telegram_id for row in new_rows}, language=default_language
+    )
+    await _insert_purchases(session, customers, new_rows, progress)
+    summary.purchases_imported = len(new_rows)
+    for telegram_id, (amount_delta, count_delta) in _totals(new_rows).items():
+        move = await apply_totals(
+            session,
+            customer=customers[telegram_id],
+            amount_delta=amount_delta,
+            count_delta=count_delta,
+            vip=vip,
+            reason=IMPORT_REASON,
+        )
+        summary.segment_changes += move.changed
+    await session.flush()
+    return summary
+
+
+def _totals(rows: Iterable[PurchaseRow]) -> dict[int, tuple[Decimal, int]]:
+    """(sum of amounts, number of purchases) per telegram_id."""
+    totals: defaultdict[int, tuple[Decimal, int]] = defaultdict(lambda: (Decimal("0"), 0))
+    for row in rows:
+        amount, count = totals[row.telegram_id]
+        totals[row.telegram_id] = (amount + row.amount, count + 1)
+    return dict(totals)
