@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -67,27 +68,35 @@ def postgres_url(worker_id: str) -> Iterator[str]:
         finally:
             await connection.close()
 
-    asyncio.run(recreate())
-    upgrade_sync(url)
+    def prepare() -> None:
+        asyncio.run(recreate())
+        upgrade_sync(url)
+
+    # In a thread of its own: this may be first requested while a test's event loop is running.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(prepare).result()
     yield url
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database: a fresh SQLite file, or this worker's PostgreSQL database emptied."""
     if request.param == "sqlite":
         path = tmp_path / "carebot.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    return str(request.getfixturevalue("postgres_url"))
+    url = str(request.getfixturevalue("postgres_url"))
+    engine = create_engine(url)
+    tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+    return url
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    if not database_url.startswith("sqlite"):
-        tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield engine
     await engine.dispose()
 
