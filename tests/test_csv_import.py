@@ -1,0 +1,340 @@
+"""Customers and purchases come in from CSV files, checked row by row, and go out again to Excel."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from storage import csv_import
+from storage.csv_export import csv_bytes, export_customers
+from storage.csv_import import (
+    CsvFileError,
+    ImportSummary,
+    Rejection,
+    apply_customers,
+    apply_purchases,
+    check_purchases,
+    parse_customers_csv,
+    parse_purchases_csv,
+)
+from storage.db import SessionFactory, transaction
+from storage.models import Customer, Purchase, SegmentChange
+from storage.segments import VipThresholds
+
+CUSTOMERS = "telegram_id,first_name,last_name,username,phone,email,birthday,language,timezone"
+PURCHASES = "telegram_id,amount,currency,occurred_at,reference,note"
+VIP = VipThresholds(min_total=Decimal("1000.00"), min_purchases=5)
+ZONE = "Asia/Shanghai"
+
+
+def csv_file(header: str, *rows: str) -> bytes:
+    return "\n".join((header, *rows, "")).encode()
+
+
+async def import_customers(sessions: SessionFactory, data: bytes) -> ImportSummary:
+    parsed = parse_customers_csv(data, default_timezone=ZONE)
+    assert parsed.rejections == []
+    async with transaction(sessions) as session:
+        return await apply_customers(session, parsed.rows, default_language="en")
+
+
+async def import_purchases(sessions: SessionFactory, data: bytes) -> ImportSummary:
+    parsed = parse_purchases_csv(data, default_currency="CNY", default_timezone=ZONE)
+    assert parsed.rejections == []
+    async with transaction(sessions) as session:
+        return await apply_purchases(session, parsed.rows, vip=VIP)
+
+
+async def stored_customers(sessions: SessionFactory) -> dict[int, Customer]:
+    async with sessions() as session:
+        return {customer.telegram_id: customer for customer in await session.scalars(select(Customer))}
+
+
+async def count(sessions: SessionFactory, model: type[Customer] | type[Purchase] | type[SegmentChange]) -> int:
+    async with sessions() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def history(sessions: SessionFactory, telegram_id: int) -> list[tuple[str, str, str]]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(col(SegmentChange.from_segment), col(SegmentChange.to_segment), col(SegmentChange.reason))
+            .join(Customer, col(Customer.id) == col(SegmentChange.customer_id))
+            .where(col(Customer.telegram_id) == telegram_id)
+            .order_by(col(SegmentChange.id))
+        )
+        return [(before, after, reason) for before, after, reason in rows]
+
+
+async def snapshot(sessions: SessionFactory) -> tuple[list[tuple[int, str, Decimal, int]], int, int]:
+    """Every customer's segment and totals, and how many purchases and segment changes are stored."""
+    customers = await stored_customers(sessions)
+    totals = sorted((c.telegram_id, c.segment, c.total_spent, c.purchase_count) for c in customers.values())
+    return totals, await count(sessions, Purchase), await count(sessions, SegmentChange)
+
+
+# --- customers -----------------------------------------------------------------------------------------------------
+
+
+async def test_excel_customers_file_is_imported_with_clean_values(sessions: SessionFactory) -> None:
+    data = "\ufeff" + CUSTOMERS + ",agreement_signed_on\r\n"
+    data += "42,Li,Wei,@liwei,+86 138-0013-8000,Li.Wei@Example.COM,1990-05-04,zh-Hans,asia/shanghai,2024-01-01\r\n"
+    data += "43,Anna,,,,,02-29,,,\r\n"
+    summary = await import_customers(sessions, data.encode())
+    assert (summary.customers_created, summary.customers_updated) == (2, 0)
+    customers = await stored_customers(sessions)
+    li, anna = customers[42], customers[43]
+    assert (li.first_name, li.last_name, li.username, li.phone, li.email) == (
+        "Li",
+        "Wei",
+        "liwei",
+        "+8613800138000",
+        "Li.Wei@example.com",
+    )
+    assert (li.birthday_text, li.language, li.timezone, li.segment) == (
+        "1990-05-04",
+        "zh_CN",
+        "Asia/Shanghai",
+        "potential",
+    )
+    assert (anna.birthday_text, anna.language, anna.last_name, anna.timezone) == ("02-29", "en", None, None)
+
+
+async def test_reimport_updates_filled_cells_keeps_empty_ones_and_changes_nothing_the_second_time(
+    sessions: SessionFactory,
+) -> None:
+    await import_customers(sessions, csv_file(CUSTOMERS, "42,Li,Wei,,+8613800138000,,,zh_CN,"))
+    before = (await stored_customers(sessions))[42].updated_at
+    update = csv_file(CUSTOMERS, "42,Li,Wang,,,li@example.com,,,", "43,Ann,,,,,,,")
+    first = await import_customers(sessions, update)
+    second = await import_customers(sessions, update)
+    assert (first.customers_created, first.customers_updated, first.customers_unchanged) == (1, 1, 0)
+    assert (second.customers_created, second.customers_updated, second.customers_unchanged) == (0, 0, 2)
+    li = (await stored_customers(sessions))[42]
+    assert (li.last_name, li.phone, li.email) == ("Wang", "+8613800138000", "li@example.com")
+    assert li.updated_at > before
+
+
+def test_every_kind_of_bad_customer_row_is_rejected_with_its_line_and_reason() -> None:
+    data = csv_file(
+        CUSTOMERS,
+        ",Nobody,,,,,,,",
+        "12ab,Li,,,,,,,",
+        "44,Li,,,123,not-an-email,1990-02-30,fr,Mars/Olympus",
+        '45,"two-line\nname",,,,,,,',
+        "46," + "x" * 257 + ",,,,,,,",
+        "47,too,few",
+        "48,Ok,,,,,,,",
+        "48,Again,,,,,,,",
+    )
+    result = parse_customers_csv(data, default_timezone=ZONE)
+    assert [row.telegram_id for row in result.rows] == [45, 48]
+    assert result.rows[0].values["first_name"] == "two-line\nname"
+    reasons = {rejection.line: rejection.reason for rejection in result.rejections}
+    assert reasons == {
+        2: "telegram_id is required",
+        3: "telegram_id must be a positive whole number (got '12ab')",
+        4: "phone must have 6 to 15 digits (got '123'); email must look like name@example.com (got 'not-an-email');"
+        " language must be en or zh_CN (got 'fr'); timezone must be an IANA name such as Asia/Shanghai"
+        " (got 'Mars/Olympus'); birthday is not a real date (got '1990-02-30')",
+        7: "first_name is longer than 256 characters (got '" + "x" * 39 + "…')",
+        8: "the row has 3 cells but the header has 9",
+        10: "telegram_id 48 already appears on line 9",
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"telegram_id,first_name\n1,Li\n", "missing column(s): last_name, username, phone, email, birthday"),
+        (CUSTOMERS.replace(",", ";").encode(), "the file uses ';' between cells"),
+        (b"", "the file is empty"),
+        (csv_file(CUSTOMERS, "42,Zo\xeb,,,,,,,").decode().encode("latin-1"), "the file is not UTF-8 (line 2)"),
+        (csv_file(CUSTOMERS + ",phone"), "column(s) named more than once: phone"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_refused_with_one_clear_message(data: bytes, message: str) -> None:
+    with pytest.raises(CsvFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_customers_csv(data, default_timezone=ZONE)
+
+
+def test_files_over_the_size_cap_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_import, "MAX_IMPORT_BYTES", 100)
+    with pytest.raises(CsvFileError, match="can be imported at once"):
+        parse_purchases_csv(b"x" * 101, default_currency="CNY", default_timezone=ZONE)
+
+
+# --- purchases -----------------------------------------------------------------------------------------------------
+
+
+async def test_purchases_move_customers_through_every_segment_with_reason_import(sessions: SessionFactory) -> None:
+    await import_customers(sessions, csv_file(CUSTOMERS, "42,Li,,,,,,,"))
+    await import_purchases(sessions, csv_file(PURCHASES, "42,100.00,,2024-05-01,A1,"))
+    await import_purchases(sessions, csv_file(PURCHASES, "42,100.00,,2024-05-02,A2,"))
+    summary = await import_purchases(sessions, csv_file(PURCHASES, "42,800,,2024-05-03,A3,", "42,0.5,,2024-05-03,A4,"))
+    assert (summary.purchases_imported, summary.segment_changes) == (2, 1)
+    li = (await stored_customers(sessions))[42]
+    assert (li.segment, li.total_spent, li.purchase_count) == ("vip", Decimal("1000.50"), 4)
+    assert await history(sessions, 42) == [
+        ("potential", "new", "import"),
+        ("new", "returning", "import"),
+        ("returning", "vip", "import"),
+    ]
+
+
+async def test_a_purchase_of_an_unknown_telegram_id_creates_the_customer(sessions: SessionFactory) -> None:
+    summary = await import_purchases(sessions, csv_file(PURCHASES, "77,20,,2024-05-01,,", "77,30,,2024-05-02,,"))
+    assert (summary.customers_created, summary.purchases_imported) == (1, 2)
+    newcomer = (await stored_customers(sessions))[77]
+    assert (newcomer.segment, newcomer.total_spent, newcomer.purchase_count) == ("returning", Decimal("50.00"), 2)
+    assert await history(sessions, 77) == [("potential", "returning", "import")]
+
+
+async def test_importing_the_same_purchases_file_twice_changes_nothing(sessions: SessionFactory) -> None:
+    data = csv_file(
+        PURCHASES, "42,10.00,,2024-05-01,,", "42,10,CNY,2024-05-01T00:00:00+08:00,,", "43,5,,2024-05-02,R1,x"
+    )
+    # Rows without a reference get one made from their content: the second row is the first one again.
+    rejected = parse_purchases_csv(data, default_currency="CNY", default_timezone=ZONE).rejections
+    assert [(r.line, r.reason.startswith("the same purchase as line 2")) for r in rejected] == [(3, True)]
+    data = csv_file(PURCHASES, "42,10.00,,2024-05-01,,", "43,5,,2024-05-02,R1,x")
+    await import_purchases(sessions, data)
+    before = await snapshot(sessions)
+    again = await import_purchases(sessions, data)
+    assert (again.purchases_imported, again.purchases_skipped, again.segment_changes) == (0, 2, 0)
+    assert await snapshot(sessions) == before
+    assert before[1:] == (2, 2)
+
+
+async def test_a_reference_recorded_with_another_amount_rejects_the_file_and_writes_nothing(
+    sessions: SessionFactory,
+) -> None:
+    await import_purchases(sessions, csv_file(PURCHASES, "42,10.00,,2024-05-01,R1,"))
+    parsed = parse_purchases_csv(
+        csv_file(PURCHASES, "99,5,,2024-05-01,N1,", "42,12.00,,2024-05-01,R1,"),
+        default_currency="CNY",
+        default_timezone=ZONE,
+    )
+    expected = [Rejection(3, "reference R1 is already recorded for telegram_id 42 with amount 10.00")]
+    async with transaction(sessions) as session:
+        assert await check_purchases(session, parsed.rows) == expected
+        summary = await apply_purchases(session, parsed.rows, vip=VIP)
+    assert summary.rejections == expected
+    assert (await count(sessions, Customer), await count(sessions, Purchase)) == (1, 1)
+
+
+def test_every_kind_of_bad_purchase_row_is_rejected_with_its_line_and_reason() -> None:
+    data = csv_file(
+        PURCHASES,
+        "42,,,,,",
+        "42,-5,usd,yesterday,,",
+        '42,"1,000.00",,2024-05-01,,',
+        "42,1.005,,2999-01-01,,",
+        "42,0,,2024-05-01,,",
+        "42,10,,2024-05-01,R," + "n" * 1001,
+        "42,10,,2024-05-01,R,",
+        "42,10,,2024-05-01,R,",
+        "42,10,,2024-05-01,,same",
+        "42,10,,2024-05-01,,same",
+    )
+    result = parse_purchases_csv(data, default_currency="CNY", default_timezone=ZONE)
+    assert [row.line for row in result.rows] == [8, 10]
+    reasons = {rejection.line: rejection.reason for rejection in result.rejections}
+    assert reasons == {
+        2: "amount is required; occurred_at is required",
+        3: "amount must be positive (got '-5'); currency must be 3 capital letters such as CNY (got 'usd');"
+        " occurred_at must be an ISO 8601 date or date-time such as 2024-05-01T14:30 (got 'yesterday')",
+        4: "amount must be a number such as 199.90 (with '.', no thousands separators) (got '1,000.00')",
+        5: "amount has more than 2 decimals (got '1.005'); occurred_at is in the future (got '2999-01-01')",
+        6: "amount must be positive (got '0')",
+        7: "note is longer than 1000 characters (got '" + "n" * 39 + "…')",
+        9: "reference R for telegram_id 42 already appears on line 8",
+        11: "the same purchase as line 10 (rows without a reference must differ, or give each a reference)",
+    }
+
+
+def test_times_without_an_offset_are_in_the_default_timezone() -> None:
+    data = csv_file(
+        PURCHASES,
+        "1,1,,2024-05-01,,",
+        "1,1,,2024-05-01T10:30,,",
+        "1,1,EUR,2024-05-01T10:30:00+02:00,,",
+        "1,1,,2024-05-01T10:30Z,,",
+    )
+    rows = parse_purchases_csv(data, default_currency="CNY", default_timezone=ZONE).rows
+    assert [row.occurred_at for row in rows] == [
+        datetime(2024, 4, 30, 16, 0, tzinfo=UTC),
+        datetime(2024, 5, 1, 2, 30, tzinfo=UTC),
+        datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, 30, tzinfo=UTC),
+    ]
+    assert [row.currency for row in rows] == ["CNY", "CNY", "EUR", "CNY"]
+    assert all(row.reference.startswith("csv-") for row in rows)
+
+
+async def test_five_thousand_purchase_rows_import_in_one_go(sessions: SessionFactory) -> None:
+    rows = [f"{1000 + n % 500},{n % 7 + 1}.25,,2024-0{n % 9 + 1}-15T12:00,,order {n}" for n in range(5000)]
+    done: list[int] = []
+    parsed = parse_purchases_csv(
+        csv_file(PURCHASES, *rows), default_currency="CNY", default_timezone=ZONE, progress=done.append
+    )
+    assert (len(parsed.rows), parsed.rejections, done[-1]) == (5000, [], 5000)
+    async with transaction(sessions) as session:
+        summary = await apply_purchases(session, parsed.rows, vip=VIP)
+    assert (summary.customers_created, summary.purchases_imported, summary.segment_changes) == (500, 5000, 500)
+    customers = await stored_customers(sessions)
+    assert sum(c.total_spent for c in customers.values()) == sum(Decimal(f"{n % 7 + 1}.25") for n in range(5000))
+    assert {c.purchase_count for c in customers.values()} == {10}
+    assert {c.segment for c in customers.values()} == {"vip"}
+    assert await count(sessions, SegmentChange) == 500
+
+
+# --- export --------------------------------------------------------------------------------------------------------
+
+
+def test_csv_bytes_has_a_bom_and_neutralises_formula_cells() -> None:
+    data = csv_bytes(("a", "b"), [("=1+2", "+86 1"), ("-3", "@SUM(A1)"), ("\tx", "plain, with comma")])
+    assert data.startswith(b"\xef\xbb\xbfa,b\r\n")
+    assert list(csv.reader(io.StringIO(data.decode("utf-8-sig")))) == [
+        ["a", "b"],
+        ["'=1+2", "'+86 1"],
+        ["'-3", "'@SUM(A1)"],
+        ["'\tx", "plain, with comma"],
+    ]
+
+
+async def test_an_export_imports_back_to_the_same_customers(sessions: SessionFactory) -> None:
+    await import_customers(
+        sessions,
+        csv_file(
+            CUSTOMERS,
+            '42,=HYPERLINK("x"),-Wei-,li_wei,+8613800138000,li@example.com,1990-05-04,zh_CN,Europe/Berlin',
+            '43,"Ann, ""Annie""",@home,,,,12-31,en,',
+            "44,,,,,,,,",
+        ),
+    )
+    await import_purchases(sessions, csv_file(PURCHASES, "42,99.90,,2024-05-01,,"))
+    async with sessions() as session:
+        exported = await export_customers(session)
+    lines = exported.decode("utf-8-sig").splitlines()
+    assert lines[0] == CUSTOMERS + ",segment,total_spent,purchase_count,created_at"
+    assert lines[1].startswith(
+        '42,"\'=HYPERLINK(""x"")",\'-Wei-,li_wei,\'+8613800138000,li@example.com,1990-05-04,zh_CN,'
+    )
+    assert ",new,99.90,1," in lines[1]
+    before = await stored_customers(sessions)
+
+    summary = await import_customers(sessions, exported)
+
+    assert (summary.customers_created, summary.customers_updated, summary.customers_unchanged) == (0, 0, 3)
+    after = await stored_customers(sessions)
+    assert [c.model_dump() for c in after.values()] == [c.model_dump() for c in before.values()]
+    assert after[42].first_name == '=HYPERLINK("x")' and after[43].last_name == "@home"
+    async with sessions() as session:
+        assert await export_customers(session) == exported
