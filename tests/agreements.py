@@ -12,7 +12,10 @@ TEXTS = {
     "en": "# Customer agreement\n\nBetween **the shop** and you, the customer.\n\n- We answer your questions.\n- We keep your details safe.",
     "zh_CN": "# 客户协议\n\n本协议由**本店**与您（客户）签订。\n\n- 我们解答您的问题。\n- 我们妥善保管您的资料。",
 }
-SUMMARIES = {"en": "We help you, keep your details safe, and write to you only as agreed.", "zh_CN": "我们为您服务，保护您的资料，只在约定范围内联系您。"}
+SUMMARIES = {
+    "en": "We help you, keep your details safe, and write to you only as agreed.",
+    "zh_CN": "我们为您服务，保护您的资料，只在约定范围内联系您。",
+}
 
 
 def at(text: str) -> datetime:

@@ -39,13 +39,17 @@ async def state_of(sessions: SessionFactory, customer_id: int, now) -> agreement
 async def test_a_version_comes_into_force_when_both_languages_are_published(sessions: SessionFactory) -> None:
     customer = await new_customer(sessions, 1001)
     async with transaction(sessions) as session:
-        first = await agreements.publish(session, version=1, language="en", text="# Terms\n\nText.", now=at("2026-01-01"))
+        first = await agreements.publish(
+            session, version=1, language="en", text="# Terms\n\nText.", now=at("2026-01-01")
+        )
     assert not first.in_force and first.missing == ("zh_CN",)
     assert await allowed_ids(sessions, at("2026-01-02")) == {customer}  # a draft requires nothing
     assert (await state_of(sessions, customer, at("2026-01-02"))).state == AgreementState.NONE_REQUIRED
 
     async with transaction(sessions) as session:  # a draft's language may be replaced
-        await agreements.publish(session, version=1, language="en", text="# Terms\n\nBetter text.", now=at("2026-01-02"))
+        await agreements.publish(
+            session, version=1, language="en", text="# Terms\n\nBetter text.", now=at("2026-01-02")
+        )
         second = await agreements.publish(session, version=1, language="zh_CN", text="# 条款", now=at("2026-01-03"))
     assert second.in_force and second.missing == ()
     async with sessions() as session:
@@ -76,7 +80,12 @@ async def test_publishing_mistakes_are_refused_and_change_nothing(
     with pytest.raises(AgreementError) as raised:
         async with transaction(sessions) as session:
             await agreements.publish(
-                session, version=version, language=language, text=text, supplement_to=supplement_to, now=at("2026-03-01")
+                session,
+                version=version,
+                language=language,
+                text=text,
+                supplement_to=supplement_to,
+                now=at("2026-03-01"),
             )
     assert raised.value.code == code
     async with sessions() as session:
@@ -99,7 +108,10 @@ async def test_a_supplement_keeps_the_earlier_version_in_force_until_accepted(se
     [ask] = await outbox(sessions)
     assert ask.key == f"terms:v2:customer:{agreed}" and ask.chat_id == 1001 and not ask.capped
     assert ask.template == "terms.ask.supplement"
-    assert json.loads(ask.params)["buttons"] == [["terms.button.agree", "terms:agree:2"], ["terms.button.read", "terms:read:2"]]
+    assert json.loads(ask.params)["buttons"] == [
+        ["terms.button.agree", "terms:agree:2"],
+        ["terms.button.read", "terms:read:2"],
+    ]
 
     later = at("2026-03-02")
     state = await state_of(sessions, agreed, later)
@@ -155,7 +167,12 @@ async def test_renewal_prompts_30_days_before_and_on_the_last_day(sessions: Sess
     renew, last_day = await outbox(sessions)
     assert renew.key == f"terms:renew30:v1:customer:{customer}:2027-05-01" and renew.template == "terms.ask.renew"
     assert last_day.key == f"terms:expired:v1:customer:{customer}:2027-05-01"
-    assert json.loads(last_day.params) | {"buttons": None} == {"version": 1, "years": 1, "until": "2027-05-01", "buttons": None}
+    assert json.loads(last_day.params) | {"buttons": None} == {
+        "version": 1,
+        "years": 1,
+        "until": "2027-05-01",
+        "buttons": None,
+    }
 
     after = at("2027-05-01T10:00:01")
     assert (await state_of(sessions, customer, after)).state == AgreementState.EXPIRED
