@@ -2,7 +2,8 @@
 
 Agreement texts are Markdown files written by the business. They are shown as Telegram HTML: headings and
 `**bold**` in bold, list bullets as •, everything else escaped as it is. Each line is converted on its own, so a
-message split between lines is always valid HTML, and every message stays within Telegram's 4096 characters.
+message split between lines is always valid HTML, and every message stays within Telegram's 4096 characters
+(counted as Telegram does: after parsing, in UTF-16 code units).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ MAX_MESSAGE = 4096
 HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)[\s#]*$")
 BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
 BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
+TAG = re.compile(r"</?[a-z][^>]*>")
 
 
 def local_day(moment: datetime, lang: str, zone: tzinfo) -> str:
@@ -75,7 +77,8 @@ def markdown_line(line: str) -> str:
     """One Markdown line as Telegram HTML (tags opened and closed within the line)."""
     heading = HEADING.match(line)
     if heading:
-        return f"<b>{_inline(heading.group(1))}</b>" if heading.group(1) else ""
+        title = BOLD.sub(lambda match: match.group(1) or match.group(2), heading.group(1))
+        return f"<b>{html.escape(title, quote=False)}</b>" if title else ""
     bullet = BULLET.match(line)
     if bullet:
         return f"{bullet.group(1)}• {_inline(bullet.group(2))}"
@@ -87,6 +90,11 @@ def telegram_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def visible_length(html_text: str) -> int:
+    """The length Telegram's limit applies to: the text once tags are parsed and entities decoded."""
+    return telegram_length(html.unescape(TAG.sub("", html_text)))
+
+
 def _hard_split(line: str, limit: int) -> list[str]:
     """A line too long for one message, as plain escaped pieces each within `limit`."""
     pieces: list[str] = []
@@ -94,7 +102,7 @@ def _hard_split(line: str, limit: int) -> list[str]:
     size = 0
     for char in line:
         escaped = html.escape(char, quote=False)
-        width = telegram_length(escaped)
+        width = telegram_length(char)
         if size + width > limit:
             pieces.append("".join(current))
             current, size = [], 0
@@ -112,11 +120,11 @@ def split_messages(lines: Iterable[str], limit: int = MAX_MESSAGE) -> list[str]:
     current: list[str] = []
     size = 0
     for line in lines:
-        width = telegram_length(line) + (1 if current else 0)
+        width = visible_length(line) + (1 if current else 0)
         if current and size + width > limit:
             messages.append("\n".join(current))
             current, size = [], 0
-            width = telegram_length(line)
+            width = visible_length(line)
         current.append(line)
         size += width
     if current:
@@ -148,7 +156,7 @@ def agreement_messages(
         lines.append("")
         for raw in text.text.split("\n"):
             converted = markdown_line(raw.rstrip())
-            lines.extend([converted] if telegram_length(converted) <= MAX_MESSAGE else _hard_split(raw, MAX_MESSAGE))
+            lines.extend([converted] if visible_length(converted) <= MAX_MESSAGE else _hard_split(raw, MAX_MESSAGE))
     return split_messages(lines)
 
 
