@@ -523,7 +523,7 @@ async def export_values_many(
     session: AsyncSession, *, customer_ids: Iterable[int], zone: tzinfo, now: datetime | None = None
 ) -> dict[int, tuple[str, str]]:
     """`EXPORT_COLUMNS` for many customers: the version of the acceptance that counts and the day its term ends
-    (`YYYY-MM-DD` in `zone`); empty cells for customers who never accepted. Customers without any are left out."""
+    (`YYYY-MM-DD` in `zone`). Customers who never accepted are left out: their cells are empty."""
     now = now or utcnow()
     first = await first_version(session)
     found: dict[int, list[AgreementAcceptance]] = {}

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import String, cast, false, literal
 from sqlmodel import col, select
 
 from scheduler.jobs.agreements import plan_agreement_reminders
@@ -15,7 +16,9 @@ from storage import agreements
 from storage.agreements import AgreementError, AgreementState
 from storage.db import SessionFactory, transaction
 from storage.models import AgreementAcceptance, AgreementText, AgreementVersion, Customer, OutboxMessage
+from storage.outbox import insert_ignoring_duplicates
 from storage.proactive import proactive_allowed
+from storage.types import UTCDateTime
 from tests.agreements import accept, at, new_customer, publish_both
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -146,6 +149,34 @@ async def test_proactive_rule_holds_customers_without_a_valid_agreement(sessions
     assert await allowed_ids(sessions, at("2026-07-01")) == {valid, expired}
     assert await allowed_ids(sessions, at("2027-01-03")) == {valid}  # a term of one year
     assert await allowed_ids(sessions, before) == {valid, none, expired}  # the rule is evaluated at the time given
+
+
+async def test_the_rule_fits_a_planners_insert_select_over_customers(sessions: SessionFactory) -> None:
+    agreed = await new_customer(sessions, 1001)
+    await new_customer(sessions, 1002)
+    await publish_both(sessions, 1, now=at("2026-01-01"))
+    await accept(sessions, agreed, 1, at("2026-01-02"))
+    now = at("2026-02-01")
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    chosen = select(
+        literal("checkin:2026-02:customer:") + cast(Customer.id, String),
+        literal("checkin"),
+        Customer.telegram_id,
+        Customer.id,
+        literal("care.checkin"),
+        literal("{}"),
+        false(),
+        literal(now, UTCDateTime()),
+        literal("pending"),
+        literal(0),
+        literal(now, UTCDateTime()),
+    ).where(proactive_allowed(now))
+    columns = ["key", "kind", "chat_id", "customer_id", "template", "params", "capped", "not_before", "status"]
+    async with transaction(sessions) as session:
+        statement = insert_ignoring_duplicates(session, table, ["key"])
+        await session.execute(statement.from_select([*columns, "attempts", "created_at"], chosen))
+        await session.execute(statement.from_select([*columns, "attempts", "created_at"], chosen))
+    assert [(row.key, row.chat_id) for row in await outbox(sessions)] == [(f"checkin:2026-02:customer:{agreed}", 1001)]
 
 
 async def test_renewal_prompts_30_days_before_and_on_the_last_day(sessions: SessionFactory, time_machine) -> None:  # type: ignore[no-untyped-def]
@@ -301,11 +332,21 @@ async def test_forget_keeps_only_an_anonymous_count(sessions: SessionFactory) ->
     assert (await state_of(sessions, customer, at("2026-02-01"))).state == AgreementState.PENDING
 
 
-async def test_every_prompt_template_is_translated() -> None:
+def test_every_prompt_template_and_refusal_is_translated() -> None:
+    import re
+    from pathlib import Path
+
     from bot.i18n import catalog_keys
 
+    root = Path(__file__).resolve().parent.parent
+    sources = (root / "storage/agreements.py").read_text() + (root / "bot/handlers/terms.py").read_text()
+    codes = set(re.findall(r'AgreementError\(\s*"(\w+)"', sources))
+    assert {"not_newer", "supplement_target", "nothing_to_supplement"} <= codes
     for language in ("en", "zh_CN"):
-        assert set(agreements.TEMPLATES) <= set(catalog_keys(language))
+        known = set(catalog_keys(language))
+        assert set(agreements.TEMPLATES) <= known
+        assert {f"terms.publish.error.{code}" for code in codes} <= known
+        assert {f"terms.card.{state.value}" for state in AgreementState} <= known
 
 
 def test_expiry_keeps_the_time_of_day() -> None:
