@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     vip_min_purchases: int = Field(default=10, ge=1)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     rate_limits: Literal["on", "off"] = "on"
+    agreement_years: int = Field(default=1, ge=1, le=99)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -52,8 +53,6 @@ def _worker_database_url(worker: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> Iterator[str]:
     """A database of this test worker's own, migrated once; tests empty it with TRUNCATE."""
-    import asyncio
-
     import asyncpg  # type: ignore[import-untyped]
 
     url = _worker_database_url(worker_id)

@@ -11,6 +11,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot import pending
 from bot.context import CarebotApp, Context
 from bot.customers import touch
+from bot.handlers.terms import details_refused
 from bot.i18n import t
 from bot.keyboards import profile_keyboard
 from storage import customers
@@ -26,6 +27,7 @@ from storage.validation import (
 )
 
 FIELDS = ("birthday", "phone", "email", "timezone")
+OPTIONAL_DETAILS = ("birthday", "phone", "email")  # stored only under an agreement in force, once one is published
 
 
 def profile_text(customer: Customer, lang: str) -> str:
@@ -65,6 +67,8 @@ async def profile_button(update: Update, context: Context) -> None:
         await context.bot.send_message(customer.telegram_id, t(lang, "profile.saved"), parse_mode=ParseMode.HTML)
         return
     if action not in FIELDS:
+        return
+    if action in OPTIONAL_DETAILS and await details_refused(context, customer):
         return
     await pending.expect(update, context, f"profile:{action}")
     markup: Any = None
@@ -106,6 +110,9 @@ async def receive_value(update: Update, context: Context, kind: str, _data: dict
     lang = customer.language
     message = update.effective_message
     assert message is not None
+    if field in OPTIONAL_DETAILS and await details_refused(context, customer):
+        await pending.done(update, context)
+        return
     try:
         values = _parse(field, update)
     except InvalidValue as error:

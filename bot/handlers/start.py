@@ -8,6 +8,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import CarebotApp, Context
 from bot.customers import language_of, touch
+from bot.handlers.terms import offer_agreement
 from bot.i18n import t
 from bot.keyboards import language_keyboard, main_menu
 from storage import customers
@@ -32,6 +33,7 @@ async def start(update: Update, context: Context) -> None:
         parse_mode=ParseMode.HTML,
         reply_markup=main_menu(lang),
     )
+    await offer_agreement(context, customer)
 
 
 async def show_menu(update: Update, context: Context) -> None:

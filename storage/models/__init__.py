@@ -1,5 +1,12 @@
 """Every table, imported in one place so that metadata and migrations see them all."""
 
+from storage.models.agreement import (
+    AcceptanceChannel,
+    AgreementAcceptance,
+    AgreementText,
+    AgreementVersion,
+    ForgottenAcceptances,
+)
 from storage.models.care import FaqEntry, FaqEvent, SurveyResponse
 from storage.models.customer import Customer, Segment
 from storage.models.outbox import Coupon, OutboxMessage, OutboxStatus
@@ -9,11 +16,16 @@ from storage.models.staff import AuditEntry, Role, StaffMember
 from storage.models.ticket import Ticket, TicketCategory, TicketMessage, TicketStatus
 
 __all__ = [
+    "AcceptanceChannel",
+    "AgreementAcceptance",
+    "AgreementText",
+    "AgreementVersion",
     "AuditEntry",
     "Coupon",
     "Customer",
     "FaqEntry",
     "FaqEvent",
+    "ForgottenAcceptances",
     "InboxUpdate",
     "OutboxMessage",
     "OutboxStatus",
