@@ -58,7 +58,7 @@ _LIMIT = f"at most {MAX_IMPORT_BYTES // (1024 * 1024)} MB, UTF-8 (with or withou
     "import",
     help=f"""Add or update customers from a CSV file.
 
-    Columns: {",".join(CUSTOMER_COLUMNS)}. Other columns (such as agreement_signed_on) are ignored. birthday is
+    Columns: {",".join(CUSTOMER_COLUMNS)}. An optional agreement_signed_on column (YYYY-MM-DD) records the customer agreement as signed offline that day; other columns are ignored. birthday is
     YYYY-MM-DD or MM-DD; language is en or zh_CN.
 
     Customers are matched by telegram_id: a non-empty cell replaces the stored value, an empty cell keeps it.
@@ -71,7 +71,12 @@ def import_customers(file: Path = typer.Argument(..., help=f"CSV file, {_LIMIT}.
         settings,
         parse=lambda data, progress: parse_customers_csv(data, default_timezone=settings.timezone, progress=progress),
         apply=lambda services, session, rows, progress: apply_customers(
-            session, rows, default_language=settings.default_language, progress=progress
+            session,
+            rows,
+            default_language=settings.default_language,
+            progress=progress,
+            agreement_years=settings.agreement_years,
+            zone=settings.zone,
         ),
     )
     created, updated, unchanged = summary.customers_created, summary.customers_updated, summary.customers_unchanged
@@ -121,7 +126,9 @@ def export_customers_command(
 ) -> None:
     settings = load_settings_or_exit()
     _migrate(settings)
-    data = asyncio.run(_with_services(settings, lambda services, session: export_customers(session)))
+    data = asyncio.run(
+        _with_services(settings, lambda services, session: export_customers(session, zone=settings.zone))
+    )
     try:
         _write_private(file, data)
     except OSError as exc:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import UTC, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import agreements
 from storage.models import Customer
 
 CUSTOMER_COLUMNS = (
@@ -22,7 +24,15 @@ CUSTOMER_COLUMNS = (
     "language",
     "timezone",
 )
-CUSTOMER_EXPORT_COLUMNS = (*CUSTOMER_COLUMNS, "segment", "total_spent", "purchase_count", "created_at")
+AGREEMENT_COLUMN = "agreement_signed_on"  # optional on import: the customer agreement signed offline that day
+CUSTOMER_EXPORT_COLUMNS = (
+    *CUSTOMER_COLUMNS,
+    "segment",
+    "total_spent",
+    "purchase_count",
+    "created_at",
+    *agreements.EXPORT_COLUMNS,
+)
 PURCHASE_COLUMNS = ("telegram_id", "amount", "currency", "occurred_at", "reference", "note")
 
 BOM = "\ufeff"
@@ -50,8 +60,8 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     return (BOM + buffer.getvalue()).encode("utf-8")
 
 
-def customer_row(customer: Customer) -> tuple[object, ...]:
-    """One customer in `CUSTOMER_EXPORT_COLUMNS` order."""
+def customer_row(customer: Customer, agreement: tuple[str, str] = ("", "")) -> tuple[object, ...]:
+    """One customer in `CUSTOMER_EXPORT_COLUMNS` order; `agreement` is (version, valid until) if one counts."""
     return (
         customer.telegram_id,
         customer.first_name,
@@ -66,10 +76,14 @@ def customer_row(customer: Customer) -> tuple[object, ...]:
         customer.total_spent,
         customer.purchase_count,
         customer.created_at.isoformat(timespec="seconds"),
+        *agreement,
     )
 
 
-async def export_customers(session: AsyncSession) -> bytes:
-    """Every customer, oldest first, as a CSV file that `parse_customers_csv` reads back to the same data."""
-    result = await session.scalars(select(Customer).order_by(Customer.id))  # type: ignore[arg-type]
-    return csv_bytes(CUSTOMER_EXPORT_COLUMNS, (customer_row(customer) for customer in result))
+async def export_customers(session: AsyncSession, *, zone: tzinfo = UTC) -> bytes:
+    """Every customer, oldest first, as a CSV file that `parse_customers_csv` reads back to the same data,
+    with the agreement version that counts for them and the day (in `zone`) it ends."""
+    customers = list(await session.scalars(select(Customer).order_by(Customer.id)))  # type: ignore[arg-type]
+    signed = await agreements.export_values_many(session, customer_ids=[c.id for c in customers if c.id], zone=zone)
+    rows = (customer_row(customer, signed.get(customer.id or 0, ("", ""))) for customer in customers)
+    return csv_bytes(CUSTOMER_EXPORT_COLUMNS, rows)

@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from functools import cache, partial
 from typing import Generic, Protocol, TypeVar
@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import class_mapper, load_only
 from sqlmodel import SQLModel, col
 
-from storage.csv_export import CUSTOMER_COLUMNS, PURCHASE_COLUMNS, restore_cell
+from storage import agreements
+from storage.agreements import parse_signed_on
+from storage.csv_export import AGREEMENT_COLUMN, CUSTOMER_COLUMNS, PURCHASE_COLUMNS, restore_cell
 from storage.models import Customer, Purchase, SegmentChange
 from storage.segments import VipThresholds, apply_totals
 from storage.types import utcnow
@@ -90,6 +92,7 @@ class CustomerRow:
     line: int
     telegram_id: int
     values: dict[str, str | int | None]  # Customer attributes from the row's non-empty cells
+    agreement_signed_on: date | None = None  # the customer agreement signed on paper or elsewhere
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,8 @@ def _parse(
     columns: Sequence[str],
     parse_row: Callable[[int, dict[str, str]], RowT],
     progress: Progress | None,
+    *,
+    optional: Sequence[str] = (),
 ) -> ParseResult[RowT]:
     result: ParseResult[RowT] = ParseResult()
     reader = csv.reader(io.StringIO(_decode(data), newline=""))
@@ -199,7 +204,7 @@ def _parse(
         raise CsvFileError(f"line 1: {exc}") from None
     for count, (line, cells) in enumerate(_records(reader, lambda: reader.line_num), 1):
         try:
-            result.rows.append(parse_row(line, _cells_by_name(cells, header, columns)))
+            result.rows.append(parse_row(line, _cells_by_name(cells, header, (*columns, *optional))))
         except ValueError as exc:
             result.rejections.append(Rejection(line, str(exc)))
         if progress and count % _PROGRESS_EVERY == 0:
@@ -233,7 +238,7 @@ class _Cells:
         self._errors: list[str] = []
 
     def get(self, name: str, parse: Callable[[str], T], *, required: bool = False) -> T | None:
-        text = self._cells[name]
+        text = self._cells.get(name, "")
         if not text:
             if required:
                 self._errors.append(f"{name} is required")
@@ -340,7 +345,7 @@ _CUSTOMER_FIELDS: dict[str, Callable[[str], str]] = {
 }
 
 
-def _customer_row(line: int, cells: dict[str, str], *, birthday: Callable[[str], Birthday]) -> CustomerRow:
+def _customer_row(line: int, cells: dict[str, str], *, birthday: Callable[[str], Birthday], today: date) -> CustomerRow:
     row = _Cells(cells)
     telegram_id = row.get("telegram_id", parse_telegram_id, required=True)
     values: dict[str, str | int | None] = {}
@@ -351,9 +356,10 @@ def _customer_row(line: int, cells: dict[str, str], *, birthday: Callable[[str],
     born = row.get("birthday", birthday)
     if born is not None:
         values |= {"birth_year": born.year, "birth_month": born.month, "birth_day": born.day}
+    signed_on = row.get(AGREEMENT_COLUMN, partial(parse_signed_on, today=today))
     row.check()
     assert telegram_id is not None
-    return CustomerRow(line=line, telegram_id=telegram_id, values=values)
+    return CustomerRow(line=line, telegram_id=telegram_id, values=values, agreement_signed_on=signed_on)
 
 
 def parse_customers_csv(
@@ -364,8 +370,8 @@ def parse_customers_csv(
     `default_timezone` decides what "today" is when checking birthdays. Raises CsvFileError for the file as a whole.
     """
     today = datetime.now(ZoneInfo(default_timezone)).date()
-    parse_row = partial(_customer_row, birthday=partial(parse_birthday, today=today))
-    result = _parse(data, CUSTOMER_COLUMNS, parse_row, progress)
+    parse_row = partial(_customer_row, birthday=partial(parse_birthday, today=today), today=today)
+    result = _parse(data, CUSTOMER_COLUMNS, parse_row, progress, optional=(AGREEMENT_COLUMN,))
     _reject_duplicates(
         result,
         key=lambda row: row.telegram_id,
@@ -423,10 +429,13 @@ async def apply_customers(
     *,
     default_language: str | None = None,
     progress: Progress | None = None,
+    agreement_years: int = 1,
+    zone: tzinfo = UTC,
 ) -> ImportSummary:
     """Upsert by telegram_id: non-empty cells overwrite stored values, empty cells keep them.
 
     New customers get `default_language` unless their row names one (None: the model's default).
+    An `agreement_signed_on` cell records the customer agreement as signed offline that day (in `zone`).
     """
     summary = ImportSummary()
     existing = await _customers_by_telegram_id(session, (row.telegram_id for row in rows))
@@ -447,6 +456,16 @@ async def apply_customers(
     await _bulk_insert(session, Customer, new)
     summary.customers_created = len(new)
     await session.flush()
+    signed = [row for row in rows if row.agreement_signed_on is not None]
+    if signed:
+        ids = await _customers_by_telegram_id(session, (row.telegram_id for row in signed), totals_only=True)
+        pairs = [(ids[row.telegram_id].id, row.agreement_signed_on) for row in signed]
+        await agreements.record_offline_many(
+            session,
+            [(cid, day) for cid, day in pairs if cid is not None and day is not None],
+            years=agreement_years,
+            zone=zone,
+        )
     return summary
 
 

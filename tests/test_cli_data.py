@@ -59,7 +59,11 @@ def test_customers_import_export_and_reimport_round_trip(carebot: Carebot, tmp_p
     assert imported.stdout == "customers: 2 created, 0 updated, 0 unchanged\n"
     assert exported.stdout == "exported 2 customers to out.csv\n"
     data = (tmp_path / "out.csv").read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf" + CUSTOMERS.encode() + b",segment,total_spent,purchase_count,created_at\r\n")
+    assert data.startswith(
+        b"\xef\xbb\xbf"
+        + CUSTOMERS.encode()
+        + b",segment,total_spent,purchase_count,created_at,agreement_version,agreement_until\r\n"
+    )
     assert b"43,'=evil(),,,,,,en,,potential,0.00,0," in data
     assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o600
     assert again.stdout == "customers: 0 created, 0 updated, 2 unchanged\n"

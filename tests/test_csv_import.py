@@ -323,7 +323,7 @@ async def test_an_export_imports_back_to_the_same_customers(sessions: SessionFac
     async with sessions() as session:
         exported = await export_customers(session)
     lines = exported.decode("utf-8-sig").splitlines()
-    assert lines[0] == CUSTOMERS + ",segment,total_spent,purchase_count,created_at"
+    assert lines[0] == CUSTOMERS + ",segment,total_spent,purchase_count,created_at,agreement_version,agreement_until"
     assert lines[1].startswith(
         '42,"\'=HYPERLINK(""x"")",\'-Wei-,li_wei,\'+8613800138000,li@example.com,1990-05-04,zh_CN,'
     )
@@ -338,3 +338,26 @@ async def test_an_export_imports_back_to_the_same_customers(sessions: SessionFac
     assert after[42].first_name == '=HYPERLINK("x")' and after[43].last_name == "@home"
     async with sessions() as session:
         assert await export_customers(session) == exported
+
+
+async def test_agreement_signed_on_paper_is_recorded_and_exported(sessions: SessionFactory) -> None:
+    from storage import agreements
+    from storage.csv_export import export_customers
+    from storage.csv_import import apply_customers, parse_customers_csv
+
+    header = "telegram_id,first_name,last_name,username,phone,email,birthday,language,timezone,agreement_signed_on\n"
+    data = (header + "7001,Ann,,,,,,en,,2026-03-01\n7002,Bo,,,,,,en,,\n7003,Cy,,,,,,en,,2026-02-30\n").encode()
+    parsed = parse_customers_csv(data, default_timezone="Asia/Shanghai")
+    assert [r.line for r in parsed.rejections] == [4]
+    async with transaction(sessions) as session:
+        await apply_customers(session, parsed.rows, agreement_years=1)
+    async with transaction(sessions) as session:  # importing again records nothing twice
+        await apply_customers(session, parse_customers_csv(data[:-27], default_timezone="UTC").rows, agreement_years=1)
+    async with sessions() as session:
+        exported = (await export_customers(session)).decode("utf-8-sig").splitlines()
+        ann = await session.scalar(select(Customer).where(col(Customer.telegram_id) == 7001))
+        assert ann is not None and ann.id is not None
+        assert len(await agreements.acceptances_for(session, customer_id=ann.id)) == 1
+    assert exported[0].endswith("agreement_version,agreement_until")
+    assert exported[1].endswith(",2027-03-01")
+    assert exported[2].endswith(",,")
