@@ -13,7 +13,7 @@ import signal
 from datetime import timedelta
 
 from telegram import Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot import metrics
 from bot.app import build_application
@@ -63,6 +63,8 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
         await app.initialize()
     except InvalidToken:
         raise StartupError("the Bot API rejected CAREBOT_BOT_TOKEN") from None
+    except NetworkError as exc:
+        raise StartupError(f"cannot reach the Bot API at CAREBOT_BOT_API_URL ({exc.message})") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -159,3 +159,29 @@ async def test_bot_api_sends_are_timed_and_429_answers_counted(tg: FakeTelegram)
 
 def _value(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_a_port_already_in_use_is_reported_not_crashed_on(bot: BotHarness) -> None:
+    import socket
+
+    from bot.webhook import WebServer, start_server
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = WebServer(build_webhook_app(bot.app, bot.dispatcher), host="127.0.0.1", port=port)
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await start_server(server)
+
+
+async def test_the_webhook_server_serves_until_told_to_stop(bot: BotHarness) -> None:
+    from bot.webhook import WebServer, start_server
+
+    server = WebServer(build_webhook_app(bot.app, bot.dispatcher), host="127.0.0.1", port=0)
+    task = await start_server(server)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+    server.should_exit = True
+    await task
