@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -51,8 +52,6 @@ def _worker_database_url(worker: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> Iterator[str]:
     """A database of this test worker's own, migrated once; tests empty it with TRUNCATE."""
-    import asyncio
-
     import asyncpg  # type: ignore[import-untyped]
 
     url = _worker_database_url(worker_id)
@@ -74,20 +73,30 @@ def postgres_url(worker_id: str) -> Iterator[str]:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """An empty migrated database: a fresh SQLite file, or the worker's PostgreSQL database emptied."""
     if request.param == "sqlite":
         path = tmp_path / "carebot.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    return str(request.getfixturevalue("postgres_url"))
+    url = str(request.getfixturevalue("postgres_url"))
+    asyncio.run(empty_database(url))
+    return url
+
+
+async def empty_database(url: str) -> None:
+    """Every table emptied and every id sequence restarted (tests in one worker share its PostgreSQL database)."""
+    engine = create_engine(url)
+    try:
+        tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    if not database_url.startswith("sqlite"):
-        tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield engine
     await engine.dispose()
 

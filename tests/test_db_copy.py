@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlmodel import SQLModel
 from typer.testing import CliRunner, Result
 
@@ -21,7 +21,7 @@ from storage.models import Customer, FaqEntry, FaqEvent, StaffMember, SurveyResp
 from storage.outbox import PlannedMessage, enqueue_many
 from storage.segments import VipThresholds
 from storage.types import utcnow
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, empty_database
 
 
 @pytest.fixture(params=BACKENDS)
@@ -30,16 +30,8 @@ def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'target.db'}"
     url = str(request.getfixturevalue("postgres_url"))
-    asyncio.run(empty(url))
+    asyncio.run(empty_database(url))
     return url
-
-
-async def empty(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as connection:
-        names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-        await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -142,6 +143,7 @@ async def test_metrics_count_handled_updates_and_read_the_outbox_from_the_databa
 async def test_bot_api_sends_are_timed_and_429_answers_counted(tg: FakeTelegram) -> None:
     from telegram import Bot
     from telegram.error import RetryAfter
+    from telegram.warnings import PTBDeprecationWarning
 
     user = tg.user(704, "Cy", language_code="en")
     sends, too_many = _value("carebot_send_latency_seconds_count"), _value("carebot_telegram_429_total")
@@ -151,7 +153,8 @@ async def test_bot_api_sends_are_timed_and_429_answers_counted(tg: FakeTelegram)
             await bot.send_message(user.id, "hello")
             await bot.get_me()  # not a send: not timed
             tg.fail_next("sendMessage", status=429, retry_after=1)
-            with pytest.raises(RetryAfter):
+            with pytest.raises(RetryAfter), warnings.catch_warnings():
+                warnings.simplefilter("ignore", PTBDeprecationWarning)  # RetryAfter's float retry_after
                 await bot.send_message(user.id, "again")
     assert _value("carebot_send_latency_seconds_count") == sends + 1
     assert _value("carebot_telegram_429_total") == too_many + 1

@@ -249,7 +249,7 @@ async def test_three_replicas_handle_every_update_once_while_the_lease_holder_is
         assert replies == {u.id: [f"Hello, {u.first_name}"] for u in [*customers, stuck]}
         assert tg.sent_to(intruder) == []
         watching.cancel()
-        assert watch.rounds > 10 and watch.failures == []
+        assert watch.rounds >= 3 and watch.failures == []
         for replica in survivors:
             assert await replica.process.stop() == 0, replica.process.log()
     assert all("1000000:TEST-carebot-token" not in r.process.log() for r in replicas)
