@@ -96,12 +96,5 @@ async def renew_claims(session: AsyncSession, *, claimed_by: str) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def unprocessed_updates(session: AsyncSession) -> list[IncomingUpdate]:
-    result = await session.execute(
-        select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)).order_by(col(InboxUpdate.update_id))
-    )
-    return [IncomingUpdate(row.update_id, row.chat_id, row.payload) for row in result.scalars()]
-
-
 async def last_update_id(session: AsyncSession) -> int | None:
     return (await session.execute(select(func.max(col(InboxUpdate.update_id))))).scalar_one_or_none()
