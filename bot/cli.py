@@ -20,15 +20,19 @@ app.add_typer(purchases_app, name="purchases")
 app.add_typer(terms_app, name="terms")
 
 
-@app.command()
-def run() -> None:
-    """Run the bot with long polling (migrates the database first)."""
-    from bot.runner import StartupError, run_polling
+@app.command("run")
+def run_bot(
+    webhook: bool = typer.Option(
+        False, "--webhook", help="Receive updates by webhook and serve /healthz and /metrics (several replicas)."
+    ),
+) -> None:
+    """Run the bot (migrates the database first): long polling, or a webhook with --webhook."""
+    from bot.runner import StartupError, run
 
     settings = load_settings_or_exit(require_token=True)
     configure_logging(token=settings.bot_token)
     try:
-        asyncio.run(run_polling(settings))
+        asyncio.run(run(settings, webhook=webhook))
     except StartupError as exc:
         logging.getLogger("carebot").error("cannot start: %s", exc)
         raise typer.Exit(2) from None
@@ -44,3 +48,43 @@ def db_upgrade() -> None:
     settings = load_settings_or_exit()
     upgrade_sync(settings.database_url)
     typer.echo("database is up to date")
+
+
+@db_app.command("copy")
+def db_copy(
+    to: str = typer.Option(..., "--to", help="Database URL to copy into, e.g. postgresql+asyncpg://user@host/carebot"),
+    force: bool = typer.Option(False, "--force", help="Replace whatever the target database holds."),
+) -> None:
+    """Copy every table from CAREBOT_DATABASE_URL to another database (migrated first), e.g. SQLite to PostgreSQL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from bot.instance_lock import AlreadyRunning, single_bot_on, sqlite_path
+    from storage.dbcopy import CopyError, TableCopy, copy_database
+
+    settings = load_settings_or_exit()
+    try:
+        target = make_url(to).render_as_string(hide_password=True)
+    except ArgumentError:
+        typer.echo(f"carebot: --to is not a database URL: {to!r}", err=True)
+        raise typer.Exit(2) from None
+    source_file = sqlite_path(settings.database_url)
+    if source_file is not None and not source_file.exists():
+        typer.echo(f"carebot: nothing to copy: {source_file} does not exist", err=True)
+        raise typer.Exit(2)
+
+    def report(done: TableCopy) -> None:
+        typer.echo(f"{done.table:<20} {done.rows:>9} rows")
+
+    try:
+        # Holding the bot's lock keeps a SQLite bot from writing rows the copy would miss.
+        with single_bot_on(settings.database_url):
+            copied = asyncio.run(copy_database(settings.database_url, to, force=force, progress=report))
+    except AlreadyRunning as exc:
+        typer.echo(f"carebot: cannot copy while the bot runs: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except CopyError as exc:
+        typer.echo(f"carebot: {exc}", err=True)
+        raise typer.Exit(1) from None
+    total = sum(table.rows for table in copied)
+    typer.echo(f"copied {total} rows in {len(copied)} tables to {target}; row counts match")

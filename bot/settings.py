@@ -6,6 +6,7 @@ import re
 import sys
 from decimal import Decimal
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -34,6 +35,12 @@ class Settings(BaseSettings):
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     rate_limits: Literal["on", "off"] = "on"
     agreement_years: int = Field(default=1, ge=1, le=99)
+    # Webhook mode (`carebot run --webhook`) and running several replicas.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_url: str = ""
+    webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
+    replica_timeout_seconds: int = Field(default=30, ge=3, le=3600)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -63,7 +70,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
-    @field_validator("bot_api_url", "bot_api_file_url")
+    @field_validator("bot_api_url", "bot_api_file_url", "webhook_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://", value):
@@ -80,6 +87,11 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def webhook_path(self) -> str:
+        """The path Telegram posts updates to: the path of `CAREBOT_WEBHOOK_URL`."""
+        return urlsplit(self.webhook_url).path or "/"
 
 
 class SettingsError(Exception):

@@ -2,8 +2,10 @@
 
 Telegram counts an update as delivered once the next `getUpdates` asks past it (or a webhook answered 200).
 PTB's own updater queues updates in memory and confirms them before any handler ran, so a crash loses them.
-Here every batch is written to the inbox before the next poll confirms it, and a restart resumes what was
-stored and not yet handled. Handling runs concurrently across chats and strictly in order within one chat.
+Here every batch is written to the inbox before the next poll confirms it (or the webhook answers 200), and a
+restart resumes what was stored and not yet handled. Handling runs concurrently across chats and strictly in
+order within one chat. With several replicas, each claims what it stored and renews its claims while it runs;
+the updates of a replica that went silent are claimed and handled by another (see `keep_claims`).
 """
 
 from __future__ import annotations
@@ -12,17 +14,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import secrets
+import socket
 from collections import deque
 from collections.abc import Hashable, Sequence
 from datetime import timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 
+from bot import metrics
 from bot.context import CarebotApp
 from storage import inbox
 from storage.db import SessionFactory, transaction
 from storage.inbox import IncomingUpdate
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,11 @@ MAX_BACKOFF_SECONDS = 30.0
 
 def seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def replica_name() -> str:
+    """This process among the replicas: host, pid and a random part (a restarted pid is a new replica)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def incoming(update: Update) -> IncomingUpdate:
@@ -44,9 +57,13 @@ def incoming(update: Update) -> IncomingUpdate:
 class ChatOrderedDispatcher:
     """Hands updates to the Application: one worker per chat keeps order, a semaphore bounds the total."""
 
-    def __init__(self, app: CarebotApp, sessions: SessionFactory, *, max_concurrent: int = 256) -> None:
+    def __init__(
+        self, app: CarebotApp, sessions: SessionFactory, *, max_concurrent: int = 256, replica: str | None = None
+    ) -> None:
         self._app = app
         self._sessions = sessions
+        self.replica = replica or replica_name()
+        self._queued: set[int] = set()
         self._queues: dict[Hashable, deque[Update]] = {}
         self._workers: dict[Hashable, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -54,6 +71,9 @@ class ChatOrderedDispatcher:
         self._idle.set()
 
     def submit(self, update: Update) -> None:
+        if update.update_id in self._queued:
+            return
+        self._queued.add(update.update_id)
         chat = update.effective_chat
         key: Hashable = chat.id if chat else ("update", update.update_id)
         self._queues.setdefault(key, deque()).append(update)
@@ -68,15 +88,29 @@ class ChatOrderedDispatcher:
                 update = queue[0]
                 async with self._slots:
                     await self._app.process_update(update)
-                async with transaction(self._sessions) as session:
-                    await inbox.mark_processed(session, update_id=update.update_id)
+                await self._mark_processed(update.update_id)
+                metrics.count_update()
                 queue.popleft()
+                self._queued.discard(update.update_id)
         finally:
             del self._workers[key]
             if not queue:
                 del self._queues[key]
             if not self._workers:
                 self._idle.set()
+
+    async def _mark_processed(self, update_id: int) -> None:
+        """Handled is handled: keep trying through a database outage rather than handle it again later."""
+        delay = 0.5
+        while True:
+            try:
+                async with transaction(self._sessions) as session:
+                    await inbox.mark_processed(session, update_id=update_id)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("could not mark update %d handled (%s); retrying", update_id, type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
     @property
     def pending(self) -> int:
@@ -99,7 +133,9 @@ async def accept(
 ) -> int:
     """Store the batch, then hand the updates not seen before to the dispatcher; returns how many were new."""
     async with transaction(sessions) as session:
-        fresh = await inbox.store_updates(session, updates=[incoming(u) for u in updates])
+        fresh = await inbox.store_updates(
+            session, updates=[incoming(u) for u in updates], claimed_by=dispatcher.replica
+        )
     fresh_ids = {u.update_id for u in fresh}
     for update in updates:
         if update.update_id in fresh_ids:
@@ -107,17 +143,49 @@ async def accept(
     return len(fresh)
 
 
-async def resume(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher) -> int:
-    """Hand over what an earlier run stored and did not finish handling."""
-    async with sessions() as session:
-        stored = await inbox.unprocessed_updates(session)
-    for row in stored:
-        update = Update.de_json(json.loads(row.payload), app.bot)
-        if update is not None:
-            dispatcher.submit(update)
-    if stored:
-        log.info("resumed %d stored updates", len(stored))
-    return len(stored)
+async def resume(
+    app: CarebotApp,
+    sessions: SessionFactory,
+    dispatcher: ChatOrderedDispatcher,
+    *,
+    stale_after: timedelta | None = None,
+) -> int:
+    """Claim and hand over stored updates nobody is handling; returns how many.
+
+    Alone on the database (`stale_after=None`) that is everything an earlier run left unhandled; among replicas,
+    only what a replica silent for `stale_after` had claimed.
+    """
+    stale_before = utcnow() - stale_after if stale_after is not None else None
+    async with transaction(sessions) as session:
+        claimed = await inbox.claim_unprocessed(session, claimed_by=dispatcher.replica, stale_before=stale_before)
+    for row in claimed:
+        update = Update.de_json(json.loads(row.payload), app.bot) if row.payload else None
+        if update is None:  # nothing left to handle: drop it rather than hold the claim forever
+            async with transaction(sessions) as session:
+                await inbox.mark_processed(session, update_id=row.update_id)
+            continue
+        dispatcher.submit(update)
+    if claimed:
+        log.info("resumed %d stored updates", len(claimed))
+    return len(claimed)
+
+
+async def keep_claims(
+    app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, *, timeout: timedelta
+) -> None:
+    """Among replicas: renew this replica's claims and take over those of silent replicas. Runs until cancelled.
+
+    Renewing three times per timeout keeps a live replica's claims fresh through a slow database call or two.
+    """
+    interval = timeout.total_seconds() / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with transaction(sessions) as session:
+                await inbox.renew_claims(session, claimed_by=dispatcher.replica)
+            await resume(app, sessions, dispatcher, stale_after=timeout)
+        except Exception as exc:  # the database may be briefly away: try again next round
+            log.warning("inbox claims not renewed (%s)", type(exc).__name__)
 
 
 async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher) -> None:

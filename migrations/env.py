@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -12,9 +13,13 @@ import storage.models  # noqa: F401  (registers every table on the metadata)
 from storage.db import create_engine, is_sqlite
 
 target_metadata = SQLModel.metadata
+# Replicas starting together all migrate: on PostgreSQL they take turns (the later ones then find nothing to do).
+MIGRATION_LOCK_ID = 0x0CA4EB07
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,15 +1,23 @@
-"""The update inbox: updates are stored here before Telegram is told they arrived, and marked once handled."""
+"""The update inbox: updates are stored here before Telegram is told they arrived, and marked once handled.
+
+Several replicas may share the inbox. The replica that stores an update claims it (`claimed_by`, `claimed_at`)
+and renews its claims while it runs; an unhandled update whose claim went stale (its replica died) is claimed by
+another replica with one `UPDATE … WHERE … RETURNING`. PostgreSQL re-checks the `WHERE` of a row another
+transaction just changed, so two replicas racing for the same stale row never both get it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import InboxUpdate
+from storage.outbox import insert_ignoring_duplicates
 from storage.types import utcnow
 
 
@@ -20,25 +28,35 @@ class IncomingUpdate:
     payload: str
 
 
-async def store_updates(session: AsyncSession, *, updates: Sequence[IncomingUpdate]) -> list[IncomingUpdate]:
-    """Store the updates not seen before and return them; a redelivered `update_id` is ignored."""
-    if not updates:
-        return []
-    ids = [u.update_id for u in updates]
-    seen = set(
-        (await session.execute(select(InboxUpdate.update_id).where(col(InboxUpdate.update_id).in_(ids)))).scalars()
-    )
-    fresh: dict[int, IncomingUpdate] = {}
+async def store_updates(
+    session: AsyncSession, *, updates: Sequence[IncomingUpdate], claimed_by: str
+) -> list[IncomingUpdate]:
+    """Store the updates not seen before, claimed by `claimed_by`, and return them.
+
+    A redelivered `update_id` is ignored, also when another replica stores the same update at the same moment
+    (`INSERT … ON CONFLICT DO NOTHING`: exactly one of them gets it back).
+    """
+    unique: dict[int, IncomingUpdate] = {}
     for incoming in updates:
-        if incoming.update_id not in seen:
-            fresh.setdefault(incoming.update_id, incoming)
+        unique.setdefault(incoming.update_id, incoming)
+    if not unique:
+        return []
     now = utcnow()
-    session.add_all(
-        InboxUpdate(update_id=u.update_id, chat_id=u.chat_id, payload=u.payload, received_at=now)
-        for u in fresh.values()
-    )
-    await session.flush()
-    return list(fresh.values())
+    table = InboxUpdate.__table__  # type: ignore[attr-defined]
+    rows = [
+        {
+            "update_id": u.update_id,
+            "chat_id": u.chat_id,
+            "payload": u.payload,
+            "received_at": now,
+            "claimed_by": claimed_by,
+            "claimed_at": now,
+        }
+        for u in unique.values()
+    ]
+    statement = insert_ignoring_duplicates(session, table, ["update_id"]).returning(table.c.update_id)
+    stored = {update_id for (update_id,) in (await session.execute(statement, rows)).all()}
+    return [u for u in unique.values() if u.update_id in stored]
 
 
 async def mark_processed(session: AsyncSession, *, update_id: int) -> None:
@@ -48,11 +66,34 @@ async def mark_processed(session: AsyncSession, *, update_id: int) -> None:
     )
 
 
-async def unprocessed_updates(session: AsyncSession) -> list[IncomingUpdate]:
-    result = await session.execute(
-        select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)).order_by(col(InboxUpdate.update_id))
+async def claim_unprocessed(
+    session: AsyncSession, *, claimed_by: str, stale_before: datetime | None
+) -> list[IncomingUpdate]:
+    """Claim the unhandled updates whose claim is older than `stale_before` (every one when None), oldest first.
+
+    `stale_before=None` is for a process that knows it is alone (SQLite, long polling): it takes over whatever
+    an earlier run left.
+    """
+    statement = update(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None))
+    if stale_before is not None:
+        statement = statement.where(
+            or_(col(InboxUpdate.claimed_at).is_(None), col(InboxUpdate.claimed_at) < stale_before)
+        )
+    statement = statement.values(claimed_by=claimed_by, claimed_at=utcnow()).returning(
+        col(InboxUpdate.update_id), col(InboxUpdate.chat_id), col(InboxUpdate.payload)
     )
-    return [IncomingUpdate(row.update_id, row.chat_id, row.payload) for row in result.scalars()]
+    rows = (await session.execute(statement)).all()
+    return sorted((IncomingUpdate(row[0], row[1], row[2]) for row in rows), key=lambda u: u.update_id)
+
+
+async def renew_claims(session: AsyncSession, *, claimed_by: str) -> int:
+    """Keep this replica's unhandled updates its own; returns how many it holds."""
+    result = await session.execute(
+        update(InboxUpdate)
+        .where(col(InboxUpdate.claimed_by) == claimed_by, col(InboxUpdate.processed_at).is_(None))
+        .values(claimed_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def last_update_id(session: AsyncSession) -> int | None:

@@ -85,12 +85,19 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_te
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
     url = str(request.getfixturevalue("postgres_url"))
-    engine = create_engine(url)
-    tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-    async with engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
+    await empty_database(url)
     return url
+
+
+async def empty_database(url: str) -> None:
+    """Every table emptied and every id sequence restarted (tests in one worker share its PostgreSQL database)."""
+    engine = create_engine(url)
+    try:
+        tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

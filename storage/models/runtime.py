@@ -11,7 +11,10 @@ from storage.types import UTCDateTime, utcnow
 
 
 class InboxUpdate(SQLModel, table=True):
-    """A Telegram update, stored before Telegram is told it arrived; `processed_at` is set once handled."""
+    """A Telegram update, stored before Telegram is told it arrived; `processed_at` is set once handled.
+
+    `claimed_by` names the replica handling it; a claim not renewed for the replica timeout is taken over.
+    """
 
     __tablename__ = "inbox"
 
@@ -20,6 +23,8 @@ class InboxUpdate(SQLModel, table=True):
     chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PendingInput(SQLModel, table=True):

@@ -1,0 +1,127 @@
+"""Prometheus metrics, served at `GET /metrics` in webhook mode: one home for every metric and what feeds it.
+
+Counters and the histogram are per replica (Prometheus sums them across replicas); the outbox and ticket gauges
+are read from the shared database at scrape time, so every replica reports the same totals.
+
+Bot API sends are measured where they happen, in :class:`InstrumentedRequest` (the Application's HTTP layer):
+every reply, staff copy and outbox message goes through it, whoever sends it, so no caller times its own sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import func
+from sqlmodel import col, select
+from telegram._utils.types import ODVInput
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+from storage.db import SessionFactory
+from storage.models import OutboxMessage, OutboxStatus, Ticket, TicketStatus
+
+log = logging.getLogger(__name__)
+
+UPDATES_HANDLED = Counter("carebot_updates_handled", "Telegram updates handled by this replica")
+TICKETS_OPENED = Counter("carebot_tickets_opened", "Tickets opened by this replica")
+TICKETS_CLOSED = Counter("carebot_tickets_closed", "Tickets closed by this replica")
+TICKETS = Gauge("carebot_tickets", "Tickets by status, read from the database", ["status"])
+OUTBOX = Gauge("carebot_outbox_messages", "Outbox messages by status, read from the database", ["status"])
+SEND_LATENCY = Histogram(
+    "carebot_send_latency_seconds",
+    "Duration of Bot API calls that send a message",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+TOO_MANY_REQUESTS = Counter("carebot_telegram_429", "429 Too Many Requests answers from the Bot API")
+LEASE_HELD = Gauge("carebot_scheduler_lease_held", "1 on the replica holding the scheduler lease, 0 elsewhere")
+
+DATABASE_READ_TIMEOUT_SECONDS = 5
+# Bot API methods that put a message into a chat: their duration is the send latency.
+_SENDING_PREFIXES = ("send", "copyMessage", "forwardMessage")
+_NOT_SENDING = frozenset({"sendChatAction"})
+
+
+def count_update() -> None:
+    UPDATES_HANDLED.inc()
+
+
+def count_ticket_opened() -> None:
+    TICKETS_OPENED.inc()
+
+
+def count_ticket_closed() -> None:
+    TICKETS_CLOSED.inc()
+
+
+def observe_send_latency(seconds: float) -> None:
+    SEND_LATENCY.observe(seconds)
+
+
+def count_429() -> None:
+    TOO_MANY_REQUESTS.inc()
+
+
+def set_lease_held(held: bool) -> None:
+    LEASE_HELD.set(1 if held else 0)
+
+
+async def read_database_gauges(sessions: SessionFactory) -> None:
+    """Refresh the outbox and ticket gauges from the database (kept as they were if it does not answer)."""
+    try:
+        async with asyncio.timeout(DATABASE_READ_TIMEOUT_SECONDS), sessions() as session:
+            outbox = dict(
+                (await session.execute(select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))))
+                .tuples()
+                .all()
+            )
+            tickets = dict(
+                (await session.execute(select(Ticket.status, func.count()).group_by(col(Ticket.status)))).tuples().all()
+            )
+    except Exception as exc:  # a scrape must answer even when the database does not
+        log.warning("metrics: database gauges not refreshed (%s)", type(exc).__name__)
+        return
+    for outbox_status in OutboxStatus:
+        OUTBOX.labels(status=outbox_status.value).set(outbox.get(outbox_status.value, 0))
+    for ticket_status in TicketStatus:
+        TICKETS.labels(status=ticket_status.value).set(tickets.get(ticket_status.value, 0))
+
+
+def exposition() -> tuple[bytes, str]:
+    """The Prometheus text format body and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def is_sending_method(method: str) -> bool:
+    return method.startswith(_SENDING_PREFIXES) and method not in _NOT_SENDING
+
+
+class InstrumentedRequest(HTTPXRequest):
+    """PTB's HTTP layer, timing sends and counting 429 answers (which PTB then honours and retries)."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        status, payload = await super().do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+        if status == 429:
+            count_429()
+        elif is_sending_method(url.rsplit("/", 1)[-1]):
+            observe_send_latency(time.perf_counter() - started)
+        return status, payload

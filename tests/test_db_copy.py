@@ -1,0 +1,168 @@
+"""Moving a deployment: `carebot db copy --to URL` copies every table, refuses to overwrite, continues numbering."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import SQLModel
+from typer.testing import CliRunner, Result
+
+from bot.cli import app as cli
+from storage import coupons, customers, inbox, pending, purchases, staff
+from storage.db import SessionFactory, create_engine, session_factory, transaction
+from storage.inbox import IncomingUpdate
+from storage.models import Customer, FaqEntry, FaqEvent, StaffMember, SurveyResponse, Ticket, TicketMessage
+from storage.models.agreement import AgreementAcceptance, AgreementText, AgreementVersion, ForgottenAcceptances
+from storage.outbox import PlannedMessage, enqueue_many
+from storage.segments import VipThresholds
+from storage.types import utcnow
+from tests.conftest import BACKENDS, empty_database
+
+
+@pytest.fixture(params=BACKENDS)
+def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database to copy into: a new SQLite file, or the test worker's PostgreSQL database emptied."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'target.db'}"
+    url = str(request.getfixturevalue("postgres_url"))
+    asyncio.run(empty_database(url))
+    return url
+
+
+@pytest.fixture
+async def source_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A SQLite deployment with rows in every table."""
+    path = tmp_path / "carebot.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    engine = create_engine(url)
+    await fill_every_table(session_factory(engine))
+    async with engine.connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+            assert rows, f"give table {table.name} a row in fill_every_table(), so the copy of it is tested"
+    await engine.dispose()
+    return url
+
+
+async def fill_every_table(sessions: SessionFactory) -> None:
+    async with transaction(sessions) as session:
+        customer, _ = await customers.touch_customer(
+            session, telegram_id=5001, first_name="李雷", last_name=None, username="lilei", language="zh_CN"
+        )
+        customer.birth_month, customer.birth_day, customer.proactive_opt_out = 5, 17, True
+        session.add(Customer(telegram_id=5002, first_name="Ann", language="en"))
+        await purchases.record_purchase(
+            session,
+            customer=customer,
+            amount=Decimal("1234.56"),
+            currency="CNY",
+            reference="order-1",
+            vip=VipThresholds(min_total=Decimal("10000"), min_purchases=10),
+        )
+        await staff.audit(session, actor_telegram_id=900001, action="customer.view", customer_id=customer.id)
+        await inbox.store_updates(session, updates=[IncomingUpdate(77, 5001, '{"update_id": 77}')], claimed_by="r1")
+        await pending.expect_input(session, chat_id=5001, user_id=5001, kind="profile:phone")
+        ticket = Ticket(customer_id=customer.id)  # type: ignore[arg-type]
+        session.add(ticket)
+        await session.flush()
+        session.add(TicketMessage(ticket_id=ticket.id, direction="in", text="我的订单在哪里？", customer_chat_id=5001))  # type: ignore[arg-type]
+        session.add(SurveyResponse(kind="csat", customer_id=customer.id, ticket_id=ticket.id, score=5))
+        await enqueue_many(
+            session, messages=[PlannedMessage(key="birthday:2026:1", kind="birthday", chat_id=5001, template="x")]
+        )
+        await coupons.issue_coupon(
+            session,
+            customer_id=customer.id,
+            reason="birthday",
+            value=Decimal("20.00"),
+            currency="CNY",
+            expires_at=utcnow() + timedelta(days=30),
+        )
+        entry = FaqEntry(language="en", questions='["Where is my order?"]', answer="Tracking is in your email.")
+        session.add(entry)
+        await session.flush()
+        session.add(FaqEvent(faq_id=entry.id, event="hit"))
+        session.add(StaffMember(telegram_id=900002, name="Bob", role="agent", added_by=900001))
+        now = utcnow()
+        session.add(AgreementVersion(version=1, published_at=now))
+        await session.flush()
+        session.add(AgreementText(version=1, language="en", text="The terms."))
+        session.add(
+            AgreementAcceptance(
+                customer_id=customer.id,  # type: ignore[arg-type]
+                version=1,
+                channel="chat",
+                accepted_at=now,
+                valid_until=now + timedelta(days=365),
+                signature=5001,
+            )
+        )
+        session.add(ForgottenAcceptances(version=1, channel="chat", count=1))
+
+
+async def copy_to(source: str, target: str, *extra: str) -> Result:
+    runner = CliRunner()
+    return await asyncio.to_thread(
+        runner.invoke, cli, ["db", "copy", "--to", target, *extra], env={"CAREBOT_DATABASE_URL": source}
+    )
+
+
+async def counts(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        result = {
+            table.name: (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+        }
+    await engine.dispose()
+    return result
+
+
+async def test_a_sqlite_deployment_is_copied_table_by_table_with_equal_row_counts(
+    source_url: str, target_url: str
+) -> None:
+    result = await copy_to(source_url, target_url)
+    assert result.exit_code == 0, result.output
+    assert "row counts match" in result.output and "tickets" in result.output
+    assert await counts(target_url) == await counts(source_url)
+
+    engine = create_engine(target_url)
+    sessions = session_factory(engine)
+    async with transaction(sessions) as session:
+        customer = await customers.get_customer(session, telegram_id=5001)
+        assert customer is not None and customer.first_name == "李雷" and customer.proactive_opt_out
+        assert customer.total_spent == Decimal("1234.56") and customer.segment == "new"
+        assert customer.created_at.tzinfo is not None
+        message = (await session.execute(select(TicketMessage))).scalar_one()
+        assert message.text == "我的订单在哪里？"
+        # Numbering continues after the copied rows: the next ticket is #2, not #1 again.
+        ticket = Ticket(customer_id=customer.id)  # type: ignore[arg-type]
+        session.add(ticket)
+        await session.flush()
+        assert ticket.id == 2
+    await engine.dispose()
+
+
+async def test_a_target_holding_data_is_refused_unless_forced(source_url: str, target_url: str) -> None:
+    assert (await copy_to(source_url, target_url)).exit_code == 0
+    refused = await copy_to(source_url, target_url)
+    assert refused.exit_code == 1
+    assert "the target already holds data" in refused.output and "--force" in refused.output
+    assert await counts(target_url) == await counts(source_url)
+    forced = await copy_to(source_url, target_url, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert await counts(target_url) == await counts(source_url)
+
+
+async def test_copying_a_database_that_does_not_exist_says_so(tmp_path: Path, target_url: str) -> None:
+    result = await copy_to(f"sqlite+aiosqlite:///{tmp_path / 'missing.db'}", target_url)
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    assert not (tmp_path / "missing.db").exists()
