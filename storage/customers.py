@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -69,3 +69,14 @@ async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) 
         select(Customer).where(full_name.like(pattern)).order_by(col(Customer.id)).limit(limit)
     )
     return list(result.scalars())
+
+
+async def set_unreachable(session: AsyncSession, *, telegram_id: int, unreachable: bool) -> bool:
+    """Mark a customer who blocked the bot (or deleted their account) unreachable, or reachable again;
+    returns whether such a customer exists."""
+    result = await session.execute(
+        update(Customer)
+        .where(col(Customer.telegram_id) == telegram_id)
+        .values(unreachable=unreachable, updated_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))
