@@ -36,18 +36,16 @@ async def find_customer(context: Context, query: str) -> tuple[Customer | None, 
     return (matches[0], []) if len(matches) == 1 else (None, matches)
 
 
-def actor_text(lang: str, entry: AuditEntry, staff: StaffMember | None) -> str:
-    if entry.actor_telegram_id is None:
+def actor_text(context: Context, lang: str, entry: AuditEntry, staff: StaffMember | None) -> str:
+    actor = entry.actor_telegram_id
+    if actor is None:
         return t(lang, "audit.actor_none")
     if staff is not None:
-        return t(
-            lang,
-            "audit.actor_staff",
-            name=staff.name or staff.username or "—",
-            role=staff.role,
-            telegram_id=entry.actor_telegram_id,
-        )
-    return t(lang, "audit.actor_id", telegram_id=entry.actor_telegram_id)
+        name = staff.name or staff.username or "—"
+        return t(lang, "audit.actor_staff", name=name, role=staff.role, telegram_id=actor)
+    if actor in context.services.settings.admin_ids:
+        return t(lang, "audit.actor_admin", telegram_id=actor)
+    return t(lang, "audit.actor_id", telegram_id=actor)
 
 
 def entry_line(context: Context, lang: str, entry: AuditEntry, staff: StaffMember | None) -> str:
@@ -56,7 +54,7 @@ def entry_line(context: Context, lang: str, entry: AuditEntry, staff: StaffMembe
         lang,
         "audit.entry",
         at=moment,
-        actor=Safe(actor_text(lang, entry, staff)),
+        actor=Safe(actor_text(context, lang, entry, staff)),
         action=entry.action,
         detail=entry.detail or "",
     ).rstrip()
