@@ -56,6 +56,7 @@ BUTTONS: dict[str | None, tuple[Access, tuple[str, ...]]] = {
     "^privacy:": (Access.CUSTOMER, ("privacy:keep", "privacy:forget:0", "privacy:forget:../../")),
     "^audit:": (Access.ADMIN, ("audit:{customer_id}:999999", "audit:{customer_id}:x")),
     None: (Access.ANYONE, ("zzz:forged", "ticket:take:1", "\u202e:" + "😀" * 30)),
+    "without_data": (Access.ANYONE, ("",)),
 }
 OUTPUT_METHODS = SENDING_METHODS | {"editmessagetext", "editmessagecaption", "answercallbackquery"}
 
@@ -85,7 +86,8 @@ def registered(bot: BotHarness) -> tuple[set[str], set[str | None]]:
                 commands |= set(handler.commands)
             elif isinstance(handler, CallbackQueryHandler):
                 pattern = handler.pattern
-                patterns.add(None if pattern is None else getattr(pattern, "pattern", str(pattern)))
+                key = getattr(pattern, "pattern", None) or getattr(pattern, "__name__", None)
+                patterns.add(None if pattern is None else key)
     return commands, patterns
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import CarebotApp, Context
 from bot.customers import language_of
 from bot.i18n import t
+
+FIRST_GROUP = -100
 
 
 async def unknown_command(update: Update, context: Context) -> None:
@@ -24,7 +26,19 @@ async def unknown_button(update: Update, context: Context) -> None:
     await update.callback_query.answer(t(lang, "fallback.unknown_button"))
 
 
+def without_data(_data: object) -> bool:
+    """As a CallbackQueryHandler pattern: matches only buttons that carry no data (PTB hands a query without
+    data, e.g. a game button or a forged one, to every pattern handler; this one takes it first)."""
+    return False
+
+
+async def button_without_data(update: Update, context: Context) -> None:
+    await unknown_button(update, context)
+    raise ApplicationHandlerStop
+
+
 def register(app: CarebotApp) -> None:
+    app.add_handler(CallbackQueryHandler(button_without_data, pattern=without_data), group=FIRST_GROUP)
     # Group 0, registered last: they run only when no handler before them matched.
     app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     app.add_handler(CallbackQueryHandler(unknown_button))
