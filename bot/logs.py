@@ -24,11 +24,13 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, token: str = "") -> None:
         super().__init__()
-        self._tokens = sorted({token, quote(token, safe="")} - {""}, key=len, reverse=True)
+        # Case-insensitive: PTB capitalises error messages (`str.capitalize` lowers the rest, token included).
+        variants = sorted({token, quote(token, safe="")} - {""}, key=len, reverse=True)
+        self._exact = re.compile("|".join(map(re.escape, variants)), re.IGNORECASE) if variants else None
 
     def clean(self, text: str) -> str:
-        for token in self._tokens:
-            text = text.replace(token, "<token>")
+        if self._exact is not None:
+            text = self._exact.sub("<token>", text)
         text = _TOKEN.sub("<token>", text)
         text = _EMAIL.sub("<email>", text)
         return _PHONE.sub("<phone>", text)
