@@ -19,15 +19,15 @@ async def test_the_log_of_a_run_holds_no_token_contact_details_or_texts(
     async with carebot_against_fake(tg, tmp_path, database_url) as carebot:
         user = tg.user(4242, "Zhivago", last_name="Quillfeather", username="zq_secret", language_code="en")
 
-        async def reply(predicate_text: str) -> None:
+        async def reply(predicate_text: str, timeout: float = 30) -> None:
             await tg.wait_for(
                 lambda: predicate_text in getattr(tg.last_sent(user), "content", ""),
-                timeout=30,
+                timeout=timeout,
                 message=carebot.log(),
             )
 
         tg.sends_command(user, "/start")
-        await reply("Hello, Zhivago")
+        await reply("Hello, Zhivago", timeout=120)  # starting the process is slow on a busy machine
         tg.fail_next("getUpdates", status=500)
         tg.sends_command(user, "/profile")
         await reply("Your profile")
