@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.customers import is_person
 from storage.models import Customer
 
 CUSTOMER_COLUMNS = (
@@ -71,5 +72,5 @@ def customer_row(customer: Customer) -> tuple[object, ...]:
 
 async def export_customers(session: AsyncSession) -> bytes:
     """Every customer, oldest first, as a CSV file that `parse_customers_csv` reads back to the same data."""
-    result = await session.scalars(select(Customer).order_by(Customer.id))  # type: ignore[arg-type]
+    result = await session.scalars(select(Customer).where(is_person()).order_by(Customer.id))  # type: ignore[arg-type]
     return csv_bytes(CUSTOMER_EXPORT_COLUMNS, (customer_row(customer) for customer in result))

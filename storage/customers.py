@@ -9,6 +9,15 @@ from sqlmodel import col, select
 from storage.models import Customer
 from storage.types import utcnow
 
+# The record that keeps erased customers' purchases and tickets (storage/privacy.py): never a person.
+# Telegram never uses chat id 0.
+ERASED_TELEGRAM_ID = 0
+
+
+def is_person() -> ColumnElement[bool]:
+    """A condition over `customers` that leaves the erased-customers record out: for lists, counts and reports."""
+    return col(Customer.telegram_id) != ERASED_TELEGRAM_ID
+
 
 async def get_customer(session: AsyncSession, *, telegram_id: int) -> Customer | None:
     result = await session.execute(select(Customer).where(col(Customer.telegram_id) == telegram_id))
@@ -59,14 +68,14 @@ async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) 
     if len(digits) >= 6:
         conditions.append(col(Customer.phone).like(f"%{digits}"))
     if conditions:
-        result = await session.execute(select(Customer).where(or_(*conditions)).limit(limit))
+        result = await session.execute(select(Customer).where(or_(*conditions), is_person()).limit(limit))
         found = list(result.scalars())
         if found:
             return found
     pattern = f"%{text.lower()}%"
     full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
     result = await session.execute(
-        select(Customer).where(full_name.like(pattern)).order_by(col(Customer.id)).limit(limit)
+        select(Customer).where(full_name.like(pattern), is_person()).order_by(col(Customer.id)).limit(limit)
     )
     return list(result.scalars())
 

@@ -7,7 +7,8 @@ with a `customer_id` column is either exported here or named in `NOT_EXPORTED` w
 Erasure: personal data goes; what the business must keep for its accounts stays, detached from the person.
 Purchases (amount, currency, date) and tickets (numbers and timestamps, for response-time statistics) move to one
 shared placeholder, the *erased customers* record, which holds no personal data, has zero totals (so no segment or
-total can point back to one person) and is never contacted. The customer's own row is deleted, so their Telegram
+total can point back to one person), is never contacted, and is left out of lists and counts
+(`storage.customers.is_person`). The customer's own row is deleted, so their Telegram
 id matches nothing and a later `/start` makes them a new, `potential` customer.
 """
 
@@ -24,6 +25,7 @@ from sqlalchemy import String, cast, delete, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
+from storage.customers import ERASED_TELEGRAM_ID
 from storage.models import (
     Coupon,
     Customer,
@@ -42,8 +44,6 @@ from storage.outbox import insert_ignoring_duplicates
 from storage.staff import audit
 from storage.types import utcnow
 
-# The placeholder that keeps erased customers' purchases and tickets. Telegram never uses chat id 0.
-ERASED_TELEGRAM_ID = 0
 ERASED_NAME = "(erased customers)"
 # Ticket messages a customer sees: their own (`in`) and staff answers (`out`); `note` is internal to staff.
 CUSTOMER_VISIBLE_DIRECTIONS = ("in", "out")

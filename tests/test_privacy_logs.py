@@ -7,9 +7,12 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from telegram.error import BadRequest, NetworkError
 
 from bot.logs import LINE_FORMAT, RedactSecrets
+from storage.db import SessionFactory, transaction
+from storage.models import Customer
 
 TOKEN = "1000000:TEST-carebot-token"  # shorter than a real token: only the exact value can catch it
 REAL_SHAPED = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -75,3 +78,13 @@ def test_a_bad_format_string_neither_breaks_logging_nor_shows_its_arguments(
     log, stream = logged
     log.info("two placeholders %s %s", "only-one-secret")
     assert "only-one-secret" not in stream.getvalue() and "unformattable" in stream.getvalue()
+
+
+async def test_database_errors_leave_the_values_out(sessions: SessionFactory) -> None:
+    """A failed statement's message (which ends up in the log) names no phone or email it tried to store."""
+    with pytest.raises(IntegrityError) as failure:
+        async with transaction(sessions) as session:
+            for _ in range(2):
+                session.add(Customer(telegram_id=77, phone="+8613812345678", email="zhivago.q@example.com"))
+                await session.flush()
+    assert "13812345678" not in str(failure.value) and "example.com" not in str(failure.value)

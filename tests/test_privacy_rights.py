@@ -11,6 +11,8 @@ import time_machine
 from sqlalchemy import func, select
 
 from storage import customers
+from storage.csv_export import export_customers
+from storage.customers import ERASED_TELEGRAM_ID
 from storage.models import (
     AuditEntry,
     Coupon,
@@ -24,7 +26,6 @@ from storage.models import (
     Ticket,
     TicketMessage,
 )
-from storage.privacy import ERASED_TELEGRAM_ID
 from tests.botapi import FakeMessage, FakeTelegram
 from tests.harness import BotHarness
 from tests.privacy_support import AGENT_ID, STAFF_CHAT, leaks, seed_customer, text_dump
@@ -210,6 +211,11 @@ async def test_a_second_erasure_reuses_the_anonymous_record(bot: BotHarness, tg:
         anonymous = (await session.execute(select(func.count(Purchase.id)))).scalar()  # type: ignore[arg-type]
     assert placeholders == 1 and anonymous == 4
     assert leaks(await text_dump(bot.services.engine), first.secrets + second.secrets) == []
+    # The placeholder is no person: staff searches and the customers export leave it out.
+    async with bot.services.sessions() as session:
+        assert await customers.find_customers(session, query=str(ERASED_TELEGRAM_ID)) == []
+        assert await customers.find_customers(session, query="erased") == []
+        assert b"erased" not in await export_customers(session)
 
 
 async def test_keeping_the_data_changes_nothing(bot: BotHarness, tg: FakeTelegram) -> None:
