@@ -13,7 +13,8 @@ from telegram.request import BaseRequest
 from bot import pending
 from bot.context import CarebotApp, Context, Services
 from bot.customers import language_of
-from bot.handlers import fallback, profile, start, terms
+from bot.handlers import audit, fallback, privacy, profile, reachability, start, terms
+from bot.handlers.reachability import tolerate_blocked_users
 from bot.i18n import t
 from bot.settings import Settings
 from storage.db import create_engine, session_factory
@@ -21,7 +22,7 @@ from storage.db import create_engine, session_factory
 log = logging.getLogger(__name__)
 
 # Each module registers its own handlers; the order here is the order of precedence within a group.
-HANDLER_MODULES = (pending, start, profile, terms, fallback)
+HANDLER_MODULES = (pending, start, profile, terms, privacy, audit, reachability, fallback)
 
 
 def rate_limiter(settings: Settings) -> AIORateLimiter:
@@ -60,6 +61,7 @@ def build_application(
     app.bot_data["services"] = services
     for module in HANDLER_MODULES:
         module.register(app)
+    tolerate_blocked_users(app)
     app.add_error_handler(on_error)
     return app
 

@@ -17,13 +17,15 @@ import logging
 import os
 import secrets
 import socket
+import warnings
 from collections import deque
 from collections.abc import Hashable, Sequence
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.warnings import PTBUserWarning
 
 from bot import metrics
 from bot.context import CarebotApp
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_SECONDS = 20
 MAX_BACKOFF_SECONDS = 30.0
+READ_MARGIN_SECONDS = 10.0
 
 
 def seconds(value: float | timedelta) -> float:
@@ -45,6 +48,34 @@ def seconds(value: float | timedelta) -> float:
 def replica_name() -> str:
     """This process among the replicas: host, pid and a random part (a restarted pid is a new replica)."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tuple[list[Update], int | None]:
+    """One getUpdates call, read update by update; returns the updates and the offset that confirms them.
+
+    PTB's `get_updates` fails the whole batch when one update cannot be read (a kind or field this PTB version
+    does not know), so the same batch would come back forever and nothing after it would ever be handled; and
+    it logs the raw batch, message texts and all. Here such an update is skipped, logged by id and kind only.
+    """
+    # Calling getUpdates directly is the point here; PTB would warn about it on every poll.
+    warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+    params: dict[str, object] = {"timeout": timeout, "allowed_updates": Update.ALL_TYPES}
+    if offset is not None:
+        params["offset"] = offset
+    raw = await bot.do_api_request("getUpdates", api_kwargs=params, read_timeout=timeout + READ_MARGIN_SECONDS)
+    updates: list[Update] = []
+    for item in raw if isinstance(raw, list) else []:
+        update_id = int(item["update_id"])
+        offset = max(offset or 0, update_id + 1)
+        try:
+            update = Update.de_json(item, bot)
+        except Exception as exc:
+            kinds = ",".join(key for key in item if key != "update_id")
+            log.warning("skipped update %d: cannot read kind %s (%s)", update_id, kinds, type(exc).__name__)
+            continue
+        if update is not None:
+            updates.append(update)
+    return updates, offset
 
 
 def incoming(update: Update) -> IncomingUpdate:
@@ -196,9 +227,7 @@ async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrdere
     backoff = 1.0
     while True:
         try:
-            updates = await app.bot.get_updates(
-                offset=offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=Update.ALL_TYPES
-            )
+            updates, next_offset = await fetch_updates(app.bot, offset=offset, timeout=POLL_TIMEOUT_SECONDS)
         except RetryAfter as exc:
             await asyncio.sleep(seconds(exc.retry_after))
             continue
@@ -210,7 +239,6 @@ async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrdere
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             continue
         backoff = 1.0
-        if not updates:
-            continue
-        await accept(app, sessions, dispatcher, updates)
-        offset = updates[-1].update_id + 1
+        if updates:
+            await accept(app, sessions, dispatcher, updates)
+        offset = next_offset

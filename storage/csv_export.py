@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import agreements
+from storage.customers import is_person
 from storage.models import Customer
 
 CUSTOMER_COLUMNS = (
@@ -83,7 +84,7 @@ def customer_row(customer: Customer, agreement: tuple[str, str] = ("", "")) -> t
 async def export_customers(session: AsyncSession, *, zone: tzinfo = UTC) -> bytes:
     """Every customer, oldest first, as a CSV file that `parse_customers_csv` reads back to the same data,
     with the agreement version that counts for them and the day (in `zone`) it ends."""
-    customers = list(await session.scalars(select(Customer).order_by(Customer.id)))  # type: ignore[arg-type]
+    customers = list(await session.scalars(select(Customer).where(is_person()).order_by(Customer.id)))  # type: ignore[arg-type]
     signed = await agreements.export_values_many(session, customer_ids=[c.id for c in customers if c.id], zone=zone)
     rows = (customer_row(customer, signed.get(customer.id or 0, ("", ""))) for customer in customers)
     return csv_bytes(CUSTOMER_EXPORT_COLUMNS, rows)

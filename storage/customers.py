@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import Customer
 from storage.types import utcnow
+
+# The record that keeps erased customers' purchases and tickets (storage/privacy.py): never a person.
+# Telegram never uses chat id 0.
+ERASED_TELEGRAM_ID = 0
+
+
+def is_person() -> ColumnElement[bool]:
+    """A condition over `customers` that leaves the erased-customers record out: for lists, counts and reports."""
+    return col(Customer.telegram_id) != ERASED_TELEGRAM_ID
 
 
 async def get_customer(session: AsyncSession, *, telegram_id: int) -> Customer | None:
@@ -59,13 +68,24 @@ async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) 
     if len(digits) >= 6:
         conditions.append(col(Customer.phone).like(f"%{digits}"))
     if conditions:
-        result = await session.execute(select(Customer).where(or_(*conditions)).limit(limit))
+        result = await session.execute(select(Customer).where(or_(*conditions), is_person()).limit(limit))
         found = list(result.scalars())
         if found:
             return found
     pattern = f"%{text.lower()}%"
     full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
     result = await session.execute(
-        select(Customer).where(full_name.like(pattern)).order_by(col(Customer.id)).limit(limit)
+        select(Customer).where(full_name.like(pattern), is_person()).order_by(col(Customer.id)).limit(limit)
     )
     return list(result.scalars())
+
+
+async def set_unreachable(session: AsyncSession, *, telegram_id: int, unreachable: bool) -> bool:
+    """Mark a customer who blocked the bot (or deleted their account) unreachable, or reachable again;
+    returns whether such a customer exists."""
+    result = await session.execute(
+        update(Customer)
+        .where(col(Customer.telegram_id) == telegram_id)
+        .values(unreachable=unreachable, updated_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))

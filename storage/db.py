@@ -22,7 +22,12 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite runs in WAL mode with a busy timeout so CLI commands work beside the bot."""
+    """An async engine; SQLite runs in WAL mode with a busy timeout so CLI commands work beside the bot.
+
+    Statement parameters are left out of error messages: they hold phone numbers, emails and message texts,
+    and errors end up in logs.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     else:

@@ -28,3 +28,21 @@ async def audit(
     detail: str | None = None,
 ) -> None:
     session.add(AuditEntry(actor_telegram_id=actor_telegram_id, action=action, customer_id=customer_id, detail=detail))
+
+
+async def audit_trail(
+    session: AsyncSession, *, customer_id: int, limit: int, before_id: int | None = None
+) -> list[tuple[AuditEntry, StaffMember | None]]:
+    """The audit rows about one customer, newest first, with the staff member who acted (None: not staff or
+    no longer staff). `before_id` continues a page: rows older than that one."""
+    query = (
+        select(AuditEntry, StaffMember)
+        .outerjoin(StaffMember, col(StaffMember.telegram_id) == col(AuditEntry.actor_telegram_id))
+        .where(col(AuditEntry.customer_id) == customer_id)
+        .order_by(col(AuditEntry.id).desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(col(AuditEntry.id) < before_id)
+    result = await session.execute(query)
+    return [(entry, staff) for entry, staff in result.tuples()]

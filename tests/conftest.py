@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -140,4 +141,27 @@ def settings(database_url: str) -> Settings:
         timezone="Asia/Shanghai",
         default_language="zh_CN",
         rate_limits="off",
+    )
+
+
+@pytest.fixture
+def no_handler_errors() -> Iterator[list[logging.LogRecord]]:
+    """Fail the test if any update reached `bot.app.on_error` (an unhandled exception in a handler)."""
+    caught: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                caught.append(record)
+
+    catcher = Catch()
+    logger = logging.getLogger("bot.app")
+    logger.addHandler(catcher)
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(catcher)
+    assert not caught, "unhandled exceptions reached the error handler:\n" + "\n".join(
+        f"{record.getMessage()}: {record.exc_info[1]!r}" if record.exc_info else record.getMessage()
+        for record in caught
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.app import build_application
 from bot.context import CarebotApp, Services
-from bot.updates import ChatOrderedDispatcher, accept
+from bot.updates import ChatOrderedDispatcher, accept, fetch_updates
 from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,11 +35,11 @@ class BotHarness:
         """Hand every update waiting at the fake to the bot and wait until all are handled; returns the count."""
         total = 0
         while True:
-            updates = await self.app.bot.get_updates(offset=self.offset, timeout=0)
-            if not updates:
+            updates, offset = await fetch_updates(self.app.bot, offset=self.offset, timeout=0)
+            if offset == self.offset:
                 break
             await accept(self.app, self.services.sessions, self.dispatcher, updates)
-            self.offset = updates[-1].update_id + 1
+            self.offset = offset
             total += len(updates)
             await self.dispatcher.drain()
         return total
