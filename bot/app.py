@@ -13,7 +13,17 @@ from telegram.request import BaseRequest
 from bot import pending
 from bot.context import CarebotApp, Context, Services
 from bot.customers import language_of
-from bot.handlers import fallback, profile, start
+from bot.handlers import (
+    fallback,
+    profile,
+    staff_broadcast,
+    staff_customers,
+    staff_files,
+    staff_reports,
+    staff_roles,
+    staff_tickets,
+    start,
+)
 from bot.i18n import t
 from bot.settings import Settings
 from storage.db import create_engine, session_factory
@@ -21,7 +31,18 @@ from storage.db import create_engine, session_factory
 log = logging.getLogger(__name__)
 
 # Each module registers its own handlers; the order here is the order of precedence within a group.
-HANDLER_MODULES = (pending, start, profile, fallback)
+HANDLER_MODULES = (
+    pending,
+    start,
+    profile,
+    staff_roles,
+    staff_customers,
+    staff_tickets,
+    staff_reports,
+    staff_files,
+    staff_broadcast,
+    fallback,
+)
 
 
 def rate_limiter(settings: Settings) -> AIORateLimiter:
@@ -62,6 +83,14 @@ def build_application(
         module.register(app)
     app.add_error_handler(on_error)
     return app
+
+
+async def on_startup(app: CarebotApp) -> None:
+    """Start-up work of the handler modules that have some (command menus, following unfinished broadcasts)."""
+    for module in HANDLER_MODULES:
+        hook = getattr(module, "on_startup", None)
+        if hook is not None:
+            await hook(app)
 
 
 async def on_error(update: object, context: Context) -> None:

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     vip_min_purchases: int = Field(default=10, ge=1)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     rate_limits: Literal["on", "off"] = "on"
+    sla_first_response_minutes: int = Field(default=60, ge=1)
+    sla_resolution_hours: int = Field(default=24, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -6,12 +6,16 @@ from storage.models.outbox import Coupon, OutboxMessage, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
+from storage.models.staff_work import Broadcast, BroadcastStatus, CustomerNote, StaffImport
 from storage.models.ticket import Ticket, TicketCategory, TicketMessage, TicketStatus
 
 __all__ = [
     "AuditEntry",
+    "Broadcast",
+    "BroadcastStatus",
     "Coupon",
     "Customer",
+    "CustomerNote",
     "FaqEntry",
     "FaqEvent",
     "InboxUpdate",
@@ -22,6 +26,7 @@ __all__ = [
     "Role",
     "Segment",
     "SegmentChange",
+    "StaffImport",
     "StaffMember",
     "SurveyResponse",
     "Ticket",
