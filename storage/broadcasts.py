@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, true, update
+from sqlalchemy import ColumnElement, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -37,7 +37,13 @@ async def count_recipients(session: AsyncSession, *, segment: str) -> int:
 
 
 async def create_draft(
-    session: AsyncSession, *, segment: str, created_by: int, source_chat_id: int, source_message_id: int
+    session: AsyncSession,
+    *,
+    segment: str,
+    created_by: int,
+    source_chat_id: int,
+    source_message_id: int,
+    language: str,
 ) -> Broadcast:
     if segment not in AUDIENCES:
         raise ValueError(f"unknown audience {segment!r}")
@@ -46,6 +52,7 @@ async def create_draft(
         created_by=created_by,
         source_chat_id=source_chat_id,
         source_message_id=source_message_id,
+        language=language,
         recipients=await count_recipients(session, segment=segment),
     )
     session.add(broadcast)
@@ -152,6 +159,6 @@ async def finish(session: AsyncSession, *, broadcast_id: int) -> None:
 async def in_progress(session: AsyncSession) -> list[Broadcast]:
     """Queued broadcasts whose final report is still to come (to follow them again after a restart)."""
     result = await session.execute(
-        select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.QUEUED, true()).order_by(col(Broadcast.id))
+        select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.QUEUED).order_by(col(Broadcast.id))
     )
     return list(result.scalars())

@@ -79,7 +79,7 @@ async def export_customers(session: AsyncSession) -> bytes:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="seconds") if moment is not None else None
+    return moment.isoformat() if moment is not None else None
 
 
 PURCHASE_EXPORT_COLUMNS = (*PURCHASE_COLUMNS, "refunded_at")

@@ -38,7 +38,8 @@ async def staff_world(bot: BotHarness, tg: FakeTelegram) -> World:
 
 async def add_customer(bot: BotHarness, telegram_id: int, first_name: str, **fields: object) -> Customer:
     async with transaction(bot.services.sessions) as session:
-        customer = Customer(telegram_id=telegram_id, first_name=first_name, language="en", **fields)  # type: ignore[arg-type]
+        fields.setdefault("language", "en")
+        customer = Customer(telegram_id=telegram_id, first_name=first_name, **fields)  # type: ignore[arg-type]
         session.add(customer)
         await session.flush()
         return customer
@@ -58,7 +59,9 @@ async def audit_rows(bot: BotHarness, action: str | None = None) -> list[AuditEn
         return list((await session.execute(query)).scalars())
 
 
-async def say(bot: BotHarness, tg: FakeTelegram, user: FakeUser, text: str, chat: FakeChat | None = None) -> FakeMessage:
+async def say(
+    bot: BotHarness, tg: FakeTelegram, user: FakeUser, text: str, chat: FakeChat | None = None
+) -> FakeMessage:
     """`user` sends `text` (in private, or into `chat`) and the bot's last answer there is returned."""
     tg.sends_command(user, text, chat)
     await bot.deliver()

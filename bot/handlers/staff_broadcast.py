@@ -22,7 +22,6 @@ from bot.handlers.staff_common import actor_id, answer, usage
 from bot.i18n import t
 from bot.keyboards import button
 from storage import broadcasts
-from storage.customers import get_customer
 from storage.db import transaction
 from storage.models import Broadcast, Role
 from storage.staff import audit
@@ -67,6 +66,7 @@ async def receive_broadcast_message(update: Update, context: Context, _kind: str
             created_by=actor_id(update),
             source_chat_id=message.chat_id,
             source_message_id=message.message_id,
+            language=lang,
         )
     await context.bot.copy_message(
         message.chat_id, message.chat_id, message.message_id, message_thread_id=message.message_thread_id
@@ -169,9 +169,7 @@ async def report_progress(app: Any, broadcast_id: int) -> bool:
         progress = await broadcasts.progress(session, broadcast_id=broadcast_id)
         if progress.done:
             await broadcasts.finish(session, broadcast_id=broadcast_id)
-    async with services.sessions() as session:
-        creator = await get_customer(session, telegram_id=broadcast.created_by)
-    lang = creator.language if creator else services.settings.default_language
+    lang = broadcast.language
     try:
         await app.bot.edit_message_text(
             progress_text(lang, broadcast, progress),

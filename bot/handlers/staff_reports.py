@@ -9,7 +9,6 @@ from telegram import InputMediaPhoto, Update
 from telegram.ext import CommandHandler
 
 from bot.auth import staff_only
-from bot.charts import render_stats
 from bot.context import CarebotApp, Context
 from bot.handlers.staff_common import actor_id, answer, lines, role_and_language, usage
 from bot.i18n import t
@@ -93,6 +92,8 @@ async def stats_command(update: Update, context: Context) -> None:
     await answer(
         update, summary(report, lang, days=days, first_target=first_target, resolution_target=resolution_target)
     )
+    from bot.charts import render_stats  # matplotlib loads on the first /stats, not at every start-up
+
     charts = await asyncio.to_thread(
         render_stats,
         report,

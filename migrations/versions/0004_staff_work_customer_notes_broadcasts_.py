@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0002
-Create Date: 2026-11-26 09:51:18.268068
+Create Date: 2026-11-26 10:08:46.721260
 """
 
 from collections.abc import Sequence
@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("source_message_id", sa.BigInteger(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("recipients", sa.Integer(), nullable=False),
+        sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("report_chat_id", sa.BigInteger(), nullable=True),
         sa.Column("report_message_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", storage.types.UTCDateTime(), nullable=False),

@@ -43,6 +43,7 @@ class Broadcast(SQLModel, table=True):
     source_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     status: str = Field(default=BroadcastStatus.DRAFT, max_length=16, index=True)
     recipients: int = 0
+    language: str = Field(default="zh_CN", max_length=8)  # of the admin, for the progress report
     report_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     report_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
