@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz, utils
 from sqlalchemy import ColumnElement, func, or_
@@ -46,19 +47,20 @@ class Match:
     score: float
 
 
-def _pieces(query: str) -> set[str]:
-    """Substrings a matching row is likely to contain: the words, and the ends of longer words (typos)."""
+def _pieces(query: str) -> tuple[set[str], set[str]]:
+    """Substrings a matching row is likely to contain: (whole words and digits, ends of longer words for typos)."""
     words = [word for word in re.split(r"\s+", query.lower().lstrip("@")) if word]
-    pieces = set(words)
-    for word in words:
-        if len(word) >= 5:
-            pieces.update({word[:3], word[-3:]})
-        elif len(word) == 4:
-            pieces.update({word[:2], word[-2:]})
+    whole = {word for word in words if len(word) >= 2 or re.match(r"[^\x00-\x7f]", word)}
     digits = re.sub(r"\D", "", query)
     if len(digits) >= 4:
-        pieces.add(digits)
-    return {piece for piece in pieces if len(piece) >= 2 or re.match(r"[^\x00-\x7f]", piece)}
+        whole.add(digits)
+    fragments: set[str] = set()
+    for word in words:
+        if len(word) >= 5:
+            fragments.update({word[:3], word[-3:]})
+        elif len(word) == 4:
+            fragments.update({word[:2], word[-2:]})
+    return whole, fragments - whole
 
 
 def _escape_like(text: str) -> str:
@@ -80,24 +82,41 @@ def _score(query: str, customer: Customer) -> float:
     return best
 
 
-async def fuzzy_find(session: AsyncSession, *, query: str, limit: int = 10) -> list[Match]:
-    """The best `limit` customers for `query`, best first."""
-    text = query.strip().lstrip("@")
-    pieces = _pieces(text)
-    if not pieces:
-        return []
+def _text_columns() -> list[ColumnElement[Any]]:
     full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
-    columns = [
-        full_name,
-        func.lower(func.coalesce(Customer.username, "")),
-        func.coalesce(Customer.phone, ""),
-        func.lower(func.coalesce(Customer.email, "")),
-    ]
-    conditions: list[ColumnElement[bool]] = [
-        column.like(f"%{_escape_like(piece)}%", escape="\\") for piece in sorted(pieces) for column in columns
-    ]
-    result = await session.execute(select(Customer).where(or_(*conditions)).limit(CANDIDATES))
-    matches = [Match(customer, _score(text, customer)) for customer in result.scalars()]
+    return [full_name, func.lower(func.coalesce(Customer.username, "")), func.lower(func.coalesce(Customer.email, ""))]
+
+
+async def _candidates(session: AsyncSession, pieces: set[str], exclude: set[int], limit: int) -> list[Customer]:
+    """Up to `limit` customers whose name, username or email contains a piece (phones: pieces of digits)."""
+    if not pieces or limit <= 0:
+        return []
+    conditions: list[ColumnElement[bool]] = []
+    for piece in sorted(pieces):
+        pattern = f"%{_escape_like(piece)}%"
+        if piece.isdigit():
+            conditions.append(col(Customer.phone).like(pattern, escape="\\"))
+        conditions += [column.like(pattern, escape="\\") for column in _text_columns()]
+    query = select(Customer).where(or_(*conditions))
+    if exclude:
+        query = query.where(col(Customer.id).not_in(exclude))
+    result = await session.execute(query.limit(limit))
+    return list(result.scalars())
+
+
+async def fuzzy_find(session: AsyncSession, *, query: str, limit: int = 10) -> list[Match]:
+    """The best `limit` customers for `query`, best first.
+
+    Rows containing a whole word of the query are candidates first; rows containing only the ends of a word (what a
+    typo leaves intact) fill the rest of the bounded candidate set.
+    """
+    text = query.strip().lstrip("@")
+    whole, fragments = _pieces(text)
+    found = await _candidates(session, whole, set(), CANDIDATES)
+    matches = [Match(customer, _score(text, customer)) for customer in found]
+    if sum(match.score >= MIN_SCORE for match in matches) < limit:  # few good hits: maybe a typo
+        more = await _candidates(session, fragments, {c.id for c in found if c.id}, CANDIDATES - len(found))
+        matches += [Match(customer, _score(text, customer)) for customer in more]
     matches = [match for match in matches if match.score >= MIN_SCORE]
     matches.sort(key=lambda match: (-match.score, match.customer.id or 0))
     return matches[:limit]
