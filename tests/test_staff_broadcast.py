@@ -49,6 +49,7 @@ async def test_a_segment_broadcast_goes_through_the_outbox_with_a_progress_repor
     assert progress is not None and "0 sent, 0 failed, 0 skipped, 3 waiting of 3" in progress.content
 
     assert progress.callback_data == []
+    assert bot.app.job_queue.get_jobs_by_name(f"broadcast-progress:{broadcast_id}")  # type: ignore[union-attr]
     tg.presses_button(world.admin, confirm, go, strict=False)  # pressed twice: planned once
     await bot.deliver()
     assert len(await outbox(bot)) == 3
@@ -67,6 +68,28 @@ async def test_a_segment_broadcast_goes_through_the_outbox_with_a_progress_repor
     async with bot.services.sessions() as session:
         assert (await session.get(Broadcast, broadcast_id)).status == "done"  # type: ignore[union-attr]
     assert [row.detail for row in await audit_rows(bot, "broadcast.confirm")] == [f"#{broadcast_id} 3"]
+
+
+async def test_unfinished_broadcasts_are_followed_again_after_a_restart(bot: BotHarness, tg: FakeTelegram) -> None:
+    from bot.app import on_startup
+    from storage.db import transaction
+
+    world = await staff_world(bot, tg)
+    async with transaction(bot.services.sessions) as session:
+        session.add(
+            Broadcast(
+                segment="all",
+                created_by=world.admin.id,
+                source_chat_id=world.admin.id,
+                source_message_id=1,
+                status="queued",
+                report_chat_id=world.admin.id,
+                report_message_id=1,
+                language="en",
+            )
+        )
+    await on_startup(bot.app)
+    assert bot.app.job_queue.get_jobs_by_name("broadcast-progress:1")  # type: ignore[union-attr]
 
 
 async def test_a_cancelled_broadcast_sends_nothing(bot: BotHarness, tg: FakeTelegram) -> None:

@@ -163,3 +163,17 @@ async def test_an_unreadable_file_is_refused_politely(bot: BotHarness, tg: FakeT
     await bot.deliver()
     assert "not UTF-8" in tg.last_sent(world.admin).content  # type: ignore[union-attr]
     assert (await say(bot, tg, world.admin, "/import everything")).content.startswith("Usage:")
+
+
+async def test_a_long_import_edits_one_progress_message_as_it_goes(bot: BotHarness, tg: FakeTelegram) -> None:
+    from bot.handlers.staff_common import EditedProgress
+
+    world = await staff_world(bot, tg)
+    status = await bot.app.bot.send_message(world.admin.id, "Checking…")
+    progress = EditedProgress(status, lambda count: f"Checked {count} rows", every=0.01)
+    async with progress:
+        progress.update(1000)
+        await tg.wait_for(lambda: tg.message(world.admin, status.message_id).content == "Checked 1000 rows")  # type: ignore[union-attr]
+        progress.update(2000)
+        await tg.wait_for(lambda: tg.message(world.admin, status.message_id).content == "Checked 2000 rows")  # type: ignore[union-attr]
+    assert len(tg.sent_to(world.admin)) == 1
