@@ -7,13 +7,28 @@ from typing import Any
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
 from bot import pending
 from bot.context import CarebotApp, Context, Services
 from bot.customers import language_of
-from bot.handlers import audit, fallback, privacy, profile, reachability, start, terms
+from bot.handlers import (
+    audit,
+    fallback,
+    privacy,
+    profile,
+    reachability,
+    staff_broadcast,
+    staff_customers,
+    staff_files,
+    staff_reports,
+    staff_roles,
+    staff_tickets,
+    start,
+    terms,
+)
 from bot.handlers.reachability import tolerate_blocked_users
 from bot.i18n import t
 from bot.settings import Settings
@@ -22,7 +37,22 @@ from storage.db import create_engine, session_factory
 log = logging.getLogger(__name__)
 
 # Each module registers its own handlers; the order here is the order of precedence within a group.
-HANDLER_MODULES = (pending, start, profile, terms, privacy, audit, reachability, fallback)
+HANDLER_MODULES = (
+    pending,
+    start,
+    profile,
+    terms,
+    privacy,
+    audit,
+    reachability,
+    staff_roles,
+    staff_customers,
+    staff_tickets,
+    staff_reports,
+    staff_files,
+    staff_broadcast,
+    fallback,
+)
 
 
 def rate_limiter(settings: Settings) -> AIORateLimiter:
@@ -66,8 +96,18 @@ def build_application(
     return app
 
 
+async def on_startup(app: CarebotApp) -> None:
+    """Start-up work of the handler modules that have some (command menus, following unfinished broadcasts)."""
+    for module in HANDLER_MODULES:
+        hook = getattr(module, "on_startup", None)
+        if hook is not None:
+            await hook(app)
+
+
 async def on_error(update: object, context: Context) -> None:
     """Log without personal data and tell the user, politely, that their message is safe."""
+    if isinstance(context.error, BadRequest) and "not modified" in str(context.error).lower():
+        return  # an edit to what the message already shows (a button pressed twice): nothing to do
     log.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None or update.effective_chat.type != "private":
         return

@@ -15,8 +15,9 @@ from telegram.constants import ChatType, ParseMode
 from bot.context import Context
 from bot.customers import language_of
 from bot.i18n import t
+from storage.db import transaction
 from storage.models import Role
-from storage.staff import role_of
+from storage.staff import bind_username, role_of
 
 Handler = Callable[[Update, Context], Awaitable[None]]
 H = TypeVar("H", bound=Handler)
@@ -28,7 +29,11 @@ async def staff_role(update: Update, context: Context) -> Role | None:
     if user is None or user.is_bot:
         return None
     async with context.services.sessions() as session:
-        return await role_of(session, telegram_id=user.id, admin_ids=context.services.settings.admin_ids)
+        role = await role_of(session, telegram_id=user.id, admin_ids=context.services.settings.admin_ids)
+    if role is None and user.username:  # added by @username before we knew their id
+        async with transaction(context.services.sessions) as session:
+            role = await bind_username(session, telegram_id=user.id, username=user.username)
+    return role
 
 
 def in_staff_place(update: Update, context: Context) -> bool:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
     replica_timeout_seconds: int = Field(default=30, ge=3, le=3600)
+    sla_first_response_minutes: int = Field(default=60, ge=1)
+    sla_resolution_hours: int = Field(default=24, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -1,18 +1,20 @@
-"""CSV files Carebot writes: UTF-8 with a BOM for Excel, formula cells neutralised; the customers export."""
+"""CSV files Carebot writes: UTF-8 with a BOM for Excel, formula cells neutralised; the exports of customers,
+purchases, tickets and survey answers."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import agreements
 from storage.customers import is_person
-from storage.models import Customer
+from storage.models import Customer, Purchase, SurveyResponse, Ticket
 
 CUSTOMER_COLUMNS = (
     "telegram_id",
@@ -88,3 +90,105 @@ async def export_customers(session: AsyncSession, *, zone: tzinfo = UTC) -> byte
     signed = await agreements.export_values_many(session, customer_ids=[c.id for c in customers if c.id], zone=zone)
     rows = (customer_row(customer, signed.get(customer.id or 0, ("", ""))) for customer in customers)
     return csv_bytes(CUSTOMER_EXPORT_COLUMNS, rows)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+PURCHASE_EXPORT_COLUMNS = (*PURCHASE_COLUMNS, "refunded_at")
+
+
+async def export_purchases(session: AsyncSession) -> bytes:
+    """Every purchase, oldest first, in the columns `parse_purchases_csv` reads (plus `refunded_at`).
+
+    Times carry their UTC offset, so the file imports back to the same instants whatever the time zone setting.
+    """
+    result = await session.execute(
+        select(
+            col(Customer.telegram_id),
+            col(Purchase.amount),
+            col(Purchase.currency),
+            col(Purchase.occurred_at),
+            col(Purchase.reference),
+            col(Purchase.note),
+            col(Purchase.refunded_at),
+        )
+        .join(Customer, col(Customer.id) == col(Purchase.customer_id))
+        .order_by(col(Purchase.occurred_at), col(Purchase.id))
+    )
+    rows = (
+        (telegram_id, amount, currency, _iso(occurred_at), reference, note, _iso(refunded_at))
+        for telegram_id, amount, currency, occurred_at, reference, note, refunded_at in result
+    )
+    return csv_bytes(PURCHASE_EXPORT_COLUMNS, rows)
+
+
+TICKET_EXPORT_COLUMNS = (
+    "ticket",
+    "telegram_id",
+    "category",
+    "status",
+    "assignee_telegram_id",
+    "opened_at",
+    "first_response_at",
+    "resolved_at",
+    "closed_at",
+)
+
+
+async def export_tickets(session: AsyncSession) -> bytes:
+    """Every ticket's facts (numbers, people, times); the conversation itself stays in the chat."""
+    result = await session.execute(
+        select(
+            col(Ticket.id),
+            col(Customer.telegram_id),
+            col(Ticket.category),
+            col(Ticket.status),
+            col(Ticket.assignee_telegram_id),
+            col(Ticket.opened_at),
+            col(Ticket.first_response_at),
+            col(Ticket.resolved_at),
+            col(Ticket.closed_at),
+        )
+        .join(Customer, col(Customer.id) == col(Ticket.customer_id))
+        .order_by(col(Ticket.id))
+    )
+    rows = (
+        (number, telegram_id, category, status, assignee, *(_iso(moment) for moment in moments))
+        for number, telegram_id, category, status, assignee, *moments in result
+    )
+    return csv_bytes(TICKET_EXPORT_COLUMNS, rows)
+
+
+SURVEY_EXPORT_COLUMNS = ("kind", "telegram_id", "ticket", "staff_telegram_id", "score", "comment", "created_at")
+
+
+async def export_surveys(session: AsyncSession) -> bytes:
+    """Every survey answer (CSAT and NPS), oldest first."""
+    result = await session.execute(
+        select(
+            col(SurveyResponse.kind),
+            col(Customer.telegram_id),
+            col(SurveyResponse.ticket_id),
+            col(SurveyResponse.staff_telegram_id),
+            col(SurveyResponse.score),
+            col(SurveyResponse.comment),
+            col(SurveyResponse.created_at),
+        )
+        .outerjoin(Customer, col(Customer.id) == col(SurveyResponse.customer_id))
+        .order_by(col(SurveyResponse.created_at), col(SurveyResponse.id))
+    )
+    rows = (
+        (kind, telegram_id, ticket, staff, score, comment, _iso(created_at))
+        for kind, telegram_id, ticket, staff, score, comment, created_at in result
+    )
+    return csv_bytes(SURVEY_EXPORT_COLUMNS, rows)
+
+
+EXPORTS = {
+    "customers": export_customers,
+    "purchases": export_purchases,
+    "tickets": export_tickets,
+    "surveys": export_surveys,
+}

@@ -42,6 +42,7 @@ from storage.models import (
     TicketStatus,
 )
 from storage.models.agreement import AgreementAcceptance
+from storage.models.staff_work import CustomerNote
 from storage.outbox import insert_ignoring_duplicates
 from storage.staff import audit
 from storage.types import utcnow
@@ -99,7 +100,10 @@ SECTIONS: tuple[Section, ...] = (
 )
 # Exported by their own code below (nested or joined), or deliberately not exported.
 EXPORTED_ELSEWHERE = {"customers": "the profile", "tickets": "tickets with their messages"}
-NOT_EXPORTED = {"audit_log": "internal to staff: which staff member looked at the record, ids only"}
+NOT_EXPORTED = {
+    "audit_log": "internal to staff: which staff member looked at the record, ids only",
+    "customer_notes": "internal to staff: notes staff keep on the customer (erased with the customer)",
+}
 
 TICKET_FIELDS = ("id", "category", "status", "opened_at", "first_response_at", "resolved_at", "closed_at")
 MESSAGE_FIELDS = ("direction", "kind", "text", "created_at", "edited_at")
@@ -298,6 +302,7 @@ async def erase_customer(session: AsyncSession, *, customer_id: int) -> Erasure 
         .values(payload="")
     )
     await session.execute(delete(SegmentChange).where(col(SegmentChange.customer_id) == customer_id))
+    await session.execute(delete(CustomerNote).where(col(CustomerNote.customer_id) == customer_id))
     await session.delete(customer)
     await audit(
         session,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -46,3 +47,70 @@ async def audit_trail(
         query = query.where(col(AuditEntry.id) < before_id)
     result = await session.execute(query)
     return [(entry, staff) for entry, staff in result.tuples()]
+
+
+async def staff_member(
+    session: AsyncSession, *, telegram_id: int | None = None, username: str | None = None
+) -> StaffMember | None:
+    """The stored staff member with this Telegram id, else the one with this @username (without the @)."""
+    if telegram_id is not None:
+        result = await session.execute(select(StaffMember).where(col(StaffMember.telegram_id) == telegram_id))
+        found = result.scalar_one_or_none()
+        if found is not None or username is None:
+            return found
+    if username is None:
+        return None
+    result = await session.execute(
+        select(StaffMember).where(func.lower(col(StaffMember.username)) == username.lower()).limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def bind_username(session: AsyncSession, *, telegram_id: int, username: str | None) -> Role | None:
+    """A staff member added by @username becomes known by id the first time they write; returns their role."""
+    if not username:
+        return None
+    result = await session.execute(
+        select(StaffMember).where(
+            col(StaffMember.telegram_id).is_(None), func.lower(col(StaffMember.username)) == username.lower()
+        )
+    )
+    member = result.scalars().first()
+    if member is None:
+        return None
+    member.telegram_id = telegram_id
+    session.add(member)
+    return Role(member.role)
+
+
+async def add_staff(
+    session: AsyncSession,
+    *,
+    telegram_id: int | None,
+    username: str | None,
+    name: str | None,
+    role: Role,
+    added_by: int,
+) -> tuple[StaffMember, bool]:
+    """Add a staff member or change their role; returns (member, created)."""
+    member = await staff_member(session, telegram_id=telegram_id, username=username)
+    created = member is None
+    if member is None:
+        member = StaffMember(telegram_id=telegram_id, added_by=added_by)
+    member.telegram_id = telegram_id if telegram_id is not None else member.telegram_id
+    member.username = username or member.username
+    member.name = name or member.name
+    member.role = role.value
+    session.add(member)
+    await session.flush()
+    return member, created
+
+
+async def remove_staff(session: AsyncSession, *, member: StaffMember) -> None:
+    await session.delete(member)
+    await session.flush()
+
+
+async def list_staff(session: AsyncSession) -> list[StaffMember]:
+    result = await session.execute(select(StaffMember).order_by(col(StaffMember.role), col(StaffMember.id)))
+    return list(result.scalars())

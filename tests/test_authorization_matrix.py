@@ -47,6 +47,21 @@ COMMANDS: dict[str, tuple[Access, str]] = {
     "audit": (Access.ADMIN, "{customer}"),
     "terms": (Access.CUSTOMER, ""),
     "terms_publish": (Access.ADMIN, "1"),
+    "help": (Access.ANYONE, ""),
+    "customer": (Access.AGENT, "{customer}"),
+    "find": (Access.AGENT, "Li"),
+    "purchase": (Access.AGENT, "{customer} 10.00"),
+    "refund": (Access.AGENT, "{customer} R1"),
+    "purchases": (Access.AGENT, "{customer}"),
+    "note": (Access.AGENT, "{customer} prefers mornings"),
+    "redeem": (Access.AGENT, "ACDE3467"),
+    "ticket": (Access.AGENT, "1"),
+    "assign": (Access.AGENT, "1 me"),
+    "stats": (Access.AGENT, "7d"),
+    "staff": (Access.ADMIN, "list"),
+    "export": (Access.ADMIN, "customers"),
+    "import": (Access.ADMIN, ""),
+    "broadcast": (Access.ADMIN, "all"),
 }
 # callback pattern (None: the catch-all) -> (who may press it, forged or real data tried; `{customer_id}` is the
 # seeded customer's record number)
@@ -58,6 +73,10 @@ BUTTONS: dict[str | None, tuple[Access, tuple[str, ...]]] = {
     "^privacy:": (Access.CUSTOMER, ("privacy:keep", "privacy:forget:0", "privacy:forget:../../")),
     "^audit:": (Access.ADMIN, ("audit:{customer_id}:999999", "audit:{customer_id}:x")),
     r"^terms:(agree:\d+|read:\d+|later)$": (Access.CUSTOMER, ("terms:agree:1", "terms:read:99", "terms:later")),
+    r"^staff:card:\d+$": (Access.AGENT, ("staff:card:{customer_id}",)),
+    r"^staff:purchases:\d+$": (Access.AGENT, ("staff:purchases:{customer_id}",)),
+    r"^staff:import:(commit|discard):\d+$": (Access.ADMIN, ("staff:import:commit:1", "staff:import:discard:1")),
+    r"^staff:bcast:(go|no):\d+$": (Access.ADMIN, ("staff:bcast:go:1", "staff:bcast:no:1")),
     None: (Access.ANYONE, ("zzz:forged", "ticket:take:1", "\u202e:" + "😀" * 30)),
     "without_data": (Access.ANYONE, ("",)),
 }

@@ -19,6 +19,7 @@ from storage.db import SessionFactory, create_engine, session_factory, transacti
 from storage.inbox import IncomingUpdate
 from storage.models import Customer, FaqEntry, FaqEvent, StaffMember, SurveyResponse, Ticket, TicketMessage
 from storage.models.agreement import AgreementAcceptance, AgreementText, AgreementVersion, ForgottenAcceptances
+from storage.models.staff_work import Broadcast, CustomerNote, StaffImport
 from storage.outbox import PlannedMessage, enqueue_many
 from storage.segments import VipThresholds
 from storage.types import utcnow
@@ -105,6 +106,9 @@ async def fill_every_table(sessions: SessionFactory) -> None:
             )
         )
         session.add(ForgottenAcceptances(version=1, channel="chat", count=1))
+        session.add(CustomerNote(customer_id=customer.id, author_telegram_id=900001, text="Prefers mornings"))  # type: ignore[arg-type]
+        session.add(Broadcast(created_by=900001, segment="all", source_chat_id=900001, source_message_id=5))
+        session.add(StaffImport(kind="customers", file_id="f", sha256="0" * 64, actor_telegram_id=900001, chat_id=1))
 
 
 async def copy_to(source: str, target: str, *extra: str) -> Result:

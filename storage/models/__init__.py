@@ -13,6 +13,7 @@ from storage.models.outbox import Coupon, OutboxMessage, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
+from storage.models.staff_work import Broadcast, BroadcastStatus, CustomerNote, StaffImport
 from storage.models.ticket import Ticket, TicketCategory, TicketMessage, TicketStatus
 
 __all__ = [
@@ -21,8 +22,11 @@ __all__ = [
     "AgreementText",
     "AgreementVersion",
     "AuditEntry",
+    "Broadcast",
+    "BroadcastStatus",
     "Coupon",
     "Customer",
+    "CustomerNote",
     "FaqEntry",
     "FaqEvent",
     "ForgottenAcceptances",
@@ -34,6 +38,7 @@ __all__ = [
     "Role",
     "Segment",
     "SegmentChange",
+    "StaffImport",
     "StaffMember",
     "SurveyResponse",
     "Ticket",

@@ -1,0 +1,109 @@
+"""`/stats`: the report figures from the database, a text summary and PNG charts that render Chinese labels."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from datetime import timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from PIL import Image
+
+from bot.charts import render_stats
+from bot.handlers.staff_reports import chart_label
+from storage import reports
+from storage.db import transaction
+from storage.models import FaqEvent, OutboxMessage, SegmentChange, SurveyResponse, Ticket
+from storage.types import utcnow
+from tests.botapi import FakeTelegram
+from tests.harness import BotHarness
+from tests.staff_world import add_customer, audit_rows, say, staff_world
+
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+async def seed(bot: BotHarness) -> None:
+    now = utcnow()
+    vip = await add_customer(bot, 601, "Vera", segment="vip")
+    await add_customer(bot, 602, "Nils", segment="new")
+    await add_customer(bot, 603, "Pia")
+    async with transaction(bot.services.sessions) as session:
+        for days_ago, first_minutes, resolve_hours in ((0, 30, 2), (1, 90, 30), (1, None, None), (10, 10, 1)):
+            opened = now - timedelta(days=days_ago, hours=1)
+            session.add(
+                Ticket(
+                    customer_id=vip.id,  # type: ignore[arg-type]
+                    status="resolved" if resolve_hours else "open",
+                    opened_at=opened,
+                    first_response_at=opened + timedelta(minutes=first_minutes) if first_minutes else None,
+                    resolved_at=opened + timedelta(hours=resolve_hours) if resolve_hours else None,
+                )
+            )
+        for score in (5, 4, 4, 1):
+            session.add(
+                SurveyResponse(kind="csat", customer_id=vip.id, score=score, created_at=now - timedelta(hours=3))
+            )
+        session.add(SurveyResponse(kind="nps", customer_id=vip.id, score=9))
+        session.add(SurveyResponse(kind="csat", customer_id=vip.id, score=2, created_at=now - timedelta(days=40)))
+        session.add(SegmentChange(customer_id=vip.id, from_segment="new", to_segment="returning", reason="purchase"))  # type: ignore[arg-type]
+        session.add(SegmentChange(customer_id=vip.id, from_segment="returning", to_segment="vip", reason="purchase"))  # type: ignore[arg-type]
+        for event in ("hit", "hit", "hit", "miss", "escalated"):
+            session.add(FaqEvent(event=event))
+        session.add(
+            OutboxMessage(
+                key="care:stuck",
+                kind="care",
+                chat_id=601,
+                template="x",
+                status="sending",
+                not_before=now - timedelta(hours=1),
+            )
+        )
+        session.add(OutboxMessage(key="care:fresh", kind="care", chat_id=601, template="x", status="sending"))
+
+
+async def test_report_figures_are_counted_in_sql(bot: BotHarness) -> None:
+    await seed(bot)
+    async with bot.services.sessions() as session:
+        report = await reports.stats_report(session, days=7, now=utcnow(), zone=ZONE)
+    assert len(report.tickets) == 7 and report.opened == 3 and report.closed == 2
+    assert report.times.first_response == 60 and report.times.resolution == 16 * 60
+    assert report.satisfaction.distribution == {1: 1, 2: 0, 3: 0, 4: 2, 5: 1} and report.satisfaction.average == 3.5
+    assert report.segments == {"potential": 1, "new": 1, "returning": 0, "vip": 1}
+    assert [(m.from_segment, m.to_segment, m.count) for m in report.moves] == [
+        ("new", "returning", 1),
+        ("returning", "vip", 1),
+    ]
+    assert report.faq.hit_rate == 0.75 and report.stuck_outbox == 1
+
+
+async def test_stats_sends_a_summary_and_charts_that_open_as_images(bot: BotHarness, tg: FakeTelegram) -> None:
+    world = await staff_world(bot, tg)
+    await seed(bot)
+    summary = await say(bot, tg, world.agent, "/stats 30d", world.staff_chat)
+    summary = tg.sent_to(world.staff_chat)[-5]
+    assert "The last 30 days" in summary.content
+    assert "Tickets: 4 opened, 3 closed" in summary.content
+    assert "Satisfaction: 3.50 / 5 from 4 answer(s)" in summary.content
+    assert "FAQ answered 75% of 4 question(s)" in summary.content
+    assert "1 proactive message(s) stuck in sending" in summary.content
+    album = tg.calls_to("sendMediaGroup")
+    assert len(album) == 1 and len(album[0].params["media"]) == 4
+    pngs = [upload.content for upload in tg.uploads if upload.filename and upload.filename.endswith(".png")]
+    assert len(pngs) == 4
+    for png in pngs:
+        with Image.open(io.BytesIO(png)) as image:
+            assert image.format == "PNG" and image.width > 400
+    assert [row.detail for row in await audit_rows(bot, "stats.view")] == ["30d"]
+    assert (await say(bot, tg, world.agent, "/stats 12d")).content.startswith("Usage: /stats")
+
+
+async def test_chinese_chart_labels_render_without_missing_glyphs(bot: BotHarness) -> None:
+    await seed(bot)
+    async with bot.services.sessions() as session:
+        report = await reports.stats_report(session, days=90, now=utcnow(), zone=ZONE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph … missing from font(s)"
+        charts = render_stats(report, partial(chart_label, "zh_CN"), first_target=60, resolution_target=24 * 60)
+    assert len(charts) == 4 and all(chart.startswith(b"\x89PNG") for chart in charts)
