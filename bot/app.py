@@ -13,7 +13,7 @@ from telegram.request import BaseRequest
 from bot import pending
 from bot.context import CarebotApp, Context, Services
 from bot.customers import language_of
-from bot.handlers import fallback, profile, start
+from bot.handlers import care, fallback, profile, start
 from bot.i18n import t
 from bot.settings import Settings
 from storage.db import create_engine, session_factory
@@ -21,7 +21,7 @@ from storage.db import create_engine, session_factory
 log = logging.getLogger(__name__)
 
 # Each module registers its own handlers; the order here is the order of precedence within a group.
-HANDLER_MODULES = (pending, start, profile, fallback)
+HANDLER_MODULES = (pending, start, profile, care, fallback)
 
 
 def rate_limiter(settings: Settings) -> AIORateLimiter:

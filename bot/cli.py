@@ -7,12 +7,14 @@ import logging
 
 import typer
 
+from bot.cli_jobs import jobs_app
 from bot.logs import configure_logging
 from bot.settings import load_settings_or_exit
 
 app = typer.Typer(help="Carebot, a Telegram customer-care assistant.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from telegram.error import InvalidToken
 
 from bot.app import build_application
 from bot.context import Services
+from bot.scheduling import CareRuntime, start_care
 from bot.settings import Settings
 from bot.updates import ChatOrderedDispatcher, poll, resume
 from storage.db import upgrade
@@ -36,9 +37,11 @@ async def run_polling(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    care: CareRuntime | None = None
     try:
         await app.start()
         await resume(app, services.sessions, dispatcher)
+        care = await start_care(app, services)
         log.info("carebot started as @%s (long polling)", app.bot.username)
         poller = asyncio.create_task(poll(app, services.sessions, dispatcher), name="poller")
         stopper = asyncio.create_task(stop.wait())
@@ -54,6 +57,8 @@ async def run_polling(settings: Settings) -> None:
         if app.running:
             await app.stop()
     finally:
+        if care is not None:
+            await care.stop()
         await app.shutdown()
         await services.engine.dispose()
     log.info("carebot stopped")
