@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from bot.logs import configure_logging
-from bot.scheduling import care_config, outbox_sender, sender_bot
 from bot.settings import Settings, load_settings_or_exit
-from scheduler.jobs import JOBS, next_run, run_job
-from storage.db import create_engine, session_factory, upgrade
-from storage.outbox import outbox_report
-from storage.types import utcnow
+
+# The scheduler, Telegram and database modules are imported by the commands themselves, so that other `carebot`
+# commands start fast.
 
 jobs_app = typer.Typer(
     help="Scheduled jobs: greetings, surveys, reminders and the outbox sender.", no_args_is_help=True
@@ -30,6 +26,15 @@ def list_jobs() -> None:
 
 
 async def _list(settings: Settings) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.scheduling import care_config
+    from scheduler.jobs import JOBS, next_run
+    from storage.db import create_engine, session_factory, upgrade
+    from storage.outbox import outbox_report
+    from storage.types import utcnow
+
     config = care_config(settings)
     now = utcnow()
     console = Console()
@@ -66,8 +71,10 @@ async def _list(settings: Settings) -> None:
 
 
 @jobs_app.command("run")
-def run(name: str = typer.Argument(..., help=f"one of: {', '.join([*JOBS, SEND])}")) -> None:
+def run(name: str = typer.Argument(..., help="a job of `carebot jobs list`, or `send`")) -> None:
     """Run one job now and exit; `send` drains the outbox once (the bot need not be running)."""
+    from scheduler.jobs import JOBS
+
     if name not in JOBS and name != SEND:
         typer.echo(f"unknown job {name!r}; jobs: {', '.join([*JOBS, SEND])}", err=True)
         raise typer.Exit(2)
@@ -77,6 +84,10 @@ def run(name: str = typer.Argument(..., help=f"one of: {', '.join([*JOBS, SEND])
 
 
 async def _run(settings: Settings, name: str) -> str:
+    from bot.scheduling import care_config, outbox_sender, sender_bot
+    from scheduler.jobs import run_job
+    from storage.db import create_engine, session_factory, upgrade
+
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)

@@ -118,8 +118,13 @@ async def test_a_quiet_customer_gets_a_check_in_that_mentions_their_last_purchas
     async with transaction(sessions) as session:
         for n, days in enumerate((60, 45)):
             session.add(
-                Purchase(customer_id=quiet.id, amount=Decimal("88.50") + n, currency="CNY", reference=f"A-{n}",
-                         occurred_at=now - timedelta(days=days))
+                Purchase(
+                    customer_id=quiet.id,
+                    amount=Decimal("88.50") + n,
+                    currency="CNY",
+                    reference=f"A-{n}",
+                    occurred_at=now - timedelta(days=days),
+                )
             )
     assert await run_job("checkin", sessions=sessions, config=CONFIG) == 2
     assert await run_job("checkin", sessions=sessions, config=CONFIG) == 0
@@ -139,10 +144,24 @@ async def test_the_periodic_survey_goes_to_recent_buyers_once_per_interval(sessi
     old_buyer = await add_customer(sessions, 862)
     await add_customer(sessions, 863)
     async with transaction(sessions) as session:
-        session.add(Purchase(customer_id=buyer.id, amount=Decimal(10), currency="CNY", reference="B",
-                             occurred_at=now - timedelta(days=10)))
-        session.add(Purchase(customer_id=old_buyer.id, amount=Decimal(10), currency="CNY", reference="C",
-                             occurred_at=now - timedelta(days=120)))
+        session.add(
+            Purchase(
+                customer_id=buyer.id,
+                amount=Decimal(10),
+                currency="CNY",
+                reference="B",
+                occurred_at=now - timedelta(days=10),
+            )
+        )
+        session.add(
+            Purchase(
+                customer_id=old_buyer.id,
+                amount=Decimal(10),
+                currency="CNY",
+                reference="C",
+                occurred_at=now - timedelta(days=120),
+            )
+        )
     assert await run_job("nps", sessions=sessions, config=CONFIG) == 1
     (row,) = await outbox_rows(sessions, kind="nps")
     assert row.customer_id == buyer.id and row.capped
@@ -151,8 +170,9 @@ async def test_the_periodic_survey_goes_to_recent_buyers_once_per_interval(sessi
         assert await run_job("nps", sessions=sessions, config=CONFIG) == 0
     with time_machine.travel(now + timedelta(days=91)):
         async with transaction(sessions) as session:
-            session.add(Purchase(customer_id=buyer.id, amount=Decimal(10), currency="CNY", reference="D",
-                                 occurred_at=utcnow()))
+            session.add(
+                Purchase(customer_id=buyer.id, amount=Decimal(10), currency="CNY", reference="D", occurred_at=utcnow())
+            )
         assert await run_job("nps", sessions=sessions, config=CONFIG) == 1
 
 
@@ -166,8 +186,9 @@ async def test_details_confirmed_over_a_year_ago_are_asked_about_once(sessions: 
         assert await run_job("freshness", sessions=sessions, config=CONFIG) == 0
     (row,) = await outbox_rows(sessions, kind="freshness")
     assert row.customer_id == stale.id and not row.capped
-    assert json.loads(row.params)["buttons"] == [[["care.fresh.yes", "care:fresh:yes"],
-                                                  ["care.fresh.update", "care:fresh:update"]]]
+    assert json.loads(row.params)["buttons"] == [
+        [["care.fresh.yes", "care:fresh:yes"], ["care.fresh.update", "care:fresh:update"]]
+    ]
 
 
 async def add_ticket(sessions: SessionFactory, customer_id: int | None, **fields: object) -> Ticket:
@@ -208,8 +229,13 @@ async def test_overdue_tickets_are_listed_in_one_staff_digest_counted_in_busines
     tg: FakeTelegram, sessions: SessionFactory
 ) -> None:
     staff = tg.group(-100500, "Staff")
-    config = CareConfig(quiet_hours="", rate_limits=False, staff_chat_id=-100500, default_language="en",
-                        business_hours="Mon-Fri 09:00-18:00")
+    config = CareConfig(
+        quiet_hours="",
+        rate_limits=False,
+        staff_chat_id=-100500,
+        default_language="en",
+        business_hours="Mon-Fri 09:00-18:00",
+    )
     vip = await add_customer(sessions, 891, first_name="<VIP>", segment="vip")
     regular = await add_customer(sessions, 892, first_name="Reg")
     weekend = await add_customer(sessions, 893, first_name="Sam")

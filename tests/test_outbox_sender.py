@@ -65,8 +65,9 @@ async def test_a_birthday_gift_code_is_issued_once_and_shown_in_the_greeting(
     user = tg.user(703, "Ana")
     customer = await add_customer(sessions, 703, first_name="Ana")
     gift = {"reason": "birthday", "value": "50", "currency": "CNY", "valid_days": 30}
-    birthday = greeting(customer, "birthday:2026:customer:1", kind="birthday", template="care.birthday",
-                        params={"gift": gift})
+    birthday = greeting(
+        customer, "birthday:2026:customer:1", kind="birthday", template="care.birthday", params={"gift": gift}
+    )
     with time_machine.travel(datetime(2026, 3, 1, 3, 0, tzinfo=UTC), tick=False):
         await plan(sessions, birthday)
         async with fake_sender(tg, sessions) as sender:
@@ -221,8 +222,7 @@ async def test_an_opted_out_customer_is_skipped_but_still_told_about_their_ticke
 ) -> None:
     user = tg.user(760, "Zoe")
     customer = await add_customer(sessions, 760, proactive_opt_out=True)
-    notice = greeting(customer, "autoclose:ticket:5", kind="autoclose", template="care.autoclose",
-                      params={"number": 5})
+    notice = greeting(customer, "autoclose:ticket:5", kind="autoclose", template="care.autoclose", params={"number": 5})
     await plan(sessions, greeting(customer), notice)
     async with fake_sender(tg, sessions) as sender:
         report = await sender.drain()
@@ -233,14 +233,21 @@ async def test_an_opted_out_customer_is_skipped_but_still_told_about_their_ticke
     assert skipped.kind == "checkin" and skipped.last_error == "opted out"
 
 
-async def test_a_broadcast_is_copied_with_its_media_and_the_stop_button(tg: FakeTelegram, sessions: SessionFactory) -> None:
+async def test_a_broadcast_is_copied_with_its_media_and_the_stop_button(
+    tg: FakeTelegram, sessions: SessionFactory
+) -> None:
     staff = tg.group(-100500, "Staff")
     admin = tg.user(900001, "Admin")
     photo = tg.sends_photo(admin, caption="Spring sale!", chat=staff)
     user = tg.user(770, "Ray")
     customer = await add_customer(sessions, 770)
-    broadcast = greeting(customer, "broadcast:1:customer:1", kind="broadcast", capped=True,
-                         params={"copy_from": {"chat_id": staff.id, "message_id": photo.message_id}})
+    broadcast = greeting(
+        customer,
+        "broadcast:1:customer:1",
+        kind="broadcast",
+        capped=True,
+        params={"copy_from": {"chat_id": staff.id, "message_id": photo.message_id}},
+    )
     await plan(sessions, broadcast)
     async with fake_sender(tg, sessions) as sender:
         assert (await sender.drain()).sent == 1
@@ -249,7 +256,9 @@ async def test_a_broadcast_is_copied_with_its_media_and_the_stop_button(tg: Fake
     assert copy.callback_data == ["care:stop"]
 
 
-async def test_with_limits_on_no_chat_gets_two_messages_within_a_second(tg: FakeTelegram, sessions: SessionFactory) -> None:
+async def test_with_limits_on_no_chat_gets_two_messages_within_a_second(
+    tg: FakeTelegram, sessions: SessionFactory
+) -> None:
     user = tg.user(780, "Ned")
     customer = await add_customer(sessions, 780)
     await plan(sessions, *(greeting(customer, f"checkin:{n}") for n in range(3)))
