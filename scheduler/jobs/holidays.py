@@ -14,7 +14,7 @@ from typing import Any
 import holidays as holiday_calendars
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import case, literal
+from sqlalchemy import case, func, literal
 from sqlmodel import col, select
 
 from scheduler.config import CareConfig
@@ -26,6 +26,7 @@ from storage.outbox import customer_plan, enqueue_query, params_json
 from storage.proactive import proactive_allowed
 
 NAME_LANGUAGES = {"en": "en_US", "zh_CN": "zh_CN"}
+CHUNK = 50_000  # customer ids per transaction
 
 
 @cache
@@ -52,34 +53,45 @@ def greeted_holiday(config: CareConfig, day: date) -> dict[str, str] | None:
 
 
 async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> int:
+    async with sessions() as session:
+        zones = await customer_zones(session, config)
+        highest = (await session.execute(select(func.max(col(Customer.id))))).scalar_one_or_none() or 0
+    passes = []  # (zone value, day, greeting params) for every zone whose today or tomorrow is a holiday
+    for value, zone in zones:
+        today = now.astimezone(zone).date()
+        for day in (today, today + timedelta(days=1)):
+            names = greeted_holiday(config, day)
+            if names is not None:
+                passes.append((value, zone, day, names))
     planned = 0
-    async with transaction(sessions) as session:
-        for value, zone in await customer_zones(session, config):
-            today = now.astimezone(zone).date()
-            for day in (today, today + timedelta(days=1)):
-                names = greeted_holiday(config, day)
-                if names is None:
-                    continue
-                params: dict[str, Any] = {"holiday": names}
-                params_column: Any = literal(params_json(params))
-                if config.holiday_gift_value > 0:
-                    vip_params = {**params, "gift": gift(config, "holiday", config.holiday_gift_value)}
-                    params_column = case(
-                        (col(Customer.segment) == Segment.VIP.value, literal(params_json(vip_params))),
-                        else_=params_column,
-                    )
+    # Everyone is greeted: plan in id ranges, one short transaction each, so the bot keeps writing in between.
+    for low in range(0, highest if passes else 0, CHUNK):
+        async with transaction(sessions) as session:
+            for value, zone, day, names in passes:
                 columns = customer_plan(
                     key_prefix=f"holiday:{day.isoformat()}:customer:",
                     kind="holiday",
                     template="care.holiday",
-                    params=params_column,
+                    params=_params(config, names),
                     capped=True,
                     not_before=local_time(day, zone),
                     now=now,
                 )
-                query = select(*columns).where(in_zone(value), proactive_allowed())
+                query = select(*columns).where(
+                    col(Customer.id) > low, col(Customer.id) <= low + CHUNK, in_zone(value), proactive_allowed()
+                )
                 planned += await enqueue_query(session, query=query)
     return planned
+
+
+def _params(config: CareConfig, names: dict[str, str]) -> Any:
+    """The greeting's params as SQL: VIP customers' rows also carry a gift."""
+    params: dict[str, Any] = {"holiday": names}
+    plain = literal(params_json(params))
+    if config.holiday_gift_value <= 0:
+        return plain
+    with_gift = {**params, "gift": gift(config, "holiday", config.holiday_gift_value)}
+    return case((col(Customer.segment) == Segment.VIP.value, literal(params_json(with_gift))), else_=plain)
 
 
 def trigger(config: CareConfig) -> BaseTrigger:

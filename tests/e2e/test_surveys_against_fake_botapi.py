@@ -24,7 +24,7 @@ async def test_an_nps_survey_is_answered_with_a_low_score_and_a_comment(
     async with carebot_against_fake(tg, tmp_path, database_url, quiet_hours="", rate_limits="off") as carebot:
         user = tg.user(1201, "Hana")
         tg.sends_command(user, "/start")
-        await tg.wait_for(lambda: tg.last_sent(user), timeout=30, message=carebot.log())
+        await tg.wait_for(lambda: tg.last_sent(user), timeout=60, message=carebot.log())  # includes start-up
         async with transaction(sessions) as session:
             customer = await customers.get_customer(session, telegram_id=user.id)
             assert customer is not None
