@@ -184,3 +184,13 @@ async def test_stale_details_are_confirmed_with_yes_or_updated_through_the_profi
     confirmed = (await stored(bot.services.sessions, 1006)).last_confirmed_at
     assert confirmed is not None and utcnow() - confirmed < timedelta(minutes=1)
     assert len(await outbox_rows(bot.services.sessions, kind="freshness")) == 1
+
+
+async def test_every_planner_is_put_on_the_job_queue(bot: BotHarness) -> None:
+    from scheduler.jobs import JOBS, schedule_jobs
+
+    assert bot.app.job_queue is not None
+    schedule_jobs(bot.app.job_queue, sessions=bot.services.sessions, config=CONFIG)
+    jobs = {job.name: job for job in bot.app.job_queue.jobs()}
+    assert set(jobs) == set(JOBS)
+    assert all(job.next_t is not None for job in jobs.values())
