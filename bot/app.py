@@ -16,6 +16,7 @@ from bot.context import CarebotApp, Context, Services
 from bot.customers import language_of
 from bot.handlers import (
     audit,
+    care,
     fallback,
     privacy,
     profile,
@@ -42,6 +43,7 @@ HANDLER_MODULES = (
     start,
     profile,
     terms,
+    care,
     privacy,
     audit,
     reachability,

@@ -8,6 +8,7 @@ import logging
 import typer
 
 from bot.cli_data import customers_app, purchases_app
+from bot.cli_jobs import jobs_app
 from bot.cli_terms import terms_app
 from bot.logs import configure_logging
 from bot.settings import load_settings_or_exit
@@ -18,6 +19,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(customers_app, name="customers")
 app.add_typer(purchases_app, name="purchases")
 app.add_typer(terms_app, name="terms")
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.command("run")

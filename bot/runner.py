@@ -19,6 +19,7 @@ from bot import metrics
 from bot.app import build_application, on_startup
 from bot.context import CarebotApp, Services
 from bot.instance_lock import AlreadyRunning, single_bot_on
+from bot.scheduling import CareRuntime, start_care
 from bot.settings import Settings
 from bot.updates import ChatOrderedDispatcher, keep_claims, poll, resume
 from bot.webhook import WebServer, build_webhook_app, start_server
@@ -94,7 +95,22 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             )
         if not webhook:
             receivers.append(asyncio.create_task(poll(app, services.sessions, dispatcher), name="poller"))
-        async with SchedulerLease(settings.database_url, on_acquired=_lease_acquired, on_lost=_lease_lost):
+        care: CareRuntime | None = None
+
+        async def lease_acquired() -> None:
+            # Only the lease holder plans and sends proactive messages: one global rate, nothing planned twice.
+            nonlocal care
+            metrics.set_lease_held(True)
+            care = await start_care(app, services)
+
+        async def lease_lost() -> None:
+            nonlocal care
+            metrics.set_lease_held(False)
+            if care is not None:
+                await care.stop()
+                care = None
+
+        async with SchedulerLease(settings.database_url, on_acquired=lease_acquired, on_lost=lease_lost):
             where = f"webhook on {settings.http_host}:{settings.http_port}" if webhook else "long polling"
             log.info("carebot started as @%s (%s, replica %s)", app.bot.username, where, dispatcher.replica)
             await _until_stopped(stop, receivers)
@@ -125,15 +141,6 @@ async def register_webhook(app: CarebotApp, settings: Settings) -> None:
         )
     except TelegramError as exc:
         raise StartupError(f"Telegram refused CAREBOT_WEBHOOK_URL: {exc.message}") from None
-
-
-async def _lease_acquired() -> None:
-    # The planner jobs start here (and stop in `_lease_lost`): only the lease holder runs them.
-    metrics.set_lease_held(True)
-
-
-async def _lease_lost() -> None:
-    metrics.set_lease_held(False)
 
 
 async def _until_stopped(stop: asyncio.Event, receivers: list[asyncio.Task[None]]) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -41,14 +41,73 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
     replica_timeout_seconds: int = Field(default=30, ge=3, le=3600)
+
+    # Proactive messages (greetings, surveys, reminders) and the outbox sender.
+    send_rate: float = Field(default=25, gt=0, le=30)
+    send_max_attempts: int = Field(default=5, ge=1, le=20)
+    quiet_hours: str = "21:00-09:00"
+    max_proactive_per_week: int = Field(default=2, ge=0)
+    birthday_gift_value: Decimal = Field(default=Decimal("50"), ge=0)
+    holiday_gift_value: Decimal = Field(default=Decimal("50"), ge=0)
+    gift_valid_days: int = Field(default=30, ge=1)
+    holiday_country: str = "CN"
+    greet_holidays: Annotated[tuple[str, ...], NoDecode] = (
+        "New Year's Day",
+        "Spring Festival",
+        "Mid-Autumn Festival",
+        "National Day",
+    )
+    checkin_days: int = Field(default=30, ge=1)
+    vip_checkin_days: int = Field(default=14, ge=1)
+    survey_interval_days: int = Field(default=90, ge=1)
     sla_first_response_minutes: int = Field(default=60, ge=1)
+    sla_vip_first_response_minutes: int = Field(default=15, ge=1)
     sla_resolution_hours: int = Field(default=24, ge=1)
+    business_hours: str = ""
+    autoclose_days: int = Field(default=3, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+        return value
+
+    @field_validator("greet_holidays", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from scheduler.quiet_hours import QuietHours
+
+        QuietHours.parse(value)
+        return value
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        from storage.business_hours import holidays_of
+
+        value = value.strip().upper()
+        if value:
+            holidays_of(value)
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours(cls, value: str, info: ValidationInfo) -> str:
+        from storage.business_hours import parse_business_hours
+
+        parse_business_hours(
+            value,
+            timezone=info.data.get("timezone", "UTC"),
+            holiday_country=info.data.get("holiday_country", ""),
+        )
         return value
 
     @field_validator("staff_chat_id", mode="before")

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import Customer
-from storage.types import utcnow
+from storage.types import clean_text, utcnow
 
 # The record that keeps erased customers' purchases and tickets (storage/privacy.py): never a person.
 # Telegram never uses chat id 0.
@@ -46,9 +46,9 @@ async def touch_customer(
     created = customer is None
     if customer is None:
         customer = Customer(telegram_id=telegram_id, language=language, created_at=now, consent_at=now)
-    customer.first_name = first_name
-    customer.last_name = last_name
-    customer.username = username
+    customer.first_name = clean_text(first_name)
+    customer.last_name = clean_text(last_name)
+    customer.username = clean_text(username)
     customer.last_contact_at = now
     customer.updated_at = now
     session.add(customer)

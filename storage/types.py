@@ -37,3 +37,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Money is exact: Decimal in Python, NUMERIC(14, 2) in the database.
 Money = Numeric(14, 2, asdecimal=True)
+
+
+def clean_text(value: str | None) -> str | None:
+    """Text as every database stores it: PostgreSQL refuses NUL characters, which Telegram lets through."""
+    return None if value is None else value.replace("\x00", "")

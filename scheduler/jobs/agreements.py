@@ -11,11 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Row, Select, exists, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from scheduler.config import CareConfig
+from scheduler.jobs.common import JobSpec
 from storage.agreements import (
     AGREEMENT_KIND,
     ASK_LAST_DAY,
@@ -28,6 +32,7 @@ from storage.agreements import (
     prompt_buttons,
     version_in_force,
 )
+from storage.db import SessionFactory, transaction
 from storage.models import AgreementAcceptance, Customer
 from storage.outbox import PlannedMessage
 from storage.proactive import proactive_allowed
@@ -110,3 +115,15 @@ async def _plan_window(
         )
 
     return await plan_in_batches(session, query, message)
+
+
+async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> int:
+    async with transaction(sessions) as session:
+        return await plan_agreement_reminders(session, now=now, years=config.agreement_years, zone=config.zone)
+
+
+def trigger(config: CareConfig) -> BaseTrigger:
+    return CronTrigger(hour=9, minute=30, timezone=config.zone)
+
+
+JOB = JobSpec("agreements", "remind customers to renew the agreement 30 days before and on its last day", trigger, plan)

@@ -45,6 +45,9 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=512)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when a sender marked it `sending` (stuck rows are reported)"
+    )
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 

@@ -1,0 +1,166 @@
+"""The customer's side of proactive messages: Stop / start them, answer surveys, confirm or update their details."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot import pending
+from bot.context import CarebotApp, Context
+from bot.customers import touch
+from bot.handlers.profile import show_profile
+from bot.i18n import t
+from scheduler.sender import STOP_CALLBACK
+from storage import customers, surveys
+from storage.db import transaction
+from storage.models import Customer
+from storage.surveys import CSAT_COMMENT_AT_MOST, NPS_COMMENT_AT_MOST
+from storage.types import utcnow
+
+PRIVATE = filters.ChatType.PRIVATE
+CSAT_DATA = re.compile(r"^care:csat:(\d+):(\d+)$")
+NPS_DATA = re.compile(r"^care:nps:(\d+)$")
+
+
+async def _reply(context: Context, customer: Customer, key: str, **params: Any) -> None:
+    await context.bot.send_message(customer.telegram_id, t(customer.language, key, **params), parse_mode=ParseMode.HTML)
+
+
+async def _set_greetings(update: Update, context: Context, *, wanted: bool) -> Customer:
+    customer, _ = await touch(update, context)
+    async with transaction(context.services.sessions) as session:
+        stored = await customers.get_customer(session, telegram_id=customer.telegram_id)
+        assert stored is not None
+        stored.proactive_opt_out = not wanted
+        if wanted:
+            stored.unreachable = False  # they are writing to us: they can be reached
+        stored.updated_at = utcnow()
+        session.add(stored)
+    return customer
+
+
+async def stop_greetings(update: Update, context: Context) -> None:
+    customer = await _set_greetings(update, context, wanted=False)
+    await _reply(context, customer, "care.stopped")
+
+
+async def start_greetings(update: Update, context: Context) -> None:
+    customer = await _set_greetings(update, context, wanted=True)
+    await _reply(context, customer, "care.resumed")
+
+
+async def stop_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    customer = await _set_greetings(update, context, wanted=False)
+    await _reply(context, customer, "care.stopped")
+
+
+async def _close_buttons(update: Update) -> None:
+    """The survey was answered: take its buttons away (an old message may no longer be editable)."""
+    query = update.callback_query
+    assert query is not None
+    with contextlib.suppress(TelegramError):
+        await query.edit_message_reply_markup(reply_markup=None)
+
+
+async def csat_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    match = CSAT_DATA.match(query.data)
+    customer, _ = await touch(update, context)
+    assert customer.id is not None
+    response = None
+    if match is not None:
+        ticket_id, score = int(match[1]), int(match[2])
+        async with transaction(context.services.sessions) as session:
+            response = await surveys.record_csat(session, ticket_id=ticket_id, customer_id=customer.id, score=score)
+    if response is None:
+        await query.answer(t(customer.language, "care.survey.unavailable"))
+        return
+    await query.answer(t(customer.language, "care.survey.thanks"))
+    await _close_buttons(update)
+    if response.score <= CSAT_COMMENT_AT_MOST:
+        await pending.expect(update, context, f"csat:{response.id}")
+        await _reply(context, customer, "care.csat.ask_comment", score=response.score)
+    else:
+        await _reply(context, customer, "care.csat.thanks", score=response.score)
+
+
+async def nps_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    match = NPS_DATA.match(query.data)
+    customer, _ = await touch(update, context)
+    assert customer.id is not None
+    response = None
+    if match is not None:
+        async with transaction(context.services.sessions) as session:
+            response = await surveys.record_nps(
+                session,
+                customer_id=customer.id,
+                score=int(match[1]),
+                window_days=context.services.settings.survey_interval_days,
+            )
+    if response is None:
+        await query.answer(t(customer.language, "care.survey.unavailable"))
+        return
+    await query.answer(t(customer.language, "care.survey.thanks"))
+    await _close_buttons(update)
+    if response.score <= NPS_COMMENT_AT_MOST:
+        await pending.expect(update, context, f"nps:{response.id}")
+        await _reply(context, customer, "care.nps.ask_comment", score=response.score)
+    else:
+        await _reply(context, customer, "care.nps.thanks", score=response.score)
+
+
+@pending.on_input("csat")
+@pending.on_input("nps")
+async def receive_comment(update: Update, context: Context, kind: str, _data: dict[str, Any]) -> None:
+    """The text after a low score is the customer's comment on it, not a new question."""
+    customer, _ = await touch(update, context)
+    assert customer.id is not None
+    message = update.effective_message
+    assert message is not None
+    if not (message.text or "").strip():
+        await _reply(context, customer, "care.survey.text_only")
+        return
+    async with transaction(context.services.sessions) as session:
+        await surveys.add_comment(
+            session, response_id=int(kind.split(":", 1)[1]), customer_id=customer.id, comment=message.text or ""
+        )
+    await pending.done(update, context)
+    await _reply(context, customer, "care.survey.comment_saved")
+
+
+async def freshness_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    await _close_buttons(update)
+    if query.data.endswith(":update"):
+        await show_profile(update, context)
+        return
+    customer, _ = await touch(update, context)
+    async with transaction(context.services.sessions) as session:
+        stored = await customers.get_customer(session, telegram_id=customer.telegram_id)
+        assert stored is not None
+        stored.last_confirmed_at = stored.updated_at = utcnow()
+        session.add(stored)
+    await _reply(context, customer, "care.fresh.confirmed")
+
+
+def register(app: CarebotApp) -> None:
+    app.add_handler(CommandHandler("stop_greetings", stop_greetings, filters=PRIVATE))
+    app.add_handler(CommandHandler("start_greetings", start_greetings, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(stop_button, pattern=f"^{STOP_CALLBACK}$"))
+    app.add_handler(CallbackQueryHandler(csat_button, pattern=r"^care:csat:"))
+    app.add_handler(CallbackQueryHandler(nps_button, pattern=r"^care:nps:"))
+    app.add_handler(CallbackQueryHandler(freshness_button, pattern=r"^care:fresh:(yes|update)$"))

@@ -1,0 +1,404 @@
+"""The outbox sender: drains due rows within Telegram's limits, each row sent at most once.
+
+For every batch: due rows are checked again (the customer may have opted out, blocked the bot or be asleep),
+claimed as `sending` and committed, and only then sent. Outcomes are written back in one transaction. A crash
+between the two leaves rows in `sending`, which no sender picks up again (they are reported instead).
+
+Limits (when `rate_limits` is on): `send_rate` messages a second overall, one a second per private chat and
+twenty a minute per group. A 429 pauses every send for its `retry_after`; 5xx and network errors are retried with
+backoff up to `send_max_attempts`, then the row fails with the reason; 403 marks the customer unreachable and
+skips every row still pending for them.
+
+Texts come from the caller (`texts(language, key, params)`): the catalogs live in `bot/`, which imports this
+package and not the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import warnings
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from aiolimiter import AsyncLimiter
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from scheduler.config import CareConfig
+from storage import outbox
+from storage.coupons import issue_coupon
+from storage.db import SessionFactory, transaction
+from storage.models import OutboxStatus
+from storage.outbox import DueMessage
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+STOP_CALLBACK = "care:stop"
+STOP_TEXT = "care.stop_button"
+GIFT_TEXT = "care.gift"
+NAME_FALLBACK = "care.customer"
+# About the customer's own ticket, or to the staff chat: not a proactive message (no Stop button, no opt-out).
+SERVICE_KINDS = frozenset({"autoclose", "sla"})
+SPECIAL_PARAMS = frozenset({"buttons", "copy_from", "gift"})
+CAP_WINDOW = timedelta(days=7)
+MAX_THROTTLED = 20  # 429 answers tolerated for one message before it fails
+GROUP_WINDOW_SECONDS = 60.0
+GROUP_MAX_PER_WINDOW = 20
+IDLE_SECONDS = 2.0
+
+
+class Texts(Protocol):
+    """Renders catalog key `key` in `language` with `params` (typed values as the outbox contract says)."""
+
+    def __call__(self, language: str, key: str, params: Mapping[str, Any], /) -> str: ...
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def is_proactive(kind: str, customer_id: int | None) -> bool:
+    return customer_id is not None and kind not in SERVICE_KINDS
+
+
+@dataclass
+class Outcome:
+    due: DueMessage
+    status: OutboxStatus
+    attempts: int
+    telegram_message_id: int | None = None
+    reason: str = ""
+    unreachable: bool = False
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    held: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: OutboxStatus, reason: str = "") -> None:
+        if outcome == OutboxStatus.SENT:
+            self.sent += 1
+        elif outcome == OutboxStatus.FAILED:
+            self.failed += 1
+        else:
+            self.skipped += 1
+        if reason:
+            short = reason.split(":")[0][:40]
+            self.reasons[short] = self.reasons.get(short, 0) + 1
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        sessions: SessionFactory,
+        config: CareConfig,
+        texts: Texts,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bot = bot
+        self._sessions = sessions
+        self._config = config
+        self._texts = texts
+        self._sleep = sleep
+        self._clock = clock
+        self._limits = config.rate_limits
+        self._limiter = AsyncLimiter(config.send_rate, 1) if config.rate_limits else None
+        self.batch_size = max(1, int(config.send_rate)) if config.rate_limits else 100
+        self._chat_ready: dict[int, float] = {}
+        self._group_sends: dict[int, deque[float]] = {}
+        self._pause = asyncio.Lock()
+
+    # ------------------------------------------------------------ the loop
+
+    async def drain(self) -> DrainReport:
+        """Send everything due now; returns when nothing due is left (held rows wait for their time)."""
+        report = DrainReport()
+        while True:
+            claimed, wait = await self._claim_batch(report)
+            if claimed:
+                outcomes = await asyncio.gather(*(self._deliver(due) for due in claimed))
+                await self._record(outcomes, report)
+            elif wait is None:
+                break
+            elif wait > 0:
+                await self._sleep(wait)
+        if report.sent or report.failed or report.skipped:
+            log.info(
+                "outbox: %d sent, %d failed, %d skipped, %d held for quiet hours",
+                report.sent,
+                report.failed,
+                report.skipped,
+                report.held,
+            )
+        return report
+
+    async def run(self, idle_seconds: float = IDLE_SECONDS) -> None:
+        """Drain, then look again every `idle_seconds`, until cancelled."""
+        while True:
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox sender failed; trying again shortly")
+            await asyncio.sleep(idle_seconds)
+
+    # ------------------------------------------------------------ claiming
+
+    async def _claim_batch(self, report: DrainReport) -> tuple[list[DueMessage], float | None]:
+        """Claim the next rows to send. Returns (claimed, wait): wait None = nothing due; > 0 = per-chat limits."""
+        now = utcnow()
+        config = self._config
+        async with transaction(self._sessions) as session:
+            due = await outbox.due_messages(session, now=now, limit=self.batch_size * 4)
+            if not due:
+                return [], None
+            capped_ids = [d.message.customer_id for d in due if d.message.capped and d.message.customer_id]
+            sent_this_week = await outbox.capped_sent_since(session, customer_ids=capped_ids, since=now - CAP_WINDOW)
+            chosen: list[DueMessage] = []
+            chats: set[int] = set()
+            handled = 0
+            wait: float | None = None
+            for item in due:
+                message = item.message
+                assert message.id is not None
+                customer_id = message.customer_id
+                if customer_id is not None and is_proactive(message.kind, customer_id) and not item.allowed:
+                    reason = "opted out" if item.opted_out else "customer not reachable"
+                    await outbox.mark_done(
+                        session, message_ids=[message.id], status=OutboxStatus.SKIPPED, reason=reason
+                    )
+                    report.count(OutboxStatus.SKIPPED, reason)
+                    handled += 1
+                    continue
+                if customer_id is not None:
+                    until = config.quiet.held_until(now, config.zone_of(item.timezone))
+                    if until is not None:
+                        await outbox.hold(session, message_id=message.id, until=until)
+                        report.held += 1
+                        handled += 1
+                        continue
+                over_cap = (
+                    customer_id is not None and sent_this_week.get(customer_id, 0) >= config.max_proactive_per_week
+                )
+                if message.capped and over_cap:
+                    reason = "weekly cap reached"
+                    await outbox.mark_done(
+                        session, message_ids=[message.id], status=OutboxStatus.SKIPPED, reason=reason
+                    )
+                    report.count(OutboxStatus.SKIPPED, reason)
+                    handled += 1
+                    continue
+                if len(chosen) >= self.batch_size:
+                    break
+                chat_wait = self._chat_wait(message.chat_id)
+                if message.chat_id in chats or chat_wait > 0:
+                    wait = min(wait or 1.0, max(chat_wait, 0.05))
+                    continue
+                chosen.append(item)
+                chats.add(message.chat_id)
+                if message.capped and customer_id is not None:
+                    sent_this_week[customer_id] = sent_this_week.get(customer_id, 0) + 1
+            owned = await outbox.claim(session, ids=[d.message.id for d in chosen if d.message.id], now=now)
+            claimed = [d for d in chosen if d.message.id in owned]
+            for item in claimed:
+                await self._attach_gift(session, item, now)
+        if claimed or handled:
+            return claimed, 0.0
+        return [], wait
+
+    async def _attach_gift(self, session: Any, item: DueMessage, now: datetime) -> None:
+        """Issue the gift code a greeting carries, in the claiming transaction: one code per message sent."""
+        message = item.message
+        params = json.loads(message.params)
+        gift = params.get("gift")
+        if not isinstance(gift, dict) or "code" in gift:
+            return
+        expires_at = now + timedelta(days=int(gift.get("valid_days", 30)))
+        coupon = await issue_coupon(
+            session,
+            customer_id=message.customer_id,
+            reason=message.key[:64],
+            value=Decimal(str(gift["value"])),
+            currency=str(gift["currency"]),
+            expires_at=expires_at,
+        )
+        local_expiry = expires_at.astimezone(self._config.zone_of(item.timezone)).date()
+        gift.update(code=coupon.code, expires=local_expiry.isoformat())
+        message.params = outbox.params_json(params)
+        assert message.id is not None
+        await outbox.set_params(session, message_id=message.id, params=params)
+
+    # ------------------------------------------------------------ limits
+
+    def _chat_wait(self, chat_id: int) -> float:
+        """Seconds until this chat may get another message (0 when it may now)."""
+        if not self._limits:
+            return 0.0
+        now = self._clock()
+        if chat_id < 0:
+            sends = self._group_sends.get(chat_id)
+            if sends is None:
+                return 0.0
+            while sends and now - sends[0] >= GROUP_WINDOW_SECONDS:
+                sends.popleft()
+            return 0.0 if len(sends) < GROUP_MAX_PER_WINDOW else GROUP_WINDOW_SECONDS - (now - sends[0])
+        return max(0.0, self._chat_ready.get(chat_id, 0.0) - now)
+
+    def _note_send(self, chat_id: int) -> None:
+        if not self._limits:
+            return
+        now = self._clock()
+        if chat_id < 0:
+            self._group_sends.setdefault(chat_id, deque()).append(now)
+            return
+        if len(self._chat_ready) > 10_000:  # forget chats whose second has passed
+            self._chat_ready = {chat: ready for chat, ready in self._chat_ready.items() if ready > now}
+        self._chat_ready[chat_id] = now + 1.0
+
+    async def _ready_to_send(self, chat_id: int) -> None:
+        async with self._pause:  # held while a 429 pause lasts
+            pass
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        wait = self._chat_wait(chat_id)
+        if wait > 0:  # a retry of the same chat within its second
+            await self._sleep(wait)
+        self._note_send(chat_id)
+
+    async def _pause_for(self, seconds: float) -> None:
+        resume_at = self._clock() + seconds
+        async with self._pause:
+            remaining = resume_at - self._clock()
+            if remaining > 0:
+                log.warning("Telegram asked to slow down: pausing sends for %.0f s", remaining)
+                await self._sleep(remaining)
+
+    # ------------------------------------------------------------ sending one message
+
+    def _markup(self, language: str, item: DueMessage, params: Mapping[str, Any]) -> InlineKeyboardMarkup | None:
+        rows = [
+            [InlineKeyboardButton(self._texts(language, text, {}), callback_data=data) for text, data in row]
+            for row in params.get("buttons") or []
+        ]
+        if is_proactive(item.message.kind, item.message.customer_id):
+            rows.append([InlineKeyboardButton(self._texts(language, STOP_TEXT, {}), callback_data=STOP_CALLBACK)])
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    def _text(self, language: str, item: DueMessage, params: Mapping[str, Any]) -> str:
+        values = {k: v for k, v in params.items() if k not in SPECIAL_PARAMS}
+        if item.message.customer_id is not None:
+            values.setdefault("name", item.first_name or self._texts(language, NAME_FALLBACK, {}))
+        text = self._texts(language, item.message.template, values)
+        gift = params.get("gift")
+        if isinstance(gift, dict) and "code" in gift:
+            gift_text = self._texts(
+                language,
+                GIFT_TEXT,
+                {
+                    "code": gift["code"],
+                    "value": {"amount": str(gift["value"]), "currency": gift["currency"]},
+                    "expires": {"date": gift["expires"]},
+                },
+            )
+            text = f"{text}\n\n{gift_text}"
+        return text
+
+    async def _deliver(self, item: DueMessage) -> Outcome:
+        message = item.message
+        language = item.language or self._config.default_language
+        try:
+            params = json.loads(message.params)
+            markup = self._markup(language, item, params)
+            copy_from = params.get("copy_from")
+            text = None if copy_from else self._text(language, item, params)
+        except Exception as exc:  # a template or its params are broken: never retried
+            log.error("outbox row %s cannot be rendered: %s", message.id, type(exc).__name__)
+            return Outcome(item, OutboxStatus.FAILED, 0, reason=f"cannot render: {type(exc).__name__}")
+        attempts = throttled = 0
+        while True:
+            await self._ready_to_send(message.chat_id)
+            attempts += 1
+            try:
+                if copy_from:
+                    copied = await self._bot.copy_message(
+                        message.chat_id, copy_from["chat_id"], copy_from["message_id"], reply_markup=markup
+                    )
+                    return Outcome(item, OutboxStatus.SENT, attempts, copied.message_id)
+                assert text is not None
+                sent = await self._bot.send_message(
+                    message.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                )
+                return Outcome(item, OutboxStatus.SENT, attempts, sent.message_id)
+            except RetryAfter as exc:
+                throttled += 1
+                if throttled > MAX_THROTTLED:
+                    return Outcome(item, OutboxStatus.FAILED, attempts, reason=f"429: {exc.message}")
+                attempts -= 1  # being asked to wait is not a failed attempt
+                await self._pause_for(retry_after_seconds(exc))
+            except Forbidden as exc:
+                if message.customer_id is None:
+                    return Outcome(item, OutboxStatus.FAILED, attempts, reason=f"403: {exc.message}")
+                return Outcome(item, OutboxStatus.SKIPPED, attempts, reason=f"403: {exc.message}", unreachable=True)
+            except BadRequest as exc:
+                return Outcome(item, OutboxStatus.FAILED, attempts, reason=f"400: {exc.message}")
+            except NetworkError as exc:  # 5xx answers, timeouts, connection errors
+                if attempts >= self._config.send_max_attempts:
+                    return Outcome(item, OutboxStatus.FAILED, attempts, reason=f"{type(exc).__name__}: {exc.message}")
+                await self._sleep(min(2.0 ** (attempts - 1), 30.0))
+            except TelegramError as exc:
+                return Outcome(item, OutboxStatus.FAILED, attempts, reason=f"{type(exc).__name__}: {exc.message}")
+
+    # ------------------------------------------------------------ recording
+
+    async def _record(self, outcomes: list[Outcome], report: DrainReport) -> None:
+        now = utcnow()
+        async with transaction(self._sessions) as session:
+            for outcome in outcomes:
+                message = outcome.due.message
+                assert message.id is not None
+                if outcome.status == OutboxStatus.SENT:
+                    await outbox.mark_sent(
+                        session,
+                        message_id=message.id,
+                        telegram_message_id=outcome.telegram_message_id,
+                        attempts=outcome.attempts,
+                        at=now,
+                    )
+                else:
+                    await outbox.mark_done(
+                        session,
+                        message_ids=[message.id],
+                        status=outcome.status,
+                        reason=outcome.reason,
+                        attempts=outcome.attempts,
+                    )
+                if outcome.unreachable and message.customer_id is not None:
+                    skipped = await outbox.mark_unreachable(
+                        session, customer_id=message.customer_id, reason="customer blocked the bot"
+                    )
+                    report.skipped += skipped
+                report.count(outcome.status, outcome.reason)
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB warns that the attribute will become a timedelta: both are handled
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
