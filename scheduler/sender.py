@@ -42,6 +42,9 @@ from storage.outbox import DueMessage
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+# Telegram allows about one message a second per chat; the margin absorbs the jitter between sending a request
+# and Telegram receiving it, so two sends never arrive within one second.
+PER_CHAT_INTERVAL_SECONDS = 1.15
 
 STOP_CALLBACK = "care:stop"
 STOP_TEXT = "care.stop_button"
@@ -270,7 +273,7 @@ class OutboxSender:
             return
         if len(self._chat_ready) > 10_000:  # forget chats whose second has passed
             self._chat_ready = {chat: ready for chat, ready in self._chat_ready.items() if ready > now}
-        self._chat_ready[chat_id] = now + 1.0
+        self._chat_ready[chat_id] = now + PER_CHAT_INTERVAL_SECONDS
 
     async def _ready_to_send(self, chat_id: int) -> None:
         async with self._pause:  # held while a 429 pause lasts

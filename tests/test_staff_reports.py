@@ -29,7 +29,7 @@ async def seed(bot: BotHarness) -> None:
     await add_customer(bot, 602, "Nils", segment="new")
     await add_customer(bot, 603, "Pia")
     async with transaction(bot.services.sessions) as session:
-        for days_ago, first_minutes, resolve_hours in ((0, 30, 2), (1, 90, 30), (1, None, None), (10, 10, 1)):
+        for days_ago, first_minutes, resolve_hours in ((0, 30, 2), (2, 90, 30), (1, None, None), (10, 10, 1)):
             opened = now - timedelta(days=days_ago, hours=1)
             session.add(
                 Ticket(
