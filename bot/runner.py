@@ -9,7 +9,7 @@ import signal
 
 from telegram.error import InvalidToken
 
-from bot.app import build_application
+from bot.app import build_application, start_background, stop_background
 from bot.context import Services
 from bot.settings import Settings
 from bot.updates import ChatOrderedDispatcher, poll, resume
@@ -39,6 +39,7 @@ async def run_polling(settings: Settings) -> None:
     try:
         await app.start()
         await resume(app, services.sessions, dispatcher)
+        await start_background(app)
         log.info("carebot started as @%s (long polling)", app.bot.username)
         poller = asyncio.create_task(poll(app, services.sessions, dispatcher), name="poller")
         stopper = asyncio.create_task(stop.wait())
@@ -51,6 +52,7 @@ async def run_polling(settings: Settings) -> None:
             async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
                 await dispatcher.drain()
         await dispatcher.cancel()
+        await stop_background(app)
         if app.running:
             await app.stop()
     finally:

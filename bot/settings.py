@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     vip_min_purchases: int = Field(default=10, ge=1)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     rate_limits: Literal["on", "off"] = "on"
+    business_hours: str = ""
+    holiday_country: str = "CN"
+    reopen_days: int = Field(default=7, ge=0)
+    faq_threshold: int = Field(default=80, ge=1, le=100)
+    sla_first_response_minutes: int = Field(default=60, ge=1)
+    sla_vip_first_response_minutes: int = Field(default=15, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -60,6 +66,24 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _valid_business_hours(cls, value: str) -> str:
+        from storage.business_hours import parse_business_hours
+
+        parse_business_hours(value)
+        return value.strip()
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _known_holiday_country(cls, value: str) -> str:
+        import holidays
+
+        value = value.strip().upper()
+        if value and value not in holidays.list_supported_countries():
+            raise ValueError(f"unknown country code {value!r} (ISO 3166-1 alpha-2, e.g. CN, US, DE; empty for none)")
         return value
 
     @field_validator("bot_api_url", "bot_api_file_url")

@@ -18,6 +18,9 @@ async def test_planning_twice_inserts_nothing_new(sessions: SessionFactory) -> N
     async with transaction(sessions) as session:
         assert await enqueue_many(session, messages=planned) == 3
     async with transaction(sessions) as session:
-        assert await enqueue_many(session, messages=[*planned, PlannedMessage(key="x", kind="k", chat_id=9, template="t")]) == 1
+        assert (
+            await enqueue_many(session, messages=[*planned, PlannedMessage(key="x", kind="k", chat_id=9, template="t")])
+            == 1
+        )
     async with sessions() as session:
         assert (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == 4

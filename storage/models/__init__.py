@@ -6,7 +6,7 @@ from storage.models.outbox import Coupon, OutboxMessage, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
-from storage.models.ticket import Ticket, TicketCategory, TicketMessage, TicketStatus
+from storage.models.ticket import StaffDelivery, Ticket, TicketCategory, TicketMessage, TicketStatus
 
 __all__ = [
     "AuditEntry",
@@ -22,6 +22,7 @@ __all__ = [
     "Role",
     "Segment",
     "SegmentChange",
+    "StaffDelivery",
     "StaffMember",
     "SurveyResponse",
     "Ticket",
