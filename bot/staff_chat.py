@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 RELAY_KEY = "staff_relay"
 SAFETY_POLL_SECONDS = 30.0  # look at the queue now and then even when nobody woke the relay
 MAX_BACKOFF_SECONDS = 300.0
+STOP_GRACE_SECONDS = 5.0
 COMBINE_SEPARATOR = "\n\n"
 ALBUM_MEDIA = {"photo": InputMediaPhoto, "video": InputMediaVideo, "document": InputMediaDocument}
 ALBUM_MEDIA_AUDIO = {"audio": InputMediaAudio}
@@ -101,6 +102,7 @@ class StaffRelay:
         self._wake = asyncio.Event()
         self._settle_waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._chat_id: int | None = None
         self._forum: bool | None = None
         self._told_no_topics = False
@@ -126,14 +128,18 @@ class StaffRelay:
 
     async def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="staff-relay")
 
     async def stop(self) -> None:
+        """Stop after the call in flight (the queue is durable: what is left goes after a restart)."""
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # A database driver may swallow a cancellation; the loop also checks `_stopping`.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, STOP_GRACE_SECONDS)
         self._release_waiters()
 
     def wake(self) -> None:
@@ -156,7 +162,7 @@ class StaffRelay:
 
     async def _run(self) -> None:
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     idle, wake_in = await self._work()
@@ -167,7 +173,8 @@ class StaffRelay:
                     self._release_waiters()
                 timeout = min(wake_in if wake_in is not None else SAFETY_POLL_SECONDS, SAFETY_POLL_SECONDS)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(timeout, 0.01))
+                    async with asyncio.timeout(max(timeout, 0.01)):
+                        await self._wake.wait()
         finally:
             self._release_waiters()
 
@@ -381,15 +388,15 @@ class StaffRelay:
             return [(ids, await self._copy(place, parts[0]))]
         if head.kind == "edit":
             edited = messages.get(head.ticket_message_id or 0)
-            if edited is not None:
-                await self._send_edit(place, edited, str(params.get("text", "")))
-            return [(ids, None)]
+            if edited is None:
+                return [(ids, None)]
+            return [(ids, await self._send_edit(place, edited, str(params.get("text", ""))))]
         if head.kind == "notice":
             text = t(self.lang, str(params["template"]), **params.get("params", {}))
-            await self._topic_call(
+            notice = await self._topic_call(
                 self.app.bot.send_message, place.chat_id, text, parse_mode=ParseMode.HTML, **place.kwargs()
             )
-            return [(ids, None)]
+            return [(ids, notice.message_id)]
         if head.kind == "card":
             await self.refresh_card(ticket.id or 0, topic="reopen" if params.get("reopen_topic") else None)
             return [(ids, None)]
@@ -437,20 +444,21 @@ class StaffRelay:
             return [await self._copy(place, part) for part in parts]
         return [message.message_id for message in sent]
 
-    async def _send_edit(self, place: Place, message: TicketMessage, text: str) -> None:
+    async def _send_edit(self, place: Place, message: TicketMessage, text: str) -> int:
         """A customer edit: the new text (or the media again with its new caption), marked as edited."""
         header = t(self.lang, "tickets.staff.edited")
         kwargs = place.kwargs(reply_to=message.staff_message_id)
         follow_ups: list[str]
+        shown: Message | MessageId
         if message.kind == "text":
             first, *follow_ups = split_text(f"{header}\n{text}", TEXT_LIMIT)
-            await self._topic_call(
+            shown = await self._topic_call(
                 self.app.bot.send_message, place.chat_id, html.escape(first, quote=False), parse_mode="HTML", **kwargs
             )
         else:
             caption, follow_ups = split_caption(f"{header}\n{text}")
             assert message.customer_chat_id is not None and message.customer_message_id is not None
-            await self._topic_call(
+            shown = await self._topic_call(
                 self.app.bot.copy_message,
                 place.chat_id,
                 message.customer_chat_id,
@@ -463,6 +471,7 @@ class StaffRelay:
             await self._topic_call(
                 self.app.bot.send_message, place.chat_id, html.escape(part, quote=False), parse_mode="HTML", **kwargs
             )
+        return shown.message_id
 
     # ------------------------------------------------------------ the card
 

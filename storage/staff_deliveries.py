@@ -70,7 +70,13 @@ async def mark_sent(
     await session.execute(
         update(StaffDelivery)
         .where(col(StaffDelivery.id).in_(ids))
-        .values(status=SENT, sent_at=utcnow(), attempts=StaffDelivery.attempts + 1)
+        .values(
+            status=SENT,
+            sent_at=utcnow(),
+            attempts=StaffDelivery.attempts + 1,
+            staff_chat_id=staff_chat_id,
+            staff_message_id=staff_message_id,
+        )
     )
     if staff_message_id is None:
         return

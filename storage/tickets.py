@@ -220,6 +220,15 @@ async def ticket_in_staff_chat(
         .where(col(TicketMessage.staff_chat_id) == chat_id, col(TicketMessage.staff_message_id) == reply_to_message_id)
         .limit(1)
     )
+    ticket = result.scalars().first()
+    if ticket is not None:
+        return ticket
+    result = await session.execute(  # a notice or an edit the relay showed
+        select(Ticket)
+        .join(StaffDelivery, col(StaffDelivery.ticket_id) == col(Ticket.id))
+        .where(col(StaffDelivery.staff_chat_id) == chat_id, col(StaffDelivery.staff_message_id) == reply_to_message_id)
+        .limit(1)
+    )
     return result.scalars().first()
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 09:40:15.684135
+Create Date: 2026-11-26 10:17:02.398098
 """
 
 from collections.abc import Sequence
@@ -35,12 +35,15 @@ def upgrade() -> None:
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
         sa.Column("created_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("sent_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("staff_chat_id", sa.BigInteger(), nullable=True),
+        sa.Column("staff_message_id", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["ticket_message_id"], ["ticket_messages.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
     with op.batch_alter_table("staff_deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_staff_deliveries_staff_message", ["staff_chat_id", "staff_message_id"], unique=False)
         batch_op.create_index("ix_staff_deliveries_status_id", ["status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_staff_deliveries_ticket_id"), ["ticket_id"], unique=False)
 
@@ -60,6 +63,7 @@ def downgrade() -> None:
     with op.batch_alter_table("staff_deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_deliveries_ticket_id"))
         batch_op.drop_index("ix_staff_deliveries_status_id")
+        batch_op.drop_index("ix_staff_deliveries_staff_message")
 
     op.drop_table("staff_deliveries")
     # ### end Alembic commands ###

@@ -79,11 +79,15 @@ class StaffDelivery(SQLModel, table=True):
     """Something to show in the staff chat, queued durably and sent in `id` order per ticket.
 
     `kind`: `copy` (a customer message), `edit` (a customer edited one), `notice` (a catalog text with `params`),
-    `card` (refresh the ticket card). Each row is planned once under a unique `key` and ends `sent` or `failed`.
+    `card` (refresh the ticket card). Each row is planned once under a unique `key` and ends `sent` (with the staff
+    message it became, which staff may reply to) or `failed`.
     """
 
     __tablename__ = "staff_deliveries"
-    __table_args__ = (Index("ix_staff_deliveries_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_staff_deliveries_status_id", "status", "id"),
+        Index("ix_staff_deliveries_staff_message", "staff_chat_id", "staff_message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=96, unique=True)
@@ -102,3 +106,5 @@ class StaffDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=512)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    staff_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
