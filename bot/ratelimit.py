@@ -16,6 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
@@ -86,6 +87,14 @@ class SlidingWindow:
             self._times.extend([now] * weight)
 
 
+def retry_seconds(error: RetryAfter) -> float:
+    """How long Telegram asked to wait (read without PTB's deprecation warning about the attribute's type)."""
+    delay = getattr(error, "_retry_after", None)
+    if isinstance(delay, timedelta):
+        return delay.total_seconds()
+    return float(delay) if delay is not None else 1.0
+
+
 def _weight(endpoint: str, data: dict[str, Any]) -> int:
     if endpoint == "copymessages" or endpoint == "forwardmessages":
         return len(data.get("message_ids") or []) or 1
@@ -154,8 +163,7 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
             except RetryAfter as error:
                 if attempt == self.max_retries:
                     raise
-                delay = error.retry_after
-                seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
+                seconds = retry_seconds(error)
                 log.info("Telegram asked to wait %.0f s before %s", seconds, endpoint)
                 if chat_id is None:
                     await asyncio.sleep(seconds + 0.1)

@@ -51,8 +51,12 @@ async def answer_from_faq(update: Update, context: Context, customer: Customer, 
     *leading, last = split_text(match.entry.answer)
     for part in leading:
         await message.reply_text(html.escape(part, quote=False), parse_mode=ParseMode.HTML)
+    # A reply to the question: **Talk to a person** finds the question it answered there.
     await message.reply_text(
-        html.escape(last, quote=False), parse_mode=ParseMode.HTML, reply_markup=faq_buttons(match.entry.id, lang)
+        html.escape(last, quote=False),
+        parse_mode=ParseMode.HTML,
+        reply_markup=faq_buttons(match.entry.id, lang),
+        do_quote=True,
     )
     return True
 
