@@ -158,7 +158,7 @@ def test_faq_files_are_checked_entry_by_entry() -> None:
         parse_faq_file("faq.csv", (csv_text + "en,shoes,Q,A\n").encode())
     with pytest.raises(FaqFileError, match="entry 1: the answer is empty"):
         parse_faq_file("faq.yaml", b"- {language: en, questions: [Hi], answer: ''}")
-    with pytest.raises(FaqFileError, match="use a .yaml"):
+    with pytest.raises(FaqFileError, match=r"use a \.yaml"):
         parse_faq_file("faq.txt", b"x")
 
 
