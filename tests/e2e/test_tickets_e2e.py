@@ -159,7 +159,7 @@ async def test_killed_mid_way_and_restarted_no_message_is_lost_and_none_arrives_
         restarted = await start_carebot(carebot.env, tmp_path / "carebot.log")
         try:
             await tg.wait_for(
-                lambda: set(expected + [late.text]) <= set(relayed_texts(tg, staff)), WAIT * 2, message=restarted.log()
+                lambda: {*expected, late.text} <= set(relayed_texts(tg, staff)), WAIT * 2, message=restarted.log()
             )
         finally:
             await restarted.stop()
