@@ -144,7 +144,9 @@ async def file_customer_message(
         not_before=not_before,
     )
     if not opened and status_before != ticket.status:
-        await staff_deliveries.enqueue(session, key=f"card:m{message.id}", ticket_id=ticket.id, kind="card")
+        await staff_deliveries.enqueue(
+            session, key=f"card:m{message.id}", ticket_id=ticket.id, kind="card", params={"reopen_topic": reopened}
+        )
     if reopened:
         await staff_deliveries.enqueue(
             session,

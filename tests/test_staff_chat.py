@@ -68,6 +68,11 @@ async def test_forum_mode_gives_each_ticket_a_topic_with_its_card_pinned(
     assert forum.topics[first.staff_thread_id].closed
     assert "ticket #1 is closed" in tg.last_sent(anna).content  # type: ignore[union-attr]
 
+    tg.customer_sends_text(anna, "one more thing")  # within the reopen window: the same topic opens again
+    await bot.deliver()
+    assert not forum.topics[first.staff_thread_id].closed
+    assert tg.sent_to(forum)[-2].content == "one more thing"
+
 
 async def test_a_deleted_topic_is_created_again_with_the_card(
     bot: BotHarness, tg: FakeTelegram, forum: FakeChat
