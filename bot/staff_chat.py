@@ -33,7 +33,7 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.context import CarebotApp, Services
@@ -53,8 +53,12 @@ SAFETY_POLL_SECONDS = 30.0  # look at the queue now and then even when nobody wo
 MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 COMBINE_SEPARATOR = "\n\n"
-ALBUM_MEDIA = {"photo": InputMediaPhoto, "video": InputMediaVideo, "document": InputMediaDocument}
-ALBUM_MEDIA_AUDIO = {"audio": InputMediaAudio}
+ALBUM_MEDIA = {
+    "photo": InputMediaPhoto,
+    "video": InputMediaVideo,
+    "document": InputMediaDocument,
+    "audio": InputMediaAudio,
+}
 T = TypeVar("T")
 
 
@@ -88,6 +92,12 @@ def _thread_gone(error: BadRequest) -> bool:
 def _no_topic_rights(error: BadRequest) -> bool:
     text = error.message.lower()
     return "not enough rights" in text or "not a forum" in text or "chat_not_modified" in text
+
+
+def _source_gone(error: BadRequest) -> bool:
+    """The customer deleted the message (or it cannot be copied at all): staff are told instead."""
+    text = error.message.lower()
+    return "message to copy not found" in text or "can't be copied" in text
 
 
 def _chat_unreachable(error: BadRequest) -> bool:
@@ -265,7 +275,7 @@ class StaffRelay:
             else:
                 log.error("ticket #%s: staff chat refused a %s delivery: %s", ticket_id, head.kind, error.message)
                 await self._finish_failed(group, error.message)
-        except (NetworkError, TelegramError) as error:
+        except TelegramError as error:  # timeouts and network trouble: this ticket tries again later
             log.warning("ticket #%s: staff chat delivery failed (%s); retrying", ticket_id, type(error).__name__)
             async with transaction(self.services.sessions) as session:
                 await staff_deliveries.note_attempt(session, ids=[r.id for r in group if r.id], error=str(error))
@@ -375,12 +385,13 @@ class StaffRelay:
         ids = [row.id for row in group if row.id is not None]
         params = json.loads(head.params)
         if head.kind == "copy":
-            parts = [messages[row.ticket_message_id] for row in group if row.ticket_message_id in messages]
+            rows = [row for row in group if row.ticket_message_id in messages]
+            parts = [messages[row.ticket_message_id] for row in rows if row.ticket_message_id is not None]
             if not parts:
                 return [(ids, None)]
             if len(parts) > 1 and parts[0].media_group_id:
                 sent = await self._send_album(place, parts)
-                return [([row.id], sent_id) for row, sent_id in zip(group, sent, strict=True) if row.id]
+                return [([row.id], sent_id) for row, sent_id in zip(rows, sent, strict=True) if row.id]
             if len(parts) > 1:
                 combined = COMBINE_SEPARATOR.join(part.text or "" for part in parts)
                 message = await self._topic_call(self.app.bot.send_message, place.chat_id, combined, **place.kwargs())
@@ -413,9 +424,7 @@ class StaffRelay:
                 **place.kwargs(),
             )
         except BadRequest as error:
-            if "not found" not in error.message.lower() and "can't be copied" not in error.message.lower():
-                raise
-            if "thread" in error.message.lower():
+            if not _source_gone(error):
                 raise
             notice = await self._topic_call(
                 self.app.bot.send_message,
@@ -429,11 +438,9 @@ class StaffRelay:
 
     async def _send_album(self, place: Place, parts: list[TicketMessage]) -> list[int]:
         """An album stays one album in the staff chat (and in a plain group still answers the card)."""
-        kinds = {part.kind for part in parts}
-        classes = {**ALBUM_MEDIA, **ALBUM_MEDIA_AUDIO}
-        if not kinds <= set(classes) or any(part.file_id is None for part in parts):
+        if any(part.kind not in ALBUM_MEDIA or part.file_id is None for part in parts):
             return [await self._copy(place, part) for part in parts]
-        media = [classes[part.kind](part.file_id, caption=part.text or None) for part in parts]
+        media = [ALBUM_MEDIA[part.kind](part.file_id, caption=part.text or None) for part in parts]
         try:
             sent: Sequence[Message] = await self._topic_call(
                 self.app.bot.send_media_group, place.chat_id, media, **place.kwargs()
