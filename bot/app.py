@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
-from bot import pending
+from bot import pending, staff_chat
 from bot.context import CarebotApp, Context, Services
 from bot.customers import language_of
 from bot.handlers import (
     audit,
     care,
     fallback,
+    faq,
+    membership,
     privacy,
     profile,
     reachability,
@@ -29,9 +31,12 @@ from bot.handlers import (
     staff_tickets,
     start,
     terms,
+    ticket_desk,
+    tickets,
 )
 from bot.handlers.reachability import tolerate_blocked_users
 from bot.i18n import t
+from bot.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
 from storage.db import create_engine, session_factory
 
@@ -47,23 +52,56 @@ HANDLER_MODULES = (
     privacy,
     audit,
     reachability,
+    staff_chat,
     staff_roles,
     staff_customers,
     staff_tickets,
     staff_reports,
     staff_files,
     staff_broadcast,
+    faq,
+    ticket_desk,
+    tickets,
+    membership,
     fallback,
 )
 
 
-def rate_limiter(settings: Settings) -> AIORateLimiter:
+BACKGROUND_KEY = "background"
+
+
+class Background(Protocol):
+    """A task that runs beside update handling (e.g. the staff-chat relay), started after the Application."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def settled(self) -> None:
+        """Return once everything that can be done now is done (tests wait on it)."""
+
+
+def add_background(app: CarebotApp, service: Background) -> None:
+    app.bot_data.setdefault(BACKGROUND_KEY, []).append(service)
+
+
+def background_of(app: CarebotApp) -> list[Background]:
+    return list(app.bot_data.get(BACKGROUND_KEY, []))
+
+
+async def start_background(app: CarebotApp) -> None:
+    for service in background_of(app):
+        await service.start()
+
+
+async def stop_background(app: CarebotApp) -> None:
+    for service in reversed(background_of(app)):
+        await service.stop()
+
+
+def rate_limiter(settings: Settings) -> CarebotRateLimiter:
     """Telegram's published limits when on; when off only 429 answers are honoured (and retried)."""
-    if settings.rate_limits == "on":
-        return AIORateLimiter(
-            overall_max_rate=30, overall_time_period=1, group_max_rate=20, group_time_period=60, max_retries=5
-        )
-    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
+    return CarebotRateLimiter(enabled=settings.rate_limits == "on", max_retries=5)
 
 
 def build_application(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import typer
 
@@ -20,6 +21,8 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(purchases_app, name="purchases")
 app.add_typer(terms_app, name="terms")
 app.add_typer(jobs_app, name="jobs")
+faq_app = typer.Typer(help="The FAQ customers get answers from before a ticket is opened.", no_args_is_help=True)
+app.add_typer(faq_app, name="faq")
 
 
 @app.command("run")
@@ -90,3 +93,37 @@ def db_copy(
         raise typer.Exit(1) from None
     total = sum(table.rows for table in copied)
     typer.echo(f"copied {total} rows in {len(copied)} tables to {target}; row counts match")
+
+
+@faq_app.command("import")
+def faq_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="a .yaml/.yml or .csv file"),
+    replace: bool = typer.Option(False, "--replace", help="remove every stored entry first"),
+) -> None:
+    """Import FAQ entries. Every entry is checked first: one bad entry imports nothing.
+
+    YAML: a list of entries, each `category` plus either `language`, `questions` (a list) and `answer`, or one
+    block per language (`en:` / `zh_CN:`) holding `questions` and `answer`. CSV: the columns
+    `language,category,questions,answer`, question variants separated by `|`.
+    """
+    from storage.db import create_engine, session_factory, transaction, upgrade_sync
+    from storage.faq import FaqFileError, import_entries, parse_faq_file
+
+    settings = load_settings_or_exit()
+    try:
+        entries = parse_faq_file(file.name, file.read_bytes())
+    except FaqFileError as error:
+        typer.echo(f"carebot: {file.name}: {error}", err=True)
+        raise typer.Exit(1) from None
+    upgrade_sync(settings.database_url)
+
+    async def apply() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return await import_entries(session, entries=entries, replace=replace)
+        finally:
+            await engine.dispose()
+
+    added = asyncio.run(apply())
+    typer.echo(f"imported {added} FAQ entries ({len(entries) - added} already there)")

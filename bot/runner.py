@@ -16,7 +16,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot import metrics
-from bot.app import build_application, on_startup
+from bot.app import build_application, on_startup, start_background, stop_background
 from bot.context import CarebotApp, Services
 from bot.instance_lock import AlreadyRunning, single_bot_on
 from bot.scheduling import CareRuntime, start_care
@@ -89,6 +89,7 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
         await resume(app, services.sessions, dispatcher, stale_after=None if alone else timeout)
         await on_startup(app)
+        await start_background(app)
         if webhook and not alone:
             receivers.append(
                 asyncio.create_task(keep_claims(app, services.sessions, dispatcher, timeout=timeout), name="claims")
@@ -126,6 +127,7 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             server.should_exit = True
         await _cancel(receivers)
         await dispatcher.cancel()
+        await stop_background(app)
         if app.running:
             await app.stop()
         await app.shutdown()

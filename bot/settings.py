@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     business_hours: str = ""
     autoclose_days: int = Field(default=3, ge=1)
 
+    # Tickets and the FAQ.
+    reopen_days: int = Field(default=7, ge=0)
+    faq_threshold: int = Field(default=80, ge=1, le=100)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.app import build_application
+from bot.app import background_of, build_application, start_background, stop_background
 from bot.context import CarebotApp, Services
 from bot.updates import ChatOrderedDispatcher, accept, fetch_updates
 from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
@@ -42,6 +42,8 @@ class BotHarness:
             self.offset = offset
             total += len(updates)
             await self.dispatcher.drain()
+            for service in background_of(self.app):
+                await service.settled()
         return total
 
 
@@ -52,11 +54,13 @@ async def running_bot(tg: FakeTelegram, services: Services) -> AsyncIterator[Bot
     )
     await app.initialize()
     await app.start()
+    await start_background(app)
     harness = BotHarness(tg=tg, app=app, services=services, dispatcher=ChatOrderedDispatcher(app, services.sessions))
     try:
         yield harness
     finally:
         await harness.dispatcher.cancel()
+        await stop_background(app)
         await app.stop()
         await app.shutdown()
 

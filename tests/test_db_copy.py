@@ -17,7 +17,16 @@ from bot.cli import app as cli
 from storage import coupons, customers, inbox, pending, purchases, staff
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.inbox import IncomingUpdate
-from storage.models import Customer, FaqEntry, FaqEvent, StaffMember, SurveyResponse, Ticket, TicketMessage
+from storage.models import (
+    Customer,
+    FaqEntry,
+    FaqEvent,
+    StaffDelivery,
+    StaffMember,
+    SurveyResponse,
+    Ticket,
+    TicketMessage,
+)
 from storage.models.agreement import AgreementAcceptance, AgreementText, AgreementVersion, ForgottenAcceptances
 from storage.models.staff_work import Broadcast, CustomerNote, StaffImport
 from storage.outbox import PlannedMessage, enqueue_many
@@ -73,6 +82,7 @@ async def fill_every_table(sessions: SessionFactory) -> None:
         ticket = Ticket(customer_id=customer.id)  # type: ignore[arg-type]
         session.add(ticket)
         await session.flush()
+        session.add(StaffDelivery(key=f"deliver:{ticket.id}:1", ticket_id=ticket.id, kind="copy"))  # type: ignore[arg-type]
         session.add(TicketMessage(ticket_id=ticket.id, direction="in", text="我的订单在哪里？", customer_chat_id=5001))  # type: ignore[arg-type]
         session.add(SurveyResponse(kind="csat", customer_id=customer.id, ticket_id=ticket.id, score=5))
         await enqueue_many(

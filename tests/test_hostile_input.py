@@ -218,8 +218,9 @@ async def test_groups_adding_the_bot_get_nothing_personal(bot: BotHarness, tg: F
         tg.sends_command(stranger, command, group)
     tg.group_message(stranger, group, "@carebot_test_bot hello <b>")
     await bot.deliver()
-    answers = [m.content for m in tg.sent_to(group)]
-    assert answers == ["This command is for staff.", "Your Telegram id is 304.\nThis chat's id is -100999."]
+    # Added by someone who is not an admin, to a group that is not the staff chat: the bot leaves, says nothing.
+    assert [m.content for m in tg.sent_to(group)] == []
+    assert [call.params["chat_id"] for call in tg.calls_to("leaveChat")] == [-100999]
     async with bot.services.sessions() as session:
         assert await customers.get_customer(session, telegram_id=304) is None
 

@@ -14,7 +14,7 @@ from storage.models.purchase import Purchase, SegmentChange
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
 from storage.models.staff_work import Broadcast, BroadcastStatus, CustomerNote, StaffImport
-from storage.models.ticket import Ticket, TicketCategory, TicketMessage, TicketStatus
+from storage.models.ticket import StaffDelivery, Ticket, TicketCategory, TicketMessage, TicketStatus
 
 __all__ = [
     "AcceptanceChannel",
@@ -38,6 +38,7 @@ __all__ = [
     "Role",
     "Segment",
     "SegmentChange",
+    "StaffDelivery",
     "StaffImport",
     "StaffMember",
     "SurveyResponse",

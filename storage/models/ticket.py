@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -36,10 +36,12 @@ class Ticket(SQLModel, table=True):
     category: str = Field(default=TicketCategory.OTHER.value, max_length=16)
     status: str = Field(default=TicketStatus.OPEN.value, max_length=16, index=True)
     assignee_telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    assignee_name: str | None = Field(default=None, max_length=256)
     staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     staff_thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     card_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # customer waits for staff since
     first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
@@ -71,3 +73,38 @@ class TicketMessage(SQLModel, table=True):
     staff_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StaffDelivery(SQLModel, table=True):
+    """Something to show in the staff chat, queued durably and sent in `id` order per ticket.
+
+    `kind`: `copy` (a customer message), `edit` (a customer edited one), `notice` (a catalog text with `params`),
+    `card` (refresh the ticket card). Each row is planned once under a unique `key` and ends `sent` (with the staff
+    message it became, which staff may reply to) or `failed`.
+    """
+
+    __tablename__ = "staff_deliveries"
+    __table_args__ = (
+        Index("ix_staff_deliveries_status_id", "status", "id"),
+        Index("ix_staff_deliveries_staff_message", "staff_chat_id", "staff_message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=96, unique=True)
+    ticket_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    ticket_message_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("ticket_messages.id", ondelete="CASCADE"), nullable=True),
+    )
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    staff_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

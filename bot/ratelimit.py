@@ -1,0 +1,172 @@
+"""Telegram's sending limits, kept before each call instead of learnt from 429 answers.
+
+- about 30 messages a second overall;
+- no 60-second window with more than 20 messages to one group (a sliding window: a leaky bucket such as PTB's
+  `AIORateLimiter` lets a burst of 20 through and then keeps sending, which can put 40 into one minute);
+- no more than one message a second to one private chat.
+
+A 429 answer pauses only the chat it came from for `retry_after`, then the call is retried; other chats go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+
+GROUP_LIMIT, GROUP_PERIOD = 20, 60.0
+PRIVATE_LIMIT, PRIVATE_PERIOD = 1, 1.0
+OVERALL_PER_SECOND = 30
+MARGIN = 0.5  # the window is measured here, Telegram measures on arrival: keep a little slack
+SENDING_METHODS = frozenset(
+    name.lower()
+    for name in (
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendVideo",
+        "sendVoice",
+        "sendAudio",
+        "sendSticker",
+        "sendAnimation",
+        "sendLocation",
+        "sendContact",
+        "sendVenue",
+        "sendVideoNote",
+        "sendMediaGroup",
+        "sendPoll",
+        "sendDice",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+        "createForumTopic",
+    )
+)
+
+
+class SlidingWindow:
+    """At most `limit` acquisitions within any `period` seconds; waiters are served in order."""
+
+    def __init__(self, limit: int, period: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._times: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def _prune(self, now: float) -> None:
+        while self._times and now - self._times[0] >= self.period:
+            self._times.popleft()
+
+    def idle(self) -> bool:
+        self._prune(self._clock())
+        return not self._times and not self._lock.locked()
+
+    async def acquire(self, weight: int = 1) -> None:
+        weight = max(1, min(weight, self.limit))
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._prune(now)
+                if len(self._times) + weight <= self.limit:
+                    break
+                oldest = self._times[len(self._times) + weight - self.limit - 1]
+                await asyncio.sleep(max(oldest + self.period - now, 0.01))
+            self._times.extend([now] * weight)
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    """How long Telegram asked to wait (read without PTB's deprecation warning about the attribute's type)."""
+    delay = getattr(error, "_retry_after", None)
+    if isinstance(delay, timedelta):
+        return delay.total_seconds()
+    return float(delay) if delay is not None else 1.0
+
+
+def _weight(endpoint: str, data: dict[str, Any]) -> int:
+    if endpoint == "copymessages" or endpoint == "forwardmessages":
+        return len(data.get("message_ids") or []) or 1
+    if endpoint == "sendmediagroup":
+        return len(data.get("media") or []) or 1
+    return 1
+
+
+class CarebotRateLimiter(BaseRateLimiter[None]):
+    """The limits above when `enabled`; when not, only 429 answers are honoured (for a local Bot API)."""
+
+    def __init__(self, *, enabled: bool = True, max_retries: int = 5) -> None:
+        self.enabled = enabled
+        self.max_retries = max_retries
+        self._overall = AsyncLimiter(OVERALL_PER_SECOND, 1)
+        self._windows: dict[int | str, SlidingWindow] = {}
+        self._paused_until: dict[int | str, float] = {}
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    def window(self, chat_id: int | str) -> SlidingWindow:
+        found = self._windows.get(chat_id)
+        if found is None:
+            if len(self._windows) > 2048:
+                for key in [k for k, w in self._windows.items() if w.idle()]:
+                    del self._windows[key]
+            is_group = isinstance(chat_id, str) or chat_id < 0
+            limit, period = (GROUP_LIMIT, GROUP_PERIOD) if is_group else (PRIVATE_LIMIT, PRIVATE_PERIOD)
+            found = self._windows[chat_id] = SlidingWindow(limit, period + MARGIN)
+        return found
+
+    async def _wait_out_pause(self, chat_id: int | str) -> None:
+        until = self._paused_until.get(chat_id)
+        if until is not None:
+            delay = until - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._paused_until.pop(chat_id, None)
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id: Any = data.get("chat_id")
+        with contextlib.suppress(TypeError, ValueError):
+            chat_id = int(chat_id)
+        method = endpoint.lower()
+        sending = chat_id is not None and method in SENDING_METHODS
+        for attempt in range(self.max_retries + 1):
+            if chat_id is not None:
+                await self._wait_out_pause(chat_id)
+            if self.enabled and sending:
+                await self.window(chat_id).acquire(_weight(method, data))
+                await self._overall.acquire()
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                if attempt == self.max_retries:
+                    raise
+                seconds = retry_seconds(error)
+                log.info("Telegram asked to wait %.0f s before %s", seconds, endpoint)
+                if chat_id is None:
+                    await asyncio.sleep(seconds + 0.1)
+                else:
+                    self._paused_until[chat_id] = time.monotonic() + seconds + 0.1
+        raise AssertionError("unreachable")

@@ -1,0 +1,106 @@
+"""The durable queue of what the staff chat must be shown, drained in order by the staff-chat relay.
+
+A handler stores the customer's message and its delivery row in one transaction; the relay sends later and marks
+the row `sent` with the staff-chat message id. A crash between sending and marking re-sends only that one row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import StaffDelivery, TicketMessage
+from storage.outbox import insert_ignoring_duplicates
+from storage.types import utcnow
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    key: str,
+    ticket_id: int,
+    kind: str,
+    ticket_message_id: int | None = None,
+    params: dict[str, Any] | None = None,
+    not_before: datetime | None = None,
+) -> None:
+    """Queue once per `key`: planning the same delivery again inserts nothing."""
+    now = utcnow()
+    table = StaffDelivery.__table__  # type: ignore[attr-defined]
+    row = {
+        "key": key,
+        "ticket_id": ticket_id,
+        "ticket_message_id": ticket_message_id,
+        "kind": kind,
+        "params": json.dumps(params or {}, ensure_ascii=False),
+        "status": PENDING,
+        "not_before": not_before or now,
+        "attempts": 0,
+        "created_at": now,
+    }
+    await session.execute(insert_ignoring_duplicates(session, table, ["key"]), [row])
+
+
+async def pending(session: AsyncSession, *, limit: int = 500) -> list[StaffDelivery]:
+    result = await session.execute(
+        select(StaffDelivery).where(col(StaffDelivery.status) == PENDING).order_by(col(StaffDelivery.id)).limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def count_pending(session: AsyncSession) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(StaffDelivery).where(col(StaffDelivery.status) == PENDING)
+    )
+    return int(result.scalar_one())
+
+
+async def mark_sent(
+    session: AsyncSession, *, ids: Sequence[int], staff_chat_id: int | None, staff_message_id: int | None
+) -> None:
+    """Done; a copied customer message remembers where it is in the staff chat (staff reply to it there)."""
+    await session.execute(
+        update(StaffDelivery)
+        .where(col(StaffDelivery.id).in_(ids))
+        .values(
+            status=SENT,
+            sent_at=utcnow(),
+            attempts=StaffDelivery.attempts + 1,
+            staff_chat_id=staff_chat_id,
+            staff_message_id=staff_message_id,
+        )
+    )
+    if staff_message_id is None:
+        return
+    copies = select(StaffDelivery.ticket_message_id).where(
+        col(StaffDelivery.id).in_(ids), col(StaffDelivery.kind) == "copy"
+    )
+    await session.execute(
+        update(TicketMessage)
+        .where(col(TicketMessage.id).in_(copies))
+        .values(staff_chat_id=staff_chat_id, staff_message_id=staff_message_id)
+    )
+
+
+async def mark_failed(session: AsyncSession, *, ids: Sequence[int], error: str) -> None:
+    await session.execute(
+        update(StaffDelivery)
+        .where(col(StaffDelivery.id).in_(ids))
+        .values(status=FAILED, last_error=error[:512], attempts=StaffDelivery.attempts + 1)
+    )
+
+
+async def note_attempt(session: AsyncSession, *, ids: Sequence[int], error: str) -> None:
+    await session.execute(
+        update(StaffDelivery)
+        .where(col(StaffDelivery.id).in_(ids))
+        .values(last_error=error[:512], attempts=StaffDelivery.attempts + 1)
+    )

@@ -1,0 +1,405 @@
+"""Hotline tickets: filing customer messages, staff replies and notes, and the ticket lifecycle.
+
+Lifecycle: `open` (waiting for staff) -> `pending` (staff answered) -> `open` (the customer wrote again) ->
+`resolved` -> `closed`. A customer writing to a resolved ticket, or to a closed one within the reopen window,
+reopens it; later they get a new ticket. Filing is idempotent: a customer message is stored once (unique
+`(customer_chat_id, customer_message_id)`), so a re-processed update changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage import staff_deliveries
+from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
+from storage.types import utcnow
+
+ACTIVE = (TicketStatus.OPEN.value, TicketStatus.PENDING.value, TicketStatus.RESOLVED.value)
+ALBUM_HOLD = timedelta(seconds=0.8)  # album parts arrive as separate updates: relay them together
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A customer message as stored: what kind it is, its text or caption, and its media."""
+
+    chat_id: int
+    message_id: int
+    kind: str
+    text: str | None = None
+    file_id: str | None = None
+    media_group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Filed:
+    ticket: Ticket
+    message: TicketMessage
+    duplicate: bool = False
+    opened: bool = False
+    reopened: bool = False
+
+
+async def get_ticket(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
+async def latest_ticket(session: AsyncSession, *, customer_id: int) -> Ticket | None:
+    result = await session.execute(
+        select(Ticket).where(col(Ticket.customer_id) == customer_id).order_by(col(Ticket.id).desc()).limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def current_ticket(session: AsyncSession, *, customer_id: int, reopen_days: int, now: datetime) -> Ticket | None:
+    """The ticket a new message of this customer joins: their latest, if still active or closed recently."""
+    ticket = await latest_ticket(session, customer_id=customer_id)
+    if ticket is None:
+        return None
+    if ticket.status in ACTIVE:
+        return ticket
+    if ticket.closed_at is not None and now - ticket.closed_at <= timedelta(days=reopen_days):
+        return ticket
+    return None
+
+
+async def find_customer_message(session: AsyncSession, *, chat_id: int, message_id: int) -> TicketMessage | None:
+    result = await session.execute(
+        select(TicketMessage).where(
+            col(TicketMessage.customer_chat_id) == chat_id, col(TicketMessage.customer_message_id) == message_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+def _reopen(ticket: Ticket, now: datetime) -> bool:
+    """The customer wrote: the ticket waits for staff again. Returns True when it was closed or resolved."""
+    was = ticket.status
+    if was != TicketStatus.OPEN.value:
+        ticket.status = TicketStatus.OPEN.value
+        ticket.waiting_since = now
+    ticket.resolved_at = None
+    ticket.closed_at = None
+    ticket.updated_at = now
+    return was in (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value)
+
+
+async def file_customer_message(
+    session: AsyncSession,
+    *,
+    customer: Customer,
+    incoming: IncomingMessage,
+    category: str,
+    reopen_days: int,
+    now: datetime | None = None,
+) -> Filed:
+    """Store a customer message in their current ticket (opening or reopening one) and queue it for staff."""
+    now = now or utcnow()
+    existing = await find_customer_message(session, chat_id=incoming.chat_id, message_id=incoming.message_id)
+    if existing is not None:
+        ticket = await session.get(Ticket, existing.ticket_id)
+        assert ticket is not None
+        return Filed(ticket=ticket, message=existing, duplicate=True)
+    assert customer.id is not None
+    ticket = await current_ticket(session, customer_id=customer.id, reopen_days=reopen_days, now=now)
+    opened = reopened = False
+    status_before = ticket.status if ticket else None
+    if ticket is None:
+        ticket = Ticket(customer_id=customer.id, category=category, opened_at=now, waiting_since=now, updated_at=now)
+        opened = True
+    else:
+        reopened = _reopen(ticket, now)
+    session.add(ticket)
+    await session.flush()
+    assert ticket.id is not None
+    message = TicketMessage(
+        ticket_id=ticket.id,
+        direction="in",
+        kind=incoming.kind,
+        text=incoming.text,
+        file_id=incoming.file_id,
+        media_group_id=incoming.media_group_id,
+        author_telegram_id=customer.telegram_id,
+        customer_chat_id=incoming.chat_id,
+        customer_message_id=incoming.message_id,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    assert message.id is not None
+    not_before = now
+    if incoming.media_group_id:
+        not_before = now + ALBUM_HOLD
+        await _hold_album(session, ticket_id=ticket.id, media_group_id=incoming.media_group_id, until=not_before)
+    await staff_deliveries.enqueue(
+        session,
+        key=f"copy:{message.id}",
+        ticket_id=ticket.id,
+        kind="copy",
+        ticket_message_id=message.id,
+        not_before=not_before,
+    )
+    if not opened and status_before != ticket.status:
+        await staff_deliveries.enqueue(
+            session, key=f"card:m{message.id}", ticket_id=ticket.id, kind="card", params={"reopen_topic": reopened}
+        )
+    if reopened:
+        await staff_deliveries.enqueue(
+            session,
+            key=f"notice:reopened:m{message.id}",
+            ticket_id=ticket.id,
+            kind="notice",
+            params={"template": "tickets.staff.reopened_by_customer"},
+        )
+    return Filed(ticket=ticket, message=message, opened=opened, reopened=reopened)
+
+
+async def _hold_album(session: AsyncSession, *, ticket_id: int, media_group_id: str, until: datetime) -> None:
+    """Keep every queued part of an album back until its last part has had time to arrive."""
+    parts = select(TicketMessage.id).where(
+        col(TicketMessage.ticket_id) == ticket_id, col(TicketMessage.media_group_id) == media_group_id
+    )
+    await session.execute(
+        update(StaffDelivery)
+        .where(col(StaffDelivery.status) == "pending", col(StaffDelivery.ticket_message_id).in_(parts))
+        .values(not_before=until)
+    )
+
+
+async def record_customer_edit(
+    session: AsyncSession, *, chat_id: int, message_id: int, text: str | None, edit_key: str
+) -> TicketMessage | None:
+    """A customer edited a message of a ticket: keep the new text and queue the edit for staff."""
+    message = await find_customer_message(session, chat_id=chat_id, message_id=message_id)
+    if message is None or message.direction != "in":
+        return None
+    message.text = text
+    message.edited_at = utcnow()
+    session.add(message)
+    await staff_deliveries.enqueue(
+        session,
+        key=f"edit:{message.id}:{edit_key}",
+        ticket_id=message.ticket_id,
+        kind="edit",
+        ticket_message_id=message.id,
+        params={"text": text or ""},
+    )
+    return message
+
+
+# ---------------------------------------------------------------- the staff side
+
+
+async def ticket_in_staff_chat(
+    session: AsyncSession, *, chat_id: int, thread_id: int | None, reply_to_message_id: int | None
+) -> Ticket | None:
+    """The ticket a staff-chat message is about: its forum topic, else the card or copied message it replies to."""
+    if thread_id is not None:
+        result = await session.execute(
+            select(Ticket)
+            .where(col(Ticket.staff_chat_id) == chat_id, col(Ticket.staff_thread_id) == thread_id)
+            .order_by(col(Ticket.id).desc())
+            .limit(1)
+        )
+        ticket = result.scalar_one_or_none()
+        if ticket is not None:
+            return ticket
+    if reply_to_message_id is None:
+        return None
+    result = await session.execute(
+        select(Ticket).where(col(Ticket.staff_chat_id) == chat_id, col(Ticket.card_message_id) == reply_to_message_id)
+    )
+    ticket = result.scalars().first()
+    if ticket is not None:
+        return ticket
+    result = await session.execute(
+        select(Ticket)
+        .join(TicketMessage, col(TicketMessage.ticket_id) == col(Ticket.id))
+        .where(col(TicketMessage.staff_chat_id) == chat_id, col(TicketMessage.staff_message_id) == reply_to_message_id)
+        .limit(1)
+    )
+    ticket = result.scalars().first()
+    if ticket is not None:
+        return ticket
+    result = await session.execute(  # a notice or an edit the relay showed
+        select(Ticket)
+        .join(StaffDelivery, col(StaffDelivery.ticket_id) == col(Ticket.id))
+        .where(col(StaffDelivery.staff_chat_id) == chat_id, col(StaffDelivery.staff_message_id) == reply_to_message_id)
+        .limit(1)
+    )
+    return result.scalars().first()
+
+
+async def find_staff_message(session: AsyncSession, *, chat_id: int, message_id: int) -> TicketMessage | None:
+    """A staff reply or note already stored for this staff-chat message (not the copies of customer messages)."""
+    result = await session.execute(
+        select(TicketMessage).where(
+            col(TicketMessage.staff_chat_id) == chat_id,
+            col(TicketMessage.staff_message_id) == message_id,
+            col(TicketMessage.direction).in_(("out", "note")),
+        )
+    )
+    return result.scalars().first()
+
+
+async def record_staff_message(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    direction: str,
+    kind: str,
+    text: str | None,
+    file_id: str | None,
+    author_telegram_id: int,
+    staff_chat_id: int,
+    staff_message_id: int,
+    customer_chat_id: int | None = None,
+    customer_message_id: int | None = None,
+) -> TicketMessage:
+    """Store a staff reply (`out`, copied to the customer) or an internal `note`; a reply moves the ticket on."""
+    now = utcnow()
+    message = TicketMessage(
+        ticket_id=ticket.id,  # type: ignore[arg-type]
+        direction=direction,
+        kind=kind,
+        text=text,
+        file_id=file_id,
+        author_telegram_id=author_telegram_id,
+        staff_chat_id=staff_chat_id,
+        staff_message_id=staff_message_id,
+        customer_chat_id=customer_chat_id,
+        customer_message_id=customer_message_id,
+        created_at=now,
+    )
+    session.add(message)
+    if direction == "out":
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+        if ticket.status == TicketStatus.OPEN.value:
+            ticket.status = TicketStatus.PENDING.value
+        ticket.waiting_since = None
+        ticket.updated_at = now
+        session.add(ticket)
+    await session.flush()
+    return message
+
+
+def take(ticket: Ticket, *, staff_telegram_id: int, staff_name: str) -> bool:
+    if ticket.assignee_telegram_id == staff_telegram_id:
+        return False
+    ticket.assignee_telegram_id = staff_telegram_id
+    ticket.assignee_name = staff_name[:256]
+    ticket.updated_at = utcnow()
+    return True
+
+
+def resolve(ticket: Ticket) -> bool:
+    if ticket.status in (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value):
+        return False
+    ticket.status = TicketStatus.RESOLVED.value
+    ticket.resolved_at = ticket.updated_at = utcnow()
+    ticket.waiting_since = None
+    return True
+
+
+def close(ticket: Ticket) -> bool:
+    """Closed: `closed_at` is what the satisfaction-survey planner looks for."""
+    if ticket.status == TicketStatus.CLOSED.value:
+        return False
+    now = utcnow()
+    ticket.status = TicketStatus.CLOSED.value
+    ticket.closed_at = ticket.updated_at = now
+    ticket.resolved_at = ticket.resolved_at or now
+    ticket.waiting_since = None
+    return True
+
+
+def reopen(ticket: Ticket) -> bool:
+    if ticket.status in (TicketStatus.OPEN.value, TicketStatus.PENDING.value):
+        return False
+    _reopen(ticket, utcnow())
+    return True
+
+
+async def queue(session: AsyncSession) -> list[tuple[Ticket, Customer]]:
+    """Tickets waiting for staff: VIP customers first, then the longest waiting."""
+    result = await session.execute(
+        select(Ticket, Customer)
+        .join(Customer, col(Customer.id) == col(Ticket.customer_id))
+        .where(col(Ticket.status) == TicketStatus.OPEN.value)
+    )
+    rows = [(ticket, customer) for ticket, customer in result.all()]
+    rows.sort(key=lambda row: (row[1].segment != "vip", row[0].waiting_since or row[0].opened_at, row[0].id))
+    return rows
+
+
+async def count_by_status(session: AsyncSession, *, status: str) -> int:
+    result = await session.execute(select(func.count()).select_from(Ticket).where(col(Ticket.status) == status))
+    return int(result.scalar_one())
+
+
+async def customer_tickets(session: AsyncSession, *, customer_id: int, limit: int = 10) -> list[Ticket]:
+    result = await session.execute(
+        select(Ticket).where(col(Ticket.customer_id) == customer_id).order_by(col(Ticket.id).desc()).limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def earlier_tickets(session: AsyncSession, *, ticket: Ticket) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(Ticket)
+        .where(col(Ticket.customer_id) == ticket.customer_id, col(Ticket.id) < ticket.id)
+    )
+    return int(result.scalar_one())
+
+
+async def first_message(session: AsyncSession, *, ticket_id: int) -> TicketMessage | None:
+    result = await session.execute(
+        select(TicketMessage)
+        .where(col(TicketMessage.ticket_id) == ticket_id, col(TicketMessage.direction) == "in")
+        .order_by(col(TicketMessage.id))
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def place_in_staff_chat(
+    session: AsyncSession, *, ticket_id: int, chat_id: int | None, thread_id: int | None, card_message_id: int | None
+) -> None:
+    """Remember where the ticket lives in the staff chat (its topic and card); None forgets it."""
+    await session.execute(
+        update(Ticket)
+        .where(col(Ticket.id) == ticket_id)
+        .values(staff_chat_id=chat_id, staff_thread_id=thread_id, card_message_id=card_message_id)
+    )
+
+
+async def messages_by_id(session: AsyncSession, *, ids: list[int]) -> dict[int, TicketMessage]:
+    if not ids:
+        return {}
+    result = await session.execute(select(TicketMessage).where(col(TicketMessage.id).in_(ids)))
+    return {message.id: message for message in result.scalars() if message.id is not None}
+
+
+async def set_reachable(session: AsyncSession, *, telegram_id: int, reachable: bool) -> None:
+    """A customer who blocked the bot is unreachable: no proactive messages, staff are told replies bounce."""
+    await session.execute(
+        update(Customer)
+        .where(col(Customer.telegram_id) == telegram_id)
+        .values(unreachable=not reachable, updated_at=utcnow())
+    )
+
+
+async def update_staff_message(
+    session: AsyncSession, *, message_id: int, text: str | None, file_id: str | None
+) -> None:
+    """A staff member edited a reply or note: keep the new version."""
+    values: dict[str, object] = {"text": text, "edited_at": utcnow()}
+    if file_id is not None:
+        values["file_id"] = file_id
+    await session.execute(update(TicketMessage).where(col(TicketMessage.id) == message_id).values(**values))
