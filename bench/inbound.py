@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import signal
 import sys
 import tempfile
@@ -225,6 +226,8 @@ async def main_async(messages: int, count: int, database_url: str | None, profil
 
 
 def main() -> None:
+    if importlib.util.find_spec("bot.staff_chat") is None:
+        sys.exit("inbound: this checkout has no ticket relay to the staff chat yet (the tickets feature)")
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--customers", type=int, default=30)
