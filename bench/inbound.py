@@ -1,0 +1,241 @@
+"""Benchmark: customer messages through `carebot run` into the staff chat, next to a bare echo bot.
+
+    uv run python bench/inbound.py [--messages 300] [--customers 30]
+
+Both bots run as subprocesses long polling the loopback fake Bot API (`tests.botapi`), one after the other in the
+same run, each against a fresh fake. When a bot is polling, the customers (round robin) send every message at
+once; a message counts when it arrived:
+- echo bot (`bench/echo_bot.py`): its reply to the customer;
+- Carebot (`CAREBOT_RATE_LIMITS=off`, SQLite): the copyMessage into `CAREBOT_STAFF_CHAT_ID` that copies it, or
+  the sendMessage there whose text carries it (the relay combines texts when it falls behind); and at the end
+  every message is also stored (`ticket_messages`).
+Throughput = messages / (last arrival - first message sent); latency = arrival - sent, per message.
+Goal: Carebot's throughput ≥ 1.3 × the echo's and its p99 latency ≤ the echo's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from storage.db import create_engine, upgrade_sync
+from tests.botapi import TOKEN, FakeTelegram, serve_botapi
+from tests.harness import start_carebot
+
+ROOT = Path(__file__).resolve().parent.parent
+STAFF = -100500
+FIRST_ID = 40_000_000
+TIMEOUT = 600.0
+THROUGHPUT_GOAL = 1.3
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+    def line(self) -> str:
+        return (
+            f"{self.name}: {len(self.latencies)} messages in {self.seconds:.2f} s = {self.throughput:.1f}/s, "
+            f"latency p50 {self.percentile(0.5) * 1000:.0f} ms, p99 {self.percentile(0.99) * 1000:.0f} ms"
+        )
+
+
+def text_of(n: int) -> str:
+    return f"bench message {n}: where is my order?"
+
+
+def customers(tg: FakeTelegram, count: int) -> None:
+    for i in range(count):
+        tg.user(FIRST_ID + i, f"Customer{i}", language_code="en")
+
+
+async def send_all(tg: FakeTelegram, messages: int, count: int) -> dict[str, tuple[float, tuple[int, int]]]:
+    """Every customer message at once; returns text -> (time sent, (chat id, message id))."""
+    await tg.wait_for(lambda: tg.polls_waiting > 0, 60, message="the bot polling")
+    sent: dict[str, tuple[float, tuple[int, int]]] = {}
+    for n in range(messages):
+        message = tg.customer_sends_text(tg.users[FIRST_ID + n % count], text_of(n))
+        sent[text_of(n)] = (time.monotonic(), (message.chat_id, message.message_id))
+    return sent
+
+
+def arrivals_in_staff_chat(tg: FakeTelegram, by_key: dict[tuple[int, int], str]) -> dict[str, float]:
+    """When each customer message reached the staff chat: copied, or carried in a (combined) text."""
+    arrived: dict[str, float] = {}
+    for call in tg.calls:
+        if not call.ok or str(call.params.get("chat_id")) != str(STAFF):
+            continue
+        if call.method == "copyMessage":
+            text = by_key.get((int(call.params["from_chat_id"]), int(call.params["message_id"])))
+            if text is not None:
+                arrived.setdefault(text, call.at)
+        elif call.method == "sendMessage":
+            for part in str(call.params.get("text", "")).split("\n\n"):
+                if part.startswith("bench message "):
+                    arrived.setdefault(part, call.at)
+    return arrived
+
+
+def result(name: str, sent: dict[str, tuple[float, tuple[int, int]]], arrived: dict[str, float]) -> Result:
+    first = min(at for at, _ in sent.values())
+    latencies = [arrived[text] - at for text, (at, _) in sent.items()]
+    return Result(name, max(arrived.values()) - first, latencies)
+
+
+async def echo_run(messages: int, count: int, workdir: Path) -> Result:
+    tg = FakeTelegram()
+    customers(tg, count)
+    async with serve_botapi(tg) as server:
+        log = (workdir / "echo.log").open("wb")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "bench" / "echo_bot.py"), TOKEN, server.base_url, stdout=log, stderr=log
+        )
+        try:
+            sent = await send_all(tg, messages, count)
+
+            def echoed() -> dict[str, float]:
+                return {
+                    str(c.params["text"]): c.at
+                    for c in tg.calls
+                    if c.method == "sendMessage" and c.ok and str(c.params.get("text")) in sent
+                }
+
+            await tg.wait_for(lambda: len(echoed()) == messages, TIMEOUT, message="every echo")
+            return result("echo bot", sent, echoed())
+        finally:
+            process.terminate()
+            await process.wait()
+            log.close()
+
+
+async def profile(pid: int, output: Path) -> asyncio.subprocess.Process:
+    """py-spy (installed apart from the project: `pip install py-spy`) sampling `carebot run`, folded stacks."""
+    spy = await asyncio.create_subprocess_exec(
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--output",
+        str(output),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1)  # attached
+    return spy
+
+
+async def stored_messages(url: str) -> tuple[int, float]:
+    """How many of the messages Carebot stored, and the seconds between the first and the last stored."""
+    from storage.models import TicketMessage  # the tickets feature
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            created = col(TicketMessage.created_at)
+            query = select(func.count(), func.min(created), func.max(created)).where(
+                col(TicketMessage.text).like("bench message %")
+            )
+            stored, first, last = (await connection.execute(query)).one()
+    finally:
+        await engine.dispose()
+    return stored, (last - first).total_seconds() if stored else 0.0
+
+
+async def carebot_run(
+    messages: int, count: int, workdir: Path, database_url: str | None = None, profile_to: Path | None = None
+) -> Result:
+    tg = FakeTelegram()
+    customers(tg, count)
+    admin = tg.user(900001, "Admin")
+    tg.group(STAFF, "Care team", members=[admin])
+    url = database_url or f"sqlite+aiosqlite:///{workdir / 'carebot.db'}"
+    await asyncio.to_thread(upgrade_sync, url)
+    async with serve_botapi(tg) as server:
+        env = {
+            "CAREBOT_BOT_TOKEN": TOKEN,
+            "CAREBOT_BOT_API_URL": server.base_url,
+            "CAREBOT_DATABASE_URL": url,
+            "CAREBOT_STAFF_CHAT_ID": str(STAFF),
+            "CAREBOT_ADMIN_IDS": "900001",
+            "CAREBOT_DEFAULT_LANGUAGE": "en",
+            "CAREBOT_RATE_LIMITS": "off",
+        }
+        carebot = await start_carebot(env, workdir / "carebot.log")
+        spy = await profile(carebot.process.pid, profile_to) if profile_to else None
+        try:
+            sent = await send_all(tg, messages, count)
+            by_key = {key: text for text, (_, key) in sent.items()}
+            await tg.wait_for(
+                lambda: len(arrivals_in_staff_chat(tg, by_key)) == messages,
+                TIMEOUT,
+                message=f"every message in the staff chat\n{carebot.log()[-3000:]}",
+            )
+            outcome = result("Carebot", sent, arrivals_in_staff_chat(tg, by_key))
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
+            await carebot.stop()
+    stored, span = await stored_messages(url)
+    assert stored == messages, f"{stored} of {messages} messages stored"
+    staff_calls = [c for c in tg.calls if str(c.params.get("chat_id")) == str(STAFF)]
+    print(
+        f"  Carebot stored the messages within {span:.2f} s of each other; the staff chat got "
+        f"{len(staff_calls)} calls ({sum(c.method == 'copyMessage' for c in staff_calls)} copies)"
+    )
+    return outcome
+
+
+async def main_async(messages: int, count: int, database_url: str | None, profile_to: Path | None) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        echo = await echo_run(messages, count, workdir)
+        print(echo.line())
+        carebot = await carebot_run(messages, count, workdir, database_url, profile_to)
+        print(carebot.line() + " (every message stored)")
+    ratio = carebot.throughput / echo.throughput
+    p99 = carebot.percentile(0.99) / echo.percentile(0.99)
+    print(
+        f"inbound: throughput {ratio:.2f}x the echo bot (goal >= {THROUGHPUT_GOAL}x), "
+        f"p99 latency {p99:.2f}x the echo's (goal <= 1.0x)"
+    )
+
+
+def main() -> None:
+    if importlib.util.find_spec("bot.staff_chat") is None:
+        sys.exit("inbound: this checkout has no ticket relay to the staff chat yet (the tickets feature)")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--customers", type=int, default=30)
+    parser.add_argument("--database-url", help="an empty database for Carebot (default: a new SQLite file)")
+    parser.add_argument("--profile", type=Path, help="write py-spy folded stacks of `carebot run` to this file")
+    args = parser.parse_args()
+    asyncio.run(main_async(args.messages, args.customers, args.database_url, args.profile))
+
+
+if __name__ == "__main__":
+    main()
