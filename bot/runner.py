@@ -89,7 +89,6 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
         await resume(app, services.sessions, dispatcher, stale_after=None if alone else timeout)
         await on_startup(app)
-        await start_background(app)
         if webhook and not alone:
             receivers.append(
                 asyncio.create_task(keep_claims(app, services.sessions, dispatcher, timeout=timeout), name="claims")
@@ -99,14 +98,17 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
         care: CareRuntime | None = None
 
         async def lease_acquired() -> None:
-            # Only the lease holder plans and sends proactive messages: one global rate, nothing planned twice.
+            # Only the lease holder plans and sends proactive messages and relays the staff-chat queue: one global
+            # rate, nothing planned or relayed twice. Alone on the database the lease is held at once.
             nonlocal care
             metrics.set_lease_held(True)
+            await start_background(app)
             care = await start_care(app, services)
 
         async def lease_lost() -> None:
             nonlocal care
             metrics.set_lease_held(False)
+            await stop_background(app)
             if care is not None:
                 await care.stop()
                 care = None

@@ -49,7 +49,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 RELAY_KEY = "staff_relay"
-SAFETY_POLL_SECONDS = 30.0  # look at the queue now and then even when nobody woke the relay
+SAFETY_POLL_SECONDS = 3.0  # look at the queue even when nobody woke the relay (another replica may have filled it)
 MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 COMBINE_SEPARATOR = "\n\n"
