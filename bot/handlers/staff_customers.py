@@ -36,6 +36,7 @@ from storage.customer_card import CustomerCard, customer_card
 from storage.db import transaction
 from storage.models import Customer, Role
 from storage.notes import MAX_NOTE_LENGTH, add_note
+from storage.segments import SegmentMove
 from storage.staff import audit
 from storage.types import utcnow
 
@@ -131,6 +132,15 @@ def card_text(card: CustomerCard, *, role: Role, lang: str, context: Context) ->
 
 def card_markup(customer: Customer, lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[button(t(lang, "staff.card.button_purchases"), f"staff:purchases:{customer.id}")]])
+
+
+def segment_move_line(lang: str, move: SegmentMove) -> str:
+    """`new → returning` when the purchase or refund moved the customer, else the segment they stay in."""
+    if move.changed:
+        return t(
+            lang, "staff.purchase.moved", before=segment_name(lang, move.before), after=segment_name(lang, move.after)
+        )
+    return t(lang, "staff.purchase.stays", segment=segment_name(lang, move.after))
 
 
 async def send_card(update: Update, context: Context, customer: Customer) -> None:
@@ -240,11 +250,7 @@ async def purchase_command(update: Update, context: Context) -> None:
             customer_id=stored.id,
             detail=reference,
         )
-    change = (
-        t(lang, "staff.purchase.moved", before=segment_name(lang, move.before), after=segment_name(lang, move.after))
-        if move.changed
-        else t(lang, "staff.purchase.stays", segment=segment_name(lang, move.after))
-    )
+    change = segment_move_line(lang, move)
     await answer(
         update,
         lines(
@@ -297,11 +303,7 @@ async def refund_command(update: Update, context: Context) -> None:
             customer_id=stored.id,
             detail=reference,
         )
-    change = (
-        t(lang, "staff.purchase.moved", before=segment_name(lang, move.before), after=segment_name(lang, move.after))
-        if move.changed
-        else t(lang, "staff.purchase.stays", segment=segment_name(lang, move.after))
-    )
+    change = segment_move_line(lang, move)
     await answer(
         update,
         lines(
