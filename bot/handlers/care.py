@@ -19,7 +19,7 @@ from bot.i18n import t
 from scheduler.sender import STOP_CALLBACK
 from storage import customers, surveys
 from storage.db import transaction
-from storage.models import Customer
+from storage.models import Customer, SurveyResponse
 from storage.surveys import CSAT_COMMENT_AT_MOST, NPS_COMMENT_AT_MOST
 from storage.types import utcnow
 
@@ -82,16 +82,7 @@ async def csat_button(update: Update, context: Context) -> None:
         ticket_id, score = int(match[1]), int(match[2])
         async with transaction(context.services.sessions) as session:
             response = await surveys.record_csat(session, ticket_id=ticket_id, customer_id=customer.id, score=score)
-    if response is None:
-        await query.answer(t(customer.language, "care.survey.unavailable"))
-        return
-    await query.answer(t(customer.language, "care.survey.thanks"))
-    await _close_buttons(update)
-    if response.score <= CSAT_COMMENT_AT_MOST:
-        await pending.expect(update, context, f"csat:{response.id}")
-        await _reply(context, customer, "care.csat.ask_comment", score=response.score)
-    else:
-        await _reply(context, customer, "care.csat.thanks", score=response.score)
+    await _answered(update, context, customer, response, kind="csat", comment_at_most=CSAT_COMMENT_AT_MOST)
 
 
 async def nps_button(update: Update, context: Context) -> None:
@@ -109,16 +100,31 @@ async def nps_button(update: Update, context: Context) -> None:
                 score=int(match[1]),
                 window_days=context.services.settings.survey_interval_days,
             )
+    await _answered(update, context, customer, response, kind="nps", comment_at_most=NPS_COMMENT_AT_MOST)
+
+
+async def _answered(
+    update: Update,
+    context: Context,
+    customer: Customer,
+    response: SurveyResponse | None,
+    *,
+    kind: str,
+    comment_at_most: int,
+) -> None:
+    """Thank for a survey score (or say the survey is gone); a low score asks for a comment as the next text."""
+    query = update.callback_query
+    assert query is not None
     if response is None:
         await query.answer(t(customer.language, "care.survey.unavailable"))
         return
     await query.answer(t(customer.language, "care.survey.thanks"))
     await _close_buttons(update)
-    if response.score <= NPS_COMMENT_AT_MOST:
-        await pending.expect(update, context, f"nps:{response.id}")
-        await _reply(context, customer, "care.nps.ask_comment", score=response.score)
+    if response.score <= comment_at_most:
+        await pending.expect(update, context, f"{kind}:{response.id}")
+        await _reply(context, customer, f"care.{kind}.ask_comment", score=response.score)
     else:
-        await _reply(context, customer, "care.nps.thanks", score=response.score)
+        await _reply(context, customer, f"care.{kind}.thanks", score=response.score)
 
 
 @pending.on_input("csat")
