@@ -1,13 +1,15 @@
 """Three `carebot run --webhook` replicas on one PostgreSQL database, and the lease holder killed mid-way.
 
 A driver plays Telegram: it posts customer updates round-robin, redelivers some (also to two replicas at the same
-moment), posts one with a wrong secret, and moves on to the next replica when one does not answer.
+moment), posts one with a wrong secret, and moves on to the next replica when one does not answer. The lease holder,
+which relays every customer message into the staff chat, is killed in the middle of copying one there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 import time
@@ -21,13 +23,15 @@ from sqlalchemy import text
 
 from bot.webhook import SECRET_HEADER
 from storage.db import create_engine, upgrade_sync
-from tests.botapi import FakeMessage, FakeTelegram, serve_botapi
+from tests.botapi import FakeMessage, FakeTelegram, FakeUser, serve_botapi
 from tests.conftest import PG_URL
 from tests.harness import CarebotProcess, start_carebot
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set CAREBOT_TEST_DATABASE_URL")
 
 SECRET = "replicas-secret"
+STAFF = -100700
+STAFF_ADMIN = 900007
 REPLICA_TIMEOUT_SECONDS = 4
 LEASE_TAKEOVER_SECONDS = 30
 
@@ -157,6 +161,8 @@ async def replicas_running(
                 "CAREBOT_BOT_API_URL": server.base_url,
                 "CAREBOT_DATABASE_URL": database_url,
                 "CAREBOT_RATE_LIMITS": "off",
+                "CAREBOT_STAFF_CHAT_ID": str(STAFF),
+                "CAREBOT_ADMIN_IDS": str(STAFF_ADMIN),
                 "CAREBOT_WEBHOOK_URL": "https://bot.example.com/telegram",
                 "CAREBOT_WEBHOOK_SECRET": SECRET,
                 "CAREBOT_HTTP_PORT": str(port),
@@ -174,12 +180,33 @@ def greetings(tg: FakeTelegram, user_id: int) -> int:
     return sum(1 for m in tg.sent_to(user_id) if m.content.startswith("Hello"))
 
 
+def ticket_number(acknowledgement: str) -> int:
+    found = re.search(r"ticket #(\d+)", acknowledgement)
+    assert found is not None, acknowledgement
+    return int(found.group(1))
+
+
+def relayed_texts(tg: FakeTelegram) -> list[str]:
+    """Every customer text the staff chat shows (a combined message holds several; cards and notices are not)."""
+    texts: list[str] = []
+    for message in sorted(tg.sent_to(STAFF), key=lambda m: m.message_id):
+        if message.text and not message.text.startswith(("🎫", "✏️")):
+            texts.extend(message.text.split("\n\n"))
+    return texts
+
+
+def question(user: FakeUser) -> str:
+    return f"Where is my order, {user.first_name}?"
+
+
 async def test_three_replicas_handle_every_update_once_while_the_lease_holder_is_killed(
     tg: FakeTelegram, tmp_path: Path, blank_postgres: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tg.group(STAFF, "Care team", members=[tg.user(STAFF_ADMIN, "Alice")])
     customers = [tg.user(7100 + n, f"Customer{n}", language_code="en") for n in range(12)]
     stuck = tg.user(7199, "Stuck", language_code="en")
     intruder = tg.user(7198, "Intruder", language_code="en")
+    everyone = [*customers, stuck]
     async with replicas_running(tg, tmp_path, blank_postgres, 3) as replicas, httpx.AsyncClient(timeout=10) as http:
         logs = lambda: "\n".join(r.process.log()[-3000:] for r in replicas)  # noqa: E731
 
@@ -197,33 +224,46 @@ async def test_three_replicas_handle_every_update_once_while_the_lease_holder_is
         watch = Watch(replicas, http)
         watching = asyncio.create_task(watch.run())
         telegram = Telegram(tg, replicas, http)
-        updates = {user.id: telegram.update_of(tg.sends_command(user, "/start")) for user in [*customers, stuck]}
-        intrusion = telegram.update_of(tg.sends_command(intruder, "/start"))
+        starts = {user.id: telegram.update_of(tg.sends_command(user, "/start")) for user in everyone}
+        intrusion = telegram.update_of(tg.customer_sends_text(intruder, "let me in"))
 
-        # Before the kill: round-robin, a redelivery to another replica, and one to two replicas at the same moment.
-        for user in customers[:6]:
-            await telegram.deliver(updates[user.id])
-        await telegram.post_to(replicas[2], updates[customers[0].id])
-        await asyncio.gather(*(telegram.post_to(r, updates[customers[1].id]) for r in replicas[:2]))
+        # Before the kill: greetings round-robin, a redelivery to another replica, one to two replicas at once.
+        for user in everyone:
+            await telegram.deliver(starts[user.id])
+        await telegram.post_to(replicas[2], starts[customers[0].id])
+        await asyncio.gather(*(telegram.post_to(r, starts[customers[1].id]) for r in replicas[:2]))
         assert await telegram.post_to(replicas[0], intrusion, secret="wrong") == 401
-        await tg.wait_for(lambda: all(greetings(tg, u.id) for u in customers[:6]), timeout=20, message=logs())
+        await tg.wait_for(lambda: all(greetings(tg, u.id) for u in everyone), timeout=20, message=logs())
+        questions = {user.id: telegram.update_of(tg.customer_sends_text(user, question(user))) for user in everyone}
+        for user in customers[:6]:
+            await telegram.deliver(questions[user.id])
+        await telegram.post_to(replicas[1], questions[customers[2].id])
+        await asyncio.gather(*(telegram.post_to(r, questions[customers[4].id]) for r in replicas[1:]))
+        await tg.wait_for(
+            lambda: {question(u) for u in customers[:6]} <= set(relayed_texts(tg)), timeout=20, message=logs()
+        )
         await eventually(lambda: all_handled(blank_postgres), timeout=10, what="nothing in flight anywhere")
         (holder,) = await lease_holders(replicas, http)
 
-        # The holder receives an update and dies while handling it (its reply never leaves).
+        # The lease holder relays the queue: it dies while copying the next customer message into the staff chat,
+        # before Telegram has shown it (the call never completes).
         inside, released = asyncio.Event(), asyncio.Event()
         real_handle = tg.handle
 
         async def handle(method: str, params: Any = None, files: Any = None, *, token: str = "") -> Any:
-            if method == "sendMessage" and str((params or {}).get("chat_id")) == str(stuck.id) and not inside.is_set():
+            params = params or {}
+            carries_stuck = str(params.get("from_chat_id")) == str(stuck.id) or question(stuck) in str(
+                params.get("text")
+            )
+            if str(params.get("chat_id")) == str(STAFF) and carries_stuck and not inside.is_set():
                 inside.set()
                 await released.wait()
                 return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
             return await real_handle(method, params, files, token=token)
 
         monkeypatch.setattr(tg, "handle", handle)
-        assert await telegram.post_to(holder, updates[stuck.id]) == 200
-        await asyncio.wait_for(inside.wait(), timeout=10)
+        await telegram.deliver(questions[stuck.id])  # to any replica: the holder relays it
+        await asyncio.wait_for(inside.wait(), timeout=15)
         watch.live.remove(holder)
         await holder.process.stop(signal.SIGKILL)
         killed_at = time.monotonic()
@@ -231,22 +271,29 @@ async def test_three_replicas_handle_every_update_once_while_the_lease_holder_is
 
         # After the kill: the rest round-robin over all three (the dead one refuses), plus redeliveries.
         for user in customers[6:]:
-            await telegram.deliver(updates[user.id])
-        await telegram.deliver(updates[customers[3].id])
-        await telegram.deliver(updates[stuck.id])
+            await telegram.deliver(questions[user.id])
+        await telegram.deliver(questions[customers[7].id])
+        await telegram.deliver(questions[stuck.id])
+        await telegram.deliver(starts[customers[3].id])
         survivors = [r for r in replicas if r is not holder]
-        await tg.wait_for(lambda: all(greetings(tg, u.id) for u in [*customers, stuck]), timeout=25, message=logs())
         await eventually(
             lambda: lease_held_by_one_of(survivors, http),
             timeout=LEASE_TAKEOVER_SECONDS - (time.monotonic() - killed_at),
             what="the lease taken over",
         )
         assert len(await lease_holders(survivors, http)) == 1
+        await tg.wait_for(lambda: {question(u) for u in everyone} <= set(relayed_texts(tg)), timeout=30, message=logs())
         await eventually(lambda: all_handled(blank_postgres), timeout=10, what="every stored update handled")
 
-        # Each customer got exactly one reply, the greeting: nothing twice, nothing lost, no error along the way.
-        replies = {u.id: [m.content.split("!")[0] for m in tg.sent_to(u)] for u in [*customers, stuck]}
-        assert replies == {u.id: [f"Hello, {u.first_name}"] for u in [*customers, stuck]}
+        # Every customer message reached the staff chat exactly once; each customer got one greeting and one
+        # acknowledgement of their own ticket; nothing from the intruder went anywhere.
+        assert sorted(relayed_texts(tg)) == sorted(question(u) for u in everyone)
+        numbers = []
+        for user in everyone:
+            greeting, acknowledgement = tg.sent_to(user)  # exactly two replies each
+            assert greeting.content.startswith(f"Hello, {user.first_name}!"), greeting.content
+            numbers.append(ticket_number(acknowledgement.content))
+        assert len(set(numbers)) == len(everyone)  # one ticket each, numbers unique across replicas
         assert tg.sent_to(intruder) == []
         watching.cancel()
         assert watch.rounds >= 3 and watch.failures == []
