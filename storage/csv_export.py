@@ -37,6 +37,7 @@ CUSTOMER_EXPORT_COLUMNS = (
     *agreements.EXPORT_COLUMNS,
 )
 PURCHASE_COLUMNS = ("telegram_id", "amount", "currency", "occurred_at", "reference", "note")
+REFUNDED_COLUMN = "refunded_at"  # optional on import: the purchase was refunded at that moment
 
 BOM = "\ufeff"
 # A spreadsheet treats a cell starting with one of these as a formula (tab and CR can hide one).
@@ -96,11 +97,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-PURCHASE_EXPORT_COLUMNS = (*PURCHASE_COLUMNS, "refunded_at")
+PURCHASE_EXPORT_COLUMNS = (*PURCHASE_COLUMNS, REFUNDED_COLUMN)
 
 
 async def export_purchases(session: AsyncSession) -> bytes:
-    """Every purchase, oldest first, in the columns `parse_purchases_csv` reads (plus `refunded_at`).
+    """Every purchase, oldest first, refunded ones with their `refunded_at`: what `parse_purchases_csv` reads.
 
     Times carry their UTC offset, so the file imports back to the same instants whatever the time zone setting.
     """
