@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel, col
 
 from storage import csv_import, purchases
-from storage.csv_export import csv_bytes, export_customers, export_purchases
+from storage.csv_export import csv_bytes, export_customers, export_purchases, export_surveys, export_tickets
 from storage.csv_import import (
     CsvFileError,
     ImportSummary,
@@ -24,7 +24,7 @@ from storage.csv_import import (
     parse_purchases_csv,
 )
 from storage.db import SessionFactory, transaction
-from storage.models import Customer, Purchase, SegmentChange
+from storage.models import Customer, Purchase, SegmentChange, SurveyResponse, Ticket
 from storage.segments import VipThresholds
 
 CUSTOMERS = "telegram_id,first_name,last_name,username,phone,email,birthday,language,timezone"
@@ -471,3 +471,47 @@ async def test_purchases_and_refunds_exported_and_imported_into_an_empty_store_c
     assert await history(sessions, 43) == []
     async with sessions() as session:
         assert await export_purchases(session) == purchases_csv
+
+
+async def test_ticket_and_survey_exports_give_numbers_people_and_times_with_their_offset(
+    sessions: SessionFactory,
+) -> None:
+    opened = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    await import_customers(sessions, csv_file(CUSTOMERS, "42,Li,,,,,,,"))
+    async with transaction(sessions) as session:
+        li = (await stored_customers(sessions))[42]
+        ticket = Ticket(
+            customer_id=li.id,  # type: ignore[arg-type]
+            category="order",
+            status="closed",
+            assignee_telegram_id=900001,
+            opened_at=opened,
+            first_response_at=opened.replace(minute=5),
+            closed_at=opened.replace(hour=12),
+        )
+        session.add(ticket)
+        await session.flush()
+        session.add(
+            SurveyResponse(
+                kind="csat",
+                customer_id=li.id,
+                ticket_id=ticket.id,
+                staff_telegram_id=900001,
+                score=5,
+                comment="=great",
+                created_at=opened.replace(hour=13),
+            )
+        )
+        # An erased customer's answer keeps only its score.
+        session.add(SurveyResponse(kind="nps", score=9, created_at=opened.replace(hour=14)))
+    async with sessions() as session:
+        tickets, surveys = await export_tickets(session), await export_surveys(session)
+    assert tickets.decode("utf-8-sig").splitlines() == [
+        "ticket,telegram_id,category,status,assignee_telegram_id,opened_at,first_response_at,resolved_at,closed_at",
+        "1,42,order,closed,900001,2024-05-01T09:00:00+00:00,2024-05-01T09:05:00+00:00,,2024-05-01T12:00:00+00:00",
+    ]
+    assert surveys.decode("utf-8-sig").splitlines() == [
+        "kind,telegram_id,ticket,staff_telegram_id,score,comment,created_at",
+        "csat,42,1,900001,5,'=great,2024-05-01T13:00:00+00:00",
+        "nps,,,,9,,2024-05-01T14:00:00+00:00",
+    ]
