@@ -19,7 +19,13 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.settings import Settings, load_settings_or_exit
-from storage.csv_export import CUSTOMER_COLUMNS, CUSTOMER_EXPORT_COLUMNS, PURCHASE_COLUMNS, export_customers
+from storage.csv_export import (
+    CUSTOMER_COLUMNS,
+    CUSTOMER_EXPORT_COLUMNS,
+    PURCHASE_COLUMNS,
+    REFUNDED_COLUMN,
+    export_customers,
+)
 from storage.csv_import import (
     MAX_IMPORT_BYTES,
     CsvFileError,
@@ -89,7 +95,8 @@ def import_customers(file: Path = typer.Argument(..., help=f"CSV file, {_LIMIT}.
 
     Columns: {",".join(PURCHASE_COLUMNS)}. amount uses '.' and at most 2 decimals;
     an empty currency means CAREBOT_CURRENCY; occurred_at is an ISO 8601 date or date-time, in CAREBOT_TIMEZONE
-    unless it has an offset. A telegram_id that is not a customer yet becomes a new customer.
+    unless it has an offset. A telegram_id that is not a customer yet becomes a new customer. An optional
+    {REFUNDED_COLUMN} column (as /export purchases writes it) imports the purchase as refunded at that time.
 
     An empty reference is made from the row's content, so importing the same file again changes nothing: a
     reference already recorded with the same amount is skipped, with another amount it is rejected. Every row is
@@ -108,8 +115,9 @@ def import_purchases(file: Path = typer.Argument(..., help=f"CSV file, {_LIMIT}.
         ),
         check=check_purchases,
     )
+    refunds = f", {summary.refunds_imported} refunds recorded" if summary.refunds_imported else ""
     typer.echo(
-        f"purchases: {summary.purchases_imported} imported, {summary.purchases_skipped} already imported;"
+        f"purchases: {summary.purchases_imported} imported, {summary.purchases_skipped} already imported{refunds};"
         f" {summary.customers_created} new customers; {summary.segment_changes} segment changes"
     )
 

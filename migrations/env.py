@@ -32,10 +32,12 @@ def _run(connection: Connection) -> None:
 
 async def _run_async(url: str) -> None:
     engine = create_engine(url)
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:  # also when a migration fails: an open SQLite connection's thread would keep the process from exiting
+        await engine.dispose()
 
 
 url = context.config.get_main_option("sqlalchemy.url")

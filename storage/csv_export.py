@@ -7,8 +7,9 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -37,6 +38,7 @@ CUSTOMER_EXPORT_COLUMNS = (
     *agreements.EXPORT_COLUMNS,
 )
 PURCHASE_COLUMNS = ("telegram_id", "amount", "currency", "occurred_at", "reference", "note")
+REFUNDED_COLUMN = "refunded_at"  # optional on import: the purchase was refunded at that moment
 
 BOM = "\ufeff"
 # A spreadsheet treats a cell starting with one of these as a formula (tab and CR can hide one).
@@ -92,19 +94,25 @@ async def export_customers(session: AsyncSession, *, zone: tzinfo = UTC) -> byte
     return csv_bytes(CUSTOMER_EXPORT_COLUMNS, rows)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+async def _query_csv(session: AsyncSession, header: Sequence[str], query: Select[Any]) -> bytes:
+    """The rows of `query` as a CSV file; times in ISO 8601 with their UTC offset, so that they import back to the
+    same instants whatever the time zone setting."""
+    result = await session.execute(query)
+    return csv_bytes(header, ([_iso(value) for value in row] for row in result))
 
 
-PURCHASE_EXPORT_COLUMNS = (*PURCHASE_COLUMNS, "refunded_at")
+def _iso(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+PURCHASE_EXPORT_COLUMNS = (*PURCHASE_COLUMNS, REFUNDED_COLUMN)
 
 
 async def export_purchases(session: AsyncSession) -> bytes:
-    """Every purchase, oldest first, in the columns `parse_purchases_csv` reads (plus `refunded_at`).
-
-    Times carry their UTC offset, so the file imports back to the same instants whatever the time zone setting.
-    """
-    result = await session.execute(
+    """Every purchase, oldest first, refunded ones with their `refunded_at`: what `parse_purchases_csv` reads."""
+    return await _query_csv(
+        session,
+        PURCHASE_EXPORT_COLUMNS,
         select(
             col(Customer.telegram_id),
             col(Purchase.amount),
@@ -115,13 +123,8 @@ async def export_purchases(session: AsyncSession) -> bytes:
             col(Purchase.refunded_at),
         )
         .join(Customer, col(Customer.id) == col(Purchase.customer_id))
-        .order_by(col(Purchase.occurred_at), col(Purchase.id))
+        .order_by(col(Purchase.occurred_at), col(Purchase.id)),
     )
-    rows = (
-        (telegram_id, amount, currency, _iso(occurred_at), reference, note, _iso(refunded_at))
-        for telegram_id, amount, currency, occurred_at, reference, note, refunded_at in result
-    )
-    return csv_bytes(PURCHASE_EXPORT_COLUMNS, rows)
 
 
 TICKET_EXPORT_COLUMNS = (
@@ -139,7 +142,9 @@ TICKET_EXPORT_COLUMNS = (
 
 async def export_tickets(session: AsyncSession) -> bytes:
     """Every ticket's facts (numbers, people, times); the conversation itself stays in the chat."""
-    result = await session.execute(
+    return await _query_csv(
+        session,
+        TICKET_EXPORT_COLUMNS,
         select(
             col(Ticket.id),
             col(Customer.telegram_id),
@@ -152,13 +157,8 @@ async def export_tickets(session: AsyncSession) -> bytes:
             col(Ticket.closed_at),
         )
         .join(Customer, col(Customer.id) == col(Ticket.customer_id))
-        .order_by(col(Ticket.id))
+        .order_by(col(Ticket.id)),
     )
-    rows = (
-        (number, telegram_id, category, status, assignee, *(_iso(moment) for moment in moments))
-        for number, telegram_id, category, status, assignee, *moments in result
-    )
-    return csv_bytes(TICKET_EXPORT_COLUMNS, rows)
 
 
 SURVEY_EXPORT_COLUMNS = ("kind", "telegram_id", "ticket", "staff_telegram_id", "score", "comment", "created_at")
@@ -166,7 +166,9 @@ SURVEY_EXPORT_COLUMNS = ("kind", "telegram_id", "ticket", "staff_telegram_id", "
 
 async def export_surveys(session: AsyncSession) -> bytes:
     """Every survey answer (CSAT and NPS), oldest first."""
-    result = await session.execute(
+    return await _query_csv(
+        session,
+        SURVEY_EXPORT_COLUMNS,
         select(
             col(SurveyResponse.kind),
             col(Customer.telegram_id),
@@ -177,13 +179,8 @@ async def export_surveys(session: AsyncSession) -> bytes:
             col(SurveyResponse.created_at),
         )
         .outerjoin(Customer, col(Customer.id) == col(SurveyResponse.customer_id))
-        .order_by(col(SurveyResponse.created_at), col(SurveyResponse.id))
+        .order_by(col(SurveyResponse.created_at), col(SurveyResponse.id)),
     )
-    rows = (
-        (kind, telegram_id, ticket, staff, score, comment, _iso(created_at))
-        for kind, telegram_id, ticket, staff, score, comment, created_at in result
-    )
-    return csv_bytes(SURVEY_EXPORT_COLUMNS, rows)
 
 
 EXPORTS = {

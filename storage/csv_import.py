@@ -19,14 +19,14 @@ from functools import cache, partial
 from typing import Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import class_mapper, load_only
 from sqlmodel import SQLModel, col
 
 from storage import agreements
 from storage.agreements import parse_signed_on
-from storage.csv_export import AGREEMENT_COLUMN, CUSTOMER_COLUMNS, PURCHASE_COLUMNS, restore_cell
+from storage.csv_export import AGREEMENT_COLUMN, CUSTOMER_COLUMNS, PURCHASE_COLUMNS, REFUNDED_COLUMN, restore_cell
 from storage.models import Customer, Purchase, SegmentChange
 from storage.segments import VipThresholds, apply_totals
 from storage.types import utcnow
@@ -104,6 +104,7 @@ class PurchaseRow:
     occurred_at: datetime  # UTC
     reference: str
     note: str | None
+    refunded_at: datetime | None = None  # UTC; the purchase is imported as refunded at that moment
 
 
 class _Row(Protocol):
@@ -128,6 +129,7 @@ class ImportSummary:
     customers_unchanged: int = 0
     purchases_imported: int = 0
     purchases_skipped: int = 0
+    refunds_imported: int = 0  # purchases recorded as refunded: new ones, or stored ones the file says were refunded
     segment_changes: int = 0
     rejections: list[Rejection] = field(default_factory=list)
 
@@ -308,17 +310,17 @@ def parse_currency(text: str) -> str:
     return text
 
 
-def parse_occurred_at(text: str, *, zone: ZoneInfo, now: datetime) -> datetime:
+def parse_occurred_at(text: str, *, zone: ZoneInfo, now: datetime, column: str = "occurred_at") -> datetime:
     """An ISO 8601 date or date-time, in `zone` unless it carries an offset; returned in UTC."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError("occurred_at must be an ISO 8601 date or date-time such as 2024-05-01T14:30") from None
+        raise ValueError(f"{column} must be an ISO 8601 date or date-time such as 2024-05-01T14:30") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     value = value.astimezone(UTC)
     if value > now:
-        raise ValueError("occurred_at is in the future")
+        raise ValueError(f"{column} is in the future")
     return value
 
 
@@ -476,9 +478,7 @@ _REFERENCE = partial(_text, Purchase, "reference")
 _NOTE = partial(_text, Purchase, "note")
 
 
-def _purchase_row(
-    line: int, cells: dict[str, str], *, currency: str, occurred: Callable[[str], datetime]
-) -> PurchaseRow:
+def _purchase_row(line: int, cells: dict[str, str], *, currency: str, occurred: Callable[..., datetime]) -> PurchaseRow:
     row = _Cells(cells)
     telegram_id = row.get("telegram_id", parse_telegram_id, required=True)
     amount = row.get("amount", parse_amount, required=True)
@@ -486,12 +486,15 @@ def _purchase_row(
     occurred_at = row.get("occurred_at", occurred, required=True)
     reference = row.get("reference", _REFERENCE)
     note = row.get("note", _NOTE)
+    refunded_at = row.get(REFUNDED_COLUMN, partial(occurred, column=REFUNDED_COLUMN))
     row.check()
     assert telegram_id is not None and amount is not None and occurred_at is not None
+    if refunded_at is not None and refunded_at < occurred_at:
+        raise ValueError(f"{REFUNDED_COLUMN} is before occurred_at")
     reference = reference or derived_reference(
         telegram_id=telegram_id, amount=amount, currency=currency, occurred_at=occurred_at, note=note
     )
-    return PurchaseRow(line, telegram_id, amount, currency, occurred_at, reference, note)
+    return PurchaseRow(line, telegram_id, amount, currency, occurred_at, reference, note, refunded_at)
 
 
 def _repeated_purchase(row: PurchaseRow, line: int) -> str:
@@ -503,32 +506,47 @@ def _repeated_purchase(row: PurchaseRow, line: int) -> str:
 def parse_purchases_csv(
     data: bytes, *, default_currency: str, default_timezone: str, progress: Progress | None = None
 ) -> ParseResult[PurchaseRow]:
-    """Check every row of a purchases file (`PURCHASE_COLUMNS`; extra columns are ignored).
+    """Check every row of a purchases file (`PURCHASE_COLUMNS`, optionally `refunded_at`; others are ignored).
 
     An empty currency means `default_currency`; a time without an offset is in `default_timezone`; an empty
     reference is derived from the row's content. Raises CsvFileError for the file as a whole.
     """
     occurred = partial(parse_occurred_at, zone=ZoneInfo(default_timezone), now=utcnow())
     parse_row = partial(_purchase_row, currency=default_currency, occurred=occurred)
-    result = _parse(data, PURCHASE_COLUMNS, parse_row, progress)
+    result = _parse(data, PURCHASE_COLUMNS, parse_row, progress, optional=(REFUNDED_COLUMN,))
     _reject_duplicates(result, key=lambda row: (row.telegram_id, row.reference), reason=_repeated_purchase)
     return result
 
 
-async def _stored_amounts(session: AsyncSession, customers: dict[int, Customer]) -> dict[tuple[int, str], Decimal]:
-    """The amount of every purchase the customers have, by (telegram_id, reference)."""
+@dataclass(frozen=True)
+class _StoredPurchase:
+    id: int
+    amount: Decimal
+    refunded: bool
+
+
+async def _stored_purchases(
+    session: AsyncSession, customers: dict[int, Customer]
+) -> dict[tuple[int, str], _StoredPurchase]:
+    """Every purchase the customers have, by (telegram_id, reference)."""
     telegram_id_of = {customer.id: telegram_id for telegram_id, customer in customers.items()}
-    found: dict[tuple[int, str], Decimal] = {}
+    found: dict[tuple[int, str], _StoredPurchase] = {}
     for chunk in _chunks(
         sorted({customer.id for customer in customers.values() if customer.id is not None}), _IN_CHUNK
     ):
         result = await session.execute(
-            select(col(Purchase.customer_id), col(Purchase.reference), col(Purchase.amount)).where(
-                col(Purchase.customer_id).in_(chunk)
-            )
+            select(
+                col(Purchase.id),
+                col(Purchase.customer_id),
+                col(Purchase.reference),
+                col(Purchase.amount),
+                col(Purchase.refunded_at),
+            ).where(col(Purchase.customer_id).in_(chunk))
         )
-        for customer_id, reference, amount in result:
-            found[(telegram_id_of[customer_id], reference)] = amount
+        for purchase_id, customer_id, reference, amount, refunded_at in result:
+            found[(telegram_id_of[customer_id], reference)] = _StoredPurchase(
+                purchase_id, amount, refunded_at is not None
+            )
     return found
 
 
@@ -555,6 +573,7 @@ async def _insert_purchases(
             "occurred_at": row.occurred_at,
             "reference": row.reference,
             "note": row.note,
+            "refunded_at": row.refunded_at,
             "created_at": now,
         }
         for row in rows
@@ -569,26 +588,31 @@ async def _insert_purchases(
 class _PurchasePlan:
     customers: dict[int, Customer]  # the stored customers among the rows, by telegram_id
     new_rows: list[PurchaseRow] = field(default_factory=list)
+    refunds: list[tuple[int, PurchaseRow]] = field(default_factory=list)  # (stored purchase id, row refunding it)
     skipped: int = 0
     rejections: list[Rejection] = field(default_factory=list)
 
 
 async def _plan_purchases(session: AsyncSession, rows: Sequence[PurchaseRow]) -> _PurchasePlan:
-    """Sort rows into new, already imported (same reference and amount) and conflicting (another amount)."""
+    """Sort rows into new, refunds of stored purchases, already imported (same reference and amount, nothing to
+    refund) and conflicting (another amount). An import never takes a refund back."""
     customers = await _customers_by_telegram_id(session, (row.telegram_id for row in rows), totals_only=True)
-    stored = await _stored_amounts(session, customers)
+    stored = await _stored_purchases(session, customers)
     plan = _PurchasePlan(customers)
     for row in rows:
-        amount = stored.get((row.telegram_id, row.reference))
-        if amount is None:
+        purchase = stored.get((row.telegram_id, row.reference))
+        if purchase is None:
             plan.new_rows.append(row)
-        elif amount == row.amount:
-            plan.skipped += 1
-        else:
+        elif purchase.amount != row.amount:
             reason = (
-                f"reference {row.reference} is already recorded for telegram_id {row.telegram_id} with amount {amount}"
+                f"reference {row.reference} is already recorded for telegram_id {row.telegram_id}"
+                f" with amount {purchase.amount}"
             )
             plan.rejections.append(Rejection(row.line, reason))
+        elif row.refunded_at is not None and not purchase.refunded:
+            plan.refunds.append((purchase.id, row))
+        else:
+            plan.skipped += 1
     return plan
 
 
@@ -609,6 +633,8 @@ async def apply_purchases(
 
     A telegram_id that is not a customer yet becomes one. A reference already recorded for the customer with the
     same amount is skipped; with another amount the row is rejected, and then nothing at all is written.
+    A row with `refunded_at` is recorded as refunded then, counted back down as a refund is (or refunds the stored
+    purchase that is not refunded yet); a refund already stored stays, whatever the row says.
     """
     plan = await _plan_purchases(session, rows)
     summary = ImportSummary(purchases_skipped=plan.skipped, rejections=plan.rejections)
@@ -619,8 +645,10 @@ async def apply_purchases(
         session, customers, {row.telegram_id for row in new_rows}, language=default_language
     )
     await _insert_purchases(session, customers, new_rows, progress)
+    await _refund_stored(session, plan.refunds)
     summary.purchases_imported = len(new_rows)
-    for telegram_id, (amount_delta, count_delta) in _totals(new_rows).items():
+    summary.refunds_imported = sum(row.refunded_at is not None for row in new_rows) + len(plan.refunds)
+    for telegram_id, (amount_delta, count_delta) in _totals(new_rows, [row for _, row in plan.refunds]).items():
         move = await apply_totals(
             session,
             customer=customers[telegram_id],
@@ -649,10 +677,24 @@ async def _insert_segment_history(session: AsyncSession) -> None:
     await _bulk_insert(session, SegmentChange, [{name: getattr(change, name) for name in columns} for change in queued])
 
 
-def _totals(rows: Iterable[PurchaseRow]) -> dict[int, tuple[Decimal, int]]:
-    """(sum of amounts, number of purchases) per telegram_id."""
+async def _refund_stored(session: AsyncSession, refunds: Sequence[tuple[int, PurchaseRow]]) -> None:
+    if refunds:
+        table = class_mapper(Purchase).local_table
+        assert isinstance(table, Table)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("purchase_id"))
+            .values(refunded_at=bindparam("refunded", type_=table.c.refunded_at.type)),
+            [{"purchase_id": purchase_id, "refunded": row.refunded_at} for purchase_id, row in refunds],
+        )
+
+
+def _totals(new_rows: Sequence[PurchaseRow], refunds: Sequence[PurchaseRow]) -> dict[int, tuple[Decimal, int]]:
+    """How much each telegram_id's (total spent, purchase count) moves: every new purchase counts up, every refund
+    (of a new purchase or a stored one) counts back down."""
     totals: defaultdict[int, tuple[Decimal, int]] = defaultdict(lambda: (Decimal("0"), 0))
-    for row in rows:
+    moves = [(row, 1) for row in new_rows] + [(row, -1) for row in (*new_rows, *refunds) if row.refunded_at]
+    for row, sign in moves:
         amount, count = totals[row.telegram_id]
-        totals[row.telegram_id] = (amount + row.amount, count + 1)
+        totals[row.telegram_id] = (amount + sign * row.amount, count + sign)
     return dict(totals)

@@ -1,8 +1,9 @@
 """Copy a whole Carebot database into another one: how a SQLite deployment moves to PostgreSQL.
 
 The target is migrated first, then every table is copied in dependency order (parents before children) in
-chunks, inside one transaction on the target: a failed copy leaves nothing behind. PostgreSQL sequences are then
-set past the copied ids, so the next ticket number follows the last copied one.
+chunks, inside one transaction on the target: a failed copy leaves nothing behind. The target's id sequences are
+then set past the copied ids and past every id the source ever gave, so the next ticket number follows the last one
+given, also when that ticket was deleted: a number is never given twice.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ async def copy_database(
             if revision != head:
                 raise CopyError(f"the source database is at revision {revision}, not {head}: run carebot db upgrade")
             await upgrade(target_url)
+            given = await _last_ids_given(reader)
             async with target.begin() as writer:
                 holding = [table.name for table in tables() if await _count(writer, table)]
                 if holding and not force:
@@ -70,7 +72,9 @@ async def copy_database(
                     await _empty(writer)
                 copied = [await _copy_table(reader, writer, table, chunk_rows, progress) for table in tables()]
                 if writer.dialect.name == "postgresql":
-                    await _reset_sequences(writer)
+                    await _reset_sequences(writer, given)
+                else:
+                    await _continue_sqlite_sequences(writer, given)
     finally:
         await source.dispose()
         await target.dispose()
@@ -110,8 +114,34 @@ async def _empty(writer: AsyncConnection) -> None:
         await writer.execute(table.delete())
 
 
-async def _reset_sequences(writer: AsyncConnection) -> None:
-    """Each id sequence continues after the largest copied id (`setval(…, max + 1, false)`)."""
+async def _last_ids_given(reader: AsyncConnection) -> dict[str, int]:
+    """The last id each table's sequence gave, by table, where the database keeps it (on SQLite: AUTOINCREMENT
+    tables), even if that row is gone since."""
+    if reader.dialect.name == "sqlite":
+        if not await reader.scalar(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")):
+            return {}
+        return {name: int(seq) for name, seq in await reader.execute(text("SELECT name, seq FROM sqlite_sequence"))}
+    given: dict[str, int] = {}
+    for table in tables():
+        column = table.autoincrement_column
+        if column is None:
+            continue
+        sequence = await reader.scalar(
+            text("SELECT pg_get_serial_sequence(:table, :column)"),
+            {"table": reader.dialect.identifier_preparer.quote(table.name), "column": column.name},
+        )
+        if sequence is None:
+            continue
+        # The name comes quoted from PostgreSQL itself. Before its first nextval() (is_called false, e.g. just
+        # after a copy's setval) the sequence has given the ids below last_value.
+        last, called = (await reader.execute(text(f"SELECT last_value, is_called FROM {sequence}"))).one()
+        given[table.name] = int(last) if called else int(last) - 1
+    return given
+
+
+async def _reset_sequences(writer: AsyncConnection, given: dict[str, int]) -> None:
+    """Each id sequence continues after the largest copied id and the last id the source gave
+    (`setval(…, max + 1, false)`)."""
     for table in tables():
         column = table.autoincrement_column
         if column is None:
@@ -120,10 +150,25 @@ async def _reset_sequences(writer: AsyncConnection) -> None:
         await writer.execute(
             text(
                 f"SELECT setval(pg_get_serial_sequence(:table, :column), "
-                f"COALESCE((SELECT MAX({column.name}) FROM {quoted}), 0) + 1, false)"
+                f"GREATEST(COALESCE((SELECT MAX({column.name}) FROM {quoted}), 0), :given) + 1, false)"
             ),
-            {"table": quoted, "column": column.name},
+            {"table": quoted, "column": column.name, "given": given.get(table.name, 0)},
         )
+
+
+async def _continue_sqlite_sequences(writer: AsyncConnection, given: dict[str, int]) -> None:
+    """AUTOINCREMENT tables continue after the last id the source gave (copying the rows took them past the
+    largest copied id already)."""
+    for table in tables():
+        last = given.get(table.name, 0)
+        if not table.dialect_options["sqlite"]["autoincrement"] or not last:
+            continue
+        params = {"name": table.name, "seq": last}
+        raised = await writer.execute(
+            text("UPDATE sqlite_sequence SET seq = MAX(seq, :seq) WHERE name = :name"), params
+        )
+        if not raised.rowcount:
+            await writer.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:name, :seq)"), params)
 
 
 def _revision(connection: Connection) -> str | None:

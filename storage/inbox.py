@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -98,3 +98,20 @@ async def renew_claims(session: AsyncSession, *, claimed_by: str) -> int:
 
 async def last_update_id(session: AsyncSession) -> int | None:
     return (await session.execute(select(func.max(col(InboxUpdate.update_id))))).scalar_one_or_none()
+
+
+async def prune_handled(session: AsyncSession, *, handled_before: datetime, limit: int) -> int:
+    """Delete up to `limit` updates handled before `handled_before`; returns how many.
+
+    Unhandled updates stay, and so does the newest one whatever its age: `last_update_id` is where polling
+    resumes after a restart.
+    """
+    newest = select(func.max(col(InboxUpdate.update_id))).correlate(None).scalar_subquery()
+    handled = (
+        select(col(InboxUpdate.update_id))
+        .where(col(InboxUpdate.processed_at) < handled_before, col(InboxUpdate.update_id) < newest)
+        .correlate(None)
+        .limit(limit)
+    )
+    result = await session.execute(delete(InboxUpdate).where(col(InboxUpdate.update_id).in_(handled)))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -55,7 +55,18 @@ async def test_jobs_are_listed_run_once_and_the_outbox_drained_from_the_command_
                     )
                 assert "birthday: 1 planned" in await carebot("jobs", "run", "birthday")
                 listing = await carebot("jobs", "list")
-                for name in ("birthday", "holidays", "checkin", "csat", "nps", "freshness", "sla", "autoclose", "send"):
+                jobs = (
+                    "birthday",
+                    "holidays",
+                    "checkin",
+                    "csat",
+                    "nps",
+                    "freshness",
+                    "sla",
+                    "autoclose",
+                    "housekeeping",
+                )
+                for name in (*jobs, "send"):
                     assert f" {name} " in listing
                 assert "2026-05-17 12:05" in listing  # the next hourly birthday pass, in the business's time
                 assert "crashed:1" in listing and "not sent again" in listing

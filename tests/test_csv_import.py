@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
-from storage import csv_import
-from storage.csv_export import csv_bytes, export_customers
+from storage import csv_import, purchases
+from storage.csv_export import csv_bytes, export_customers, export_purchases, export_surveys, export_tickets
 from storage.csv_import import (
     CsvFileError,
     ImportSummary,
@@ -24,11 +24,12 @@ from storage.csv_import import (
     parse_purchases_csv,
 )
 from storage.db import SessionFactory, transaction
-from storage.models import Customer, Purchase, SegmentChange
+from storage.models import Customer, Purchase, SegmentChange, SurveyResponse, Ticket
 from storage.segments import VipThresholds
 
 CUSTOMERS = "telegram_id,first_name,last_name,username,phone,email,birthday,language,timezone"
 PURCHASES = "telegram_id,amount,currency,occurred_at,reference,note"
+PURCHASES_REFUNDED = PURCHASES + ",refunded_at"
 VIP = VipThresholds(min_total=Decimal("1000.00"), min_purchases=5)
 ZONE = "Asia/Shanghai"
 
@@ -70,6 +71,17 @@ async def history(sessions: SessionFactory, telegram_id: int) -> list[tuple[str,
             .order_by(col(SegmentChange.id))
         )
         return [(before, after, reason) for before, after, reason in rows]
+
+
+async def stored_purchases(sessions: SessionFactory) -> list[tuple[object, ...]]:
+    """Every purchase as staff see it: whose, how much, when, which, and when it was refunded."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(col(Customer.telegram_id), Purchase)
+            .join(Purchase, col(Purchase.customer_id) == col(Customer.id))
+            .order_by(col(Customer.telegram_id), col(Purchase.reference))
+        )
+        return [(who, p.amount, p.currency, p.occurred_at, p.reference, p.note, p.refunded_at) for who, p in rows]
 
 
 async def snapshot(sessions: SessionFactory) -> tuple[list[tuple[int, str, Decimal, int]], int, int]:
@@ -259,6 +271,50 @@ def test_every_kind_of_bad_purchase_row_is_rejected_with_its_line_and_reason() -
     }
 
 
+def test_a_refund_time_is_checked_like_a_purchase_time_and_never_comes_before_the_purchase() -> None:
+    data = csv_file(
+        PURCHASES_REFUNDED,
+        "42,10,,2024-05-01,R1,,2024-05-02T09:00",
+        "42,10,,2024-05-01,R2,,",
+        "42,10,,2024-05-03,R3,,2024-05-02",
+        "42,10,,2024-05-01,R4,,soon",
+        "42,10,,2024-05-01,R5,,2999-01-01",
+    )
+    result = parse_purchases_csv(data, default_currency="CNY", default_timezone=ZONE)
+    assert [(row.reference, row.refunded_at) for row in result.rows] == [
+        ("R1", datetime(2024, 5, 2, 1, 0, tzinfo=UTC)),
+        ("R2", None),
+    ]
+    assert {rejection.line: rejection.reason for rejection in result.rejections} == {
+        4: "refunded_at is before occurred_at",
+        5: "refunded_at must be an ISO 8601 date or date-time such as 2024-05-01T14:30 (got 'soon')",
+        6: "refunded_at is in the future (got '2999-01-01')",
+    }
+
+
+async def test_a_later_file_refunds_a_stored_purchase_and_an_older_one_never_takes_a_refund_back(
+    sessions: SessionFactory,
+) -> None:
+    older = csv_file(PURCHASES, "42,100.00,,2024-05-01,R1,", "42,50.00,,2024-05-02,R2,")
+    await import_purchases(sessions, older)
+    later = csv_file(
+        PURCHASES_REFUNDED, "42,100.00,,2024-05-01,R1,,2024-05-03T10:00:00+00:00", "42,50.00,,2024-05-02,R2,,"
+    )
+    summary = await import_purchases(sessions, later)
+    assert (summary.purchases_imported, summary.refunds_imported, summary.purchases_skipped) == (0, 1, 1)
+    li = (await stored_customers(sessions))[42]
+    assert (li.segment, li.total_spent, li.purchase_count) == ("new", Decimal("50.00"), 1)
+    assert await history(sessions, 42) == [("potential", "returning", "import"), ("returning", "new", "import")]
+    refunded = {row[4]: row[6] for row in await stored_purchases(sessions)}
+    assert refunded == {"R1": datetime(2024, 5, 3, 10, 0, tzinfo=UTC), "R2": None}
+
+    before = await snapshot(sessions), await stored_purchases(sessions)
+    for again in (later, older):
+        summary = await import_purchases(sessions, again)
+        assert (summary.purchases_imported, summary.refunds_imported, summary.purchases_skipped) == (0, 0, 2)
+    assert (await snapshot(sessions), await stored_purchases(sessions)) == before
+
+
 def test_times_without_an_offset_are_in_the_default_timezone() -> None:
     data = csv_file(
         PURCHASES,
@@ -361,3 +417,101 @@ async def test_agreement_signed_on_paper_is_recorded_and_exported(sessions: Sess
     assert exported[0].endswith("agreement_version,agreement_until")
     assert exported[1].endswith(",2027-03-01")
     assert exported[2].endswith(",,")
+
+
+async def test_purchases_and_refunds_exported_and_imported_into_an_empty_store_come_back_the_same(
+    sessions: SessionFactory,
+) -> None:
+    await import_customers(
+        sessions, csv_file(CUSTOMERS, "42,Li,,,,,,,", "43,Ann,,,,,,,", "44,Bo,,,,,,,", "45,Cy,,,,,,,")
+    )
+    sales = [
+        (42, "600.00", "A1"),
+        (42, "500.00", "A2"),  # refunded: Li drops from vip to new
+        (43, "100.00", "B1"),  # refunded: Ann is potential again
+        (44, "200.00", "C1"),
+        (44, "300.00", "C2"),
+    ]
+    async with transaction(sessions) as session:
+        people = {c.telegram_id: c for c in await session.scalars(select(Customer))}
+        for day, (telegram_id, amount, reference) in enumerate(sales, 1):
+            await purchases.record_purchase(
+                session,
+                customer=people[telegram_id],
+                amount=Decimal(amount),
+                currency="CNY",
+                reference=reference,
+                vip=VIP,
+                occurred_at=datetime(2024, 5, day, 9, 30, tzinfo=UTC),
+                note="=gift" if reference == "C1" else None,
+            )
+        await purchases.refund_purchase(session, customer=people[42], reference="A2", vip=VIP)
+        await purchases.refund_purchase(session, customer=people[43], reference="B1", vip=VIP)
+    async with sessions() as session:
+        customers_csv, purchases_csv = await export_customers(session), await export_purchases(session)
+    customers_before, purchases_before = await snapshot(sessions), await stored_purchases(sessions)
+    assert customers_before[0] == [
+        (42, "new", Decimal("600.00"), 1),
+        (43, "potential", Decimal("0.00"), 0),
+        (44, "returning", Decimal("500.00"), 2),
+        (45, "potential", Decimal("0.00"), 0),
+    ]
+    assert purchases_csv.decode("utf-8-sig").splitlines()[0] == PURCHASES_REFUNDED
+    async with transaction(sessions) as session:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            await session.execute(table.delete())
+
+    await import_customers(sessions, customers_csv)
+    summary = await import_purchases(sessions, purchases_csv)
+
+    assert (summary.purchases_imported, summary.refunds_imported) == (5, 2)
+    assert (await snapshot(sessions))[0] == customers_before[0]
+    assert await stored_purchases(sessions) == purchases_before
+    assert await history(sessions, 42) == [("potential", "new", "import")]
+    assert await history(sessions, 43) == []
+    async with sessions() as session:
+        assert await export_purchases(session) == purchases_csv
+
+
+async def test_ticket_and_survey_exports_give_numbers_people_and_times_with_their_offset(
+    sessions: SessionFactory,
+) -> None:
+    opened = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    await import_customers(sessions, csv_file(CUSTOMERS, "42,Li,,,,,,,"))
+    async with transaction(sessions) as session:
+        li = (await stored_customers(sessions))[42]
+        ticket = Ticket(
+            customer_id=li.id,  # type: ignore[arg-type]
+            category="order",
+            status="closed",
+            assignee_telegram_id=900001,
+            opened_at=opened,
+            first_response_at=opened.replace(minute=5),
+            closed_at=opened.replace(hour=12),
+        )
+        session.add(ticket)
+        await session.flush()
+        session.add(
+            SurveyResponse(
+                kind="csat",
+                customer_id=li.id,
+                ticket_id=ticket.id,
+                staff_telegram_id=900001,
+                score=5,
+                comment="=great",
+                created_at=opened.replace(hour=13),
+            )
+        )
+        # An erased customer's answer keeps only its score.
+        session.add(SurveyResponse(kind="nps", score=9, created_at=opened.replace(hour=14)))
+    async with sessions() as session:
+        tickets, surveys = await export_tickets(session), await export_surveys(session)
+    assert tickets.decode("utf-8-sig").splitlines() == [
+        "ticket,telegram_id,category,status,assignee_telegram_id,opened_at,first_response_at,resolved_at,closed_at",
+        "1,42,order,closed,900001,2024-05-01T09:00:00+00:00,2024-05-01T09:05:00+00:00,,2024-05-01T12:00:00+00:00",
+    ]
+    assert surveys.decode("utf-8-sig").splitlines() == [
+        "kind,telegram_id,ticket,staff_telegram_id,score,comment,created_at",
+        "csat,42,1,900001,5,'=great,2024-05-01T13:00:00+00:00",
+        "nps,,,,9,,2024-05-01T14:00:00+00:00",
+    ]

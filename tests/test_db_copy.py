@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-from sqlmodel import SQLModel
+from sqlalchemy import delete, func, select
+from sqlmodel import SQLModel, col
 from typer.testing import CliRunner, Result
 
 from bot.cli import app as cli
@@ -162,6 +162,38 @@ async def test_a_sqlite_deployment_is_copied_table_by_table_with_equal_row_count
         await session.flush()
         assert ticket.id == 2
     await engine.dispose()
+
+
+async def next_ticket(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            customer = await customers.get_customer(session, telegram_id=5001)
+            assert customer is not None
+            ticket = Ticket(customer_id=customer.id)  # type: ignore[arg-type]
+            session.add(ticket)
+            await session.flush()
+            assert ticket.id is not None
+            return ticket.id
+    finally:
+        await engine.dispose()
+
+
+async def test_the_number_of_a_deleted_newest_ticket_is_not_given_again_after_a_copy(
+    source_url: str, target_url: str, tmp_path: Path
+) -> None:
+    deleted = await next_ticket(source_url)
+    engine = create_engine(source_url)
+    async with transaction(session_factory(engine)) as session:
+        await session.execute(delete(Ticket).where(col(Ticket.id) == deleted))
+    await engine.dispose()
+
+    assert (await copy_to(source_url, target_url)).exit_code == 0
+    # Copied on once more, from the target: a PostgreSQL target is then a source too.
+    onward = f"sqlite+aiosqlite:///{tmp_path / 'onward.db'}"
+    assert (await copy_to(target_url, onward)).exit_code == 0
+
+    assert (deleted, await next_ticket(target_url), await next_ticket(onward)) == (2, 3, 3)
 
 
 async def test_a_target_holding_data_is_refused_unless_forced(source_url: str, target_url: str) -> None:

@@ -41,7 +41,7 @@ async def snapshot(bot: BotHarness) -> list[tuple[object, ...]]:
             for c in customers
         ]
         purchases = (await session.execute(select(Purchase).order_by(Purchase.reference))).scalars()  # type: ignore[arg-type]
-        rows += [(p.reference, p.amount, p.currency, p.occurred_at, p.note) for p in purchases]
+        rows += [(p.reference, p.amount, p.currency, p.occurred_at, p.note, p.refunded_at) for p in purchases]
     return rows
 
 
@@ -91,7 +91,10 @@ async def test_an_export_imports_back_to_the_same_data(bot: BotHarness, tg: Fake
     await add_customer(bot, 622, "@Eve", last_name="-Smith")
     await say(bot, tg, world.admin, "/purchase @linhua 199.90 R-1 first =order")
     await say(bot, tg, world.admin, "/purchase @linhua 50 R-2")
+    await say(bot, tg, world.admin, "/purchase @linhua 75 R-3")
+    await say(bot, tg, world.admin, "/refund @linhua R-3")
     before = await snapshot(bot)
+    assert ("R-3", Decimal("75.00"), "CNY") == before[-1][:3] and before[-1][5] is not None
     await say(bot, tg, world.admin, "/export customers")
     customers_csv = exported(tg, "customers")
     await say(bot, tg, world.admin, "/export purchases")
@@ -107,7 +110,9 @@ async def test_an_export_imports_back_to_the_same_data(bot: BotHarness, tg: Fake
         commit = next(data for data in report.callback_data if data.startswith("staff:import:commit:"))
         tg.presses_button(world.admin, report, commit)
         await bot.deliver()
-        assert "Import committed" in tg.last_sent(world.admin).content  # type: ignore[union-attr]
+        committed = tg.last_sent(world.admin)
+        assert committed is not None and "Import committed" in committed.content
+        assert ("Refunds recorded: 1" in committed.content) == (name == "purchases.csv")
     assert await snapshot(bot) == before
 
 

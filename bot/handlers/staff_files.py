@@ -287,6 +287,7 @@ def _summary_text(lang: str, summary: ImportSummary) -> Safe:
         )
         if summary.purchases_imported or summary.purchases_skipped
         else None,
+        t(lang, "staff.import.refunds_summary", count=summary.refunds_imported) if summary.refunds_imported else None,
     )
 
 

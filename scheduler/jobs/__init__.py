@@ -1,4 +1,5 @@
-"""The planner jobs: each writes outbox rows (never calls Telegram) and can run on its schedule or at once.
+"""The planner jobs: each writes outbox rows (never calls Telegram) and can run on its schedule or at once; and
+the daily housekeeping.
 
 `schedule_jobs()` is the one place that puts them on APScheduler (PTB's JobQueue), so that a lease deciding which
 replica plans can wrap exactly this.
@@ -13,7 +14,7 @@ from typing import Any
 from telegram.ext import Job, JobQueue
 
 from scheduler.config import CareConfig
-from scheduler.jobs import agreements, autoclose, birthday, checkin, csat, freshness, holidays, nps, sla
+from scheduler.jobs import agreements, autoclose, birthday, checkin, csat, freshness, holidays, housekeeping, nps, sla
 from scheduler.jobs.common import JobSpec
 from storage.db import SessionFactory
 from storage.types import utcnow
@@ -32,6 +33,7 @@ JOBS: dict[str, JobSpec] = {
         sla.JOB,
         autoclose.JOB,
         agreements.JOB,
+        housekeeping.JOB,
     )
 }
 

@@ -7,15 +7,13 @@ from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import exists, func, or_
-from sqlmodel import col, select
+from sqlalchemy import func, or_
+from sqlmodel import col
 
 from scheduler.config import CareConfig
-from scheduler.jobs.common import JobSpec
-from storage.db import SessionFactory, transaction
-from storage.models import Customer, OutboxMessage
-from storage.outbox import customer_plan, enqueue_query
-from storage.proactive import proactive_allowed
+from scheduler.jobs.common import JobSpec, ask_once_per_period
+from storage.db import SessionFactory
+from storage.models import Customer
 
 STALE_AFTER = timedelta(days=365)
 FRESHNESS_BUTTONS = [[["care.fresh.yes", "care:fresh:yes"], ["care.fresh.update", "care:fresh:update"]]]
@@ -26,25 +24,18 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
     has_details = or_(
         col(Customer.phone).is_not(None), col(Customer.email).is_not(None), col(Customer.birth_month).is_not(None)
     )
-    asked = exists().where(
-        col(OutboxMessage.customer_id) == col(Customer.id),
-        col(OutboxMessage.kind) == "freshness",
-        col(OutboxMessage.created_at) >= stale_before,
-    )
-    today = now.astimezone(config.zone).date().isoformat()
-    columns = customer_plan(
-        key_prefix=f"freshness:{today}:customer:",
+    confirmed = func.coalesce(col(Customer.last_confirmed_at), col(Customer.created_at))
+    return await ask_once_per_period(
+        sessions,
+        config,
+        now,
         kind="freshness",
         template="care.freshness",
         params={"buttons": FRESHNESS_BUTTONS},
         capped=False,
-        not_before=now,
-        now=now,
+        not_asked_since=stale_before,
+        where=[has_details, confirmed < stale_before],
     )
-    confirmed = func.coalesce(col(Customer.last_confirmed_at), col(Customer.created_at))
-    query = select(*columns).where(proactive_allowed(), has_details, confirmed < stale_before, ~asked)
-    async with transaction(sessions) as session:
-        return await enqueue_query(session, query=query)
 
 
 def trigger(config: CareConfig) -> BaseTrigger:

@@ -8,14 +8,12 @@ from datetime import datetime, timedelta
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import exists
-from sqlmodel import col, select
+from sqlmodel import col
 
 from scheduler.config import CareConfig
-from scheduler.jobs.common import JobSpec
-from storage.db import SessionFactory, transaction
-from storage.models import Customer, OutboxMessage, Purchase
-from storage.outbox import customer_plan, enqueue_query
-from storage.proactive import proactive_allowed
+from scheduler.jobs.common import JobSpec, ask_once_per_period
+from storage.db import SessionFactory
+from storage.models import Customer, Purchase
 from storage.surveys import NPS_SCORES
 
 NPS_BUTTONS = [
@@ -31,23 +29,17 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
         col(Purchase.occurred_at) >= window_start,
         col(Purchase.refunded_at).is_(None),
     )
-    asked = exists().where(
-        col(OutboxMessage.customer_id) == col(Customer.id),
-        col(OutboxMessage.kind) == "nps",
-        col(OutboxMessage.created_at) >= window_start,
-    )
-    today = now.astimezone(config.zone).date().isoformat()
-    columns = customer_plan(
-        key_prefix=f"nps:{today}:customer:",
+    return await ask_once_per_period(
+        sessions,
+        config,
+        now,
         kind="nps",
         template="care.nps",
         params={"buttons": NPS_BUTTONS},
         capped=True,
-        not_before=now,
-        now=now,
+        not_asked_since=window_start,
+        where=[bought],
     )
-    async with transaction(sessions) as session:
-        return await enqueue_query(session, query=select(*columns).where(proactive_allowed(), bought, ~asked))
 
 
 def trigger(config: CareConfig) -> BaseTrigger:

@@ -26,10 +26,11 @@ class TicketCategory(StrEnum):
 
 
 class Ticket(SQLModel, table=True):
-    """`id` is the ticket number shown as `#n`: unique and gap-tolerant on every database (never max()+1)."""
+    """`id` is the ticket number shown as `#n`: unique and gap-tolerant on every database (never max()+1), and never
+    given again once used, also after the newest ticket is deleted (a sequence; AUTOINCREMENT on SQLite)."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),)
+    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"), {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False))
