@@ -27,7 +27,9 @@ from sqlmodel import SQLModel, col
 from storage import agreements
 from storage.agreements import parse_signed_on
 from storage.csv_export import AGREEMENT_COLUMN, CUSTOMER_COLUMNS, PURCHASE_COLUMNS, REFUNDED_COLUMN, restore_cell
+from storage.customers import ERASED_TELEGRAM_ID
 from storage.models import Customer, Purchase, SegmentChange
+from storage.privacy import erased_customers_record
 from storage.segments import VipThresholds, apply_totals
 from storage.types import utcnow
 from storage.validation import (
@@ -289,6 +291,11 @@ def parse_telegram_id(text: str) -> int:
     return int(text)
 
 
+def parse_buyer_telegram_id(text: str) -> int:
+    """A purchase's telegram_id; 0 is the export's name for erased customers, whose purchases stay anonymous."""
+    return ERASED_TELEGRAM_ID if text.strip() == str(ERASED_TELEGRAM_ID) else parse_telegram_id(text)
+
+
 def parse_amount(text: str) -> Decimal:
     """A positive decimal with `.` and at most 2 decimals, e.g. `199.90`."""
     match = _AMOUNT.fullmatch(text)
@@ -480,7 +487,7 @@ _NOTE = partial(_text, Purchase, "note")
 
 def _purchase_row(line: int, cells: dict[str, str], *, currency: str, occurred: Callable[..., datetime]) -> PurchaseRow:
     row = _Cells(cells)
-    telegram_id = row.get("telegram_id", parse_telegram_id, required=True)
+    telegram_id = row.get("telegram_id", parse_buyer_telegram_id, required=True)
     amount = row.get("amount", parse_amount, required=True)
     currency = row.get("currency", parse_currency) or currency
     occurred_at = row.get("occurred_at", occurred, required=True)
@@ -641,6 +648,8 @@ async def apply_purchases(
     if plan.rejections:
         return summary
     customers, new_rows = plan.customers, plan.new_rows
+    if any(row.telegram_id == ERASED_TELEGRAM_ID for row in new_rows):
+        customers[ERASED_TELEGRAM_ID] = await erased_customers_record(session)
     summary.customers_created = await _add_missing_customers(
         session, customers, {row.telegram_id for row in new_rows}, language=default_language
     )
@@ -649,6 +658,8 @@ async def apply_purchases(
     summary.purchases_imported = len(new_rows)
     summary.refunds_imported = sum(row.refunded_at is not None for row in new_rows) + len(plan.refunds)
     for telegram_id, (amount_delta, count_delta) in _totals(new_rows, [row for _, row in plan.refunds]).items():
+        if telegram_id == ERASED_TELEGRAM_ID:
+            continue  # anonymous amounts for the accounts: nobody's totals, no segment
         move = await apply_totals(
             session,
             customer=customers[telegram_id],

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel, col
 
-from storage import csv_import, purchases
+from storage import csv_import, privacy, purchases
 from storage.csv_export import csv_bytes, export_customers, export_purchases, export_surveys, export_tickets
 from storage.csv_import import (
     CsvFileError,
@@ -469,6 +469,35 @@ async def test_purchases_and_refunds_exported_and_imported_into_an_empty_store_c
     assert await stored_purchases(sessions) == purchases_before
     assert await history(sessions, 42) == [("potential", "new", "import")]
     assert await history(sessions, 43) == []
+    async with sessions() as session:
+        assert await export_purchases(session) == purchases_csv
+
+
+async def test_an_erased_customers_purchases_import_back_as_anonymous_amounts(sessions: SessionFactory) -> None:
+    await import_customers(sessions, csv_file(CUSTOMERS, "46,Di,,,,,,,", "47,Ed,,,,,,,"))
+    await import_purchases(
+        sessions,
+        csv_file(PURCHASES, "46,80.00,,2024-05-01,D1,", "46,20.00,,2024-05-02,D2,", "47,50.00,,2024-05-03,E1,"),
+    )
+    async with transaction(sessions) as session:
+        (di,) = await session.scalars(select(Customer).where(col(Customer.telegram_id) == 46))
+        await privacy.erase_customer(session, customer_id=di.id or 0)
+    async with sessions() as session:
+        customers_csv, purchases_csv = await export_customers(session), await export_purchases(session)
+    assert [line.split(",")[0] for line in purchases_csv.decode("utf-8-sig").splitlines()[1:]] == ["0", "0", "47"]
+    async with transaction(sessions) as session:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            await session.execute(table.delete())
+
+    await import_customers(sessions, customers_csv)
+    summary = await import_purchases(sessions, purchases_csv)
+    again = await import_purchases(sessions, purchases_csv)
+
+    assert (summary.purchases_imported, summary.customers_created, again.purchases_skipped) == (3, 0, 3)
+    customers = await stored_customers(sessions)
+    assert sorted(customers) == [0, 47]  # the anonymous record of erased customers, and Ed
+    assert customers[0].first_name != "Di" and (customers[0].segment, customers[0].purchase_count) == ("potential", 0)
+    assert (customers[47].segment, customers[47].total_spent) == ("new", Decimal("50.00"))
     async with sessions() as session:
         assert await export_purchases(session) == purchases_csv
 
