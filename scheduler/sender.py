@@ -4,10 +4,10 @@ For every batch: due rows are checked again (the customer may have opted out, bl
 claimed as `sending` and committed, and only then sent. Outcomes are written back in one transaction. A crash
 between the two leaves rows in `sending`, which no sender picks up again (they are reported instead).
 
-Limits (when `rate_limits` is on): `send_rate` messages a second overall, one a second per private chat and
-twenty a minute per group. A 429 pauses every send for its `retry_after`; 5xx and network errors are retried with
-backoff up to `send_max_attempts`, then the row fails with the reason; 403 marks the customer unreachable and
-skips every row still pending for them.
+Limits (when `rate_limits` is on): `send_rate` messages in any one second overall and twenty in any minute per
+group (sliding windows: scheduler/sliding_window.py), one a second per private chat. A 429 pauses every send for
+its `retry_after`; 5xx and network errors are retried with backoff up to `send_max_attempts`, then the row fails
+with the reason; 403 marks the customer unreachable and skips every row still pending for them.
 
 Texts come from the caller (`texts(language, key, params)`): the catalogs live in `bot/`, which imports this
 package and not the other way round.
@@ -20,20 +20,20 @@ import json
 import logging
 import time
 import warnings
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from aiolimiter import AsyncLimiter
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageId
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from scheduler.config import CareConfig
+from scheduler.sliding_window import SlidingWindow
 from storage import outbox
 from storage.coupons import issue_coupon
 from storage.db import SessionFactory, transaction
@@ -121,10 +121,10 @@ class OutboxSender:
         self._sleep = sleep
         self._clock = clock
         self._limits = config.rate_limits
-        self._limiter = AsyncLimiter(config.send_rate, 1) if config.rate_limits else None
+        self._overall = SlidingWindow.per_second(config.send_rate, clock=clock, sleep=sleep)
         self.batch_size = max(1, int(config.send_rate)) if config.rate_limits else 100
         self._chat_ready: dict[int, float] = {}
-        self._group_sends: dict[int, deque[float]] = {}
+        self._groups: dict[int, SlidingWindow] = {}
         self._pause = asyncio.Lock()
 
     # ------------------------------------------------------------ the loop
@@ -254,36 +254,40 @@ class OutboxSender:
         """Seconds until this chat may get another message (0 when it may now)."""
         if not self._limits:
             return 0.0
-        now = self._clock()
         if chat_id < 0:
-            sends = self._group_sends.get(chat_id)
-            if sends is None:
-                return 0.0
-            while sends and now - sends[0] >= GROUP_WINDOW_SECONDS:
-                sends.popleft()
-            return 0.0 if len(sends) < GROUP_MAX_PER_WINDOW else GROUP_WINDOW_SECONDS - (now - sends[0])
-        return max(0.0, self._chat_ready.get(chat_id, 0.0) - now)
+            return self._group(chat_id).delay()
+        return max(0.0, self._chat_ready.get(chat_id, 0.0) - self._clock())
 
-    def _note_send(self, chat_id: int) -> None:
-        if not self._limits:
-            return
+    def _group(self, chat_id: int) -> SlidingWindow:
+        window = self._groups.get(chat_id)
+        if window is None:
+            window = self._groups[chat_id] = SlidingWindow(
+                GROUP_MAX_PER_WINDOW, GROUP_WINDOW_SECONDS, clock=self._clock, sleep=self._sleep
+            )
+        return window
+
+    def _note_private_send(self, chat_id: int) -> None:
         now = self._clock()
-        if chat_id < 0:
-            self._group_sends.setdefault(chat_id, deque()).append(now)
-            return
         if len(self._chat_ready) > 10_000:  # forget chats whose second has passed
             self._chat_ready = {chat: ready for chat, ready in self._chat_ready.items() if ready > now}
         self._chat_ready[chat_id] = now + PER_CHAT_INTERVAL_SECONDS
 
-    async def _ready_to_send(self, chat_id: int) -> None:
+    @asynccontextmanager
+    async def _sending(self, chat_id: int) -> AsyncIterator[None]:
+        """Wait until a message to `chat_id` may go; the call made inside counts against the limits."""
         async with self._pause:  # held while a 429 pause lasts
             pass
-        if self._limiter is not None:
-            await self._limiter.acquire()
-        wait = self._chat_wait(chat_id)
-        if wait > 0:  # a retry of the same chat within its second
+        if not self._limits:
+            yield
+            return
+        # The chat first (a retry to the same chat within its second; one coroutine sends to a chat at a time),
+        # the overall window last, so that its slot is taken at the moment of sending.
+        while (wait := self._chat_wait(chat_id)) > 0:
             await self._sleep(wait)
-        self._note_send(chat_id)
+        async with self._group(chat_id).use() if chat_id < 0 else nullcontext(), self._overall.use():
+            if chat_id >= 0:
+                self._note_private_send(chat_id)
+            yield
 
     async def _pause_for(self, seconds: float) -> None:
         resume_at = self._clock() + seconds
@@ -336,18 +340,18 @@ class OutboxSender:
             return Outcome(item, OutboxStatus.FAILED, 0, reason=f"cannot render: {type(exc).__name__}")
         attempts = throttled = 0
         while True:
-            await self._ready_to_send(message.chat_id)
             attempts += 1
             try:
-                if copy_from:
-                    copied = await self._bot.copy_message(
-                        message.chat_id, copy_from["chat_id"], copy_from["message_id"], reply_markup=markup
-                    )
-                    return Outcome(item, OutboxStatus.SENT, attempts, copied.message_id)
-                assert text is not None
-                sent = await self._bot.send_message(
-                    message.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-                )
+                async with self._sending(message.chat_id):
+                    if copy_from:
+                        sent: MessageId | Message = await self._bot.copy_message(
+                            message.chat_id, copy_from["chat_id"], copy_from["message_id"], reply_markup=markup
+                        )
+                    else:
+                        assert text is not None
+                        sent = await self._bot.send_message(
+                            message.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                        )
                 return Outcome(item, OutboxStatus.SENT, attempts, sent.message_id)
             except RetryAfter as exc:
                 throttled += 1
