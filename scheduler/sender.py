@@ -1,8 +1,9 @@
 """The outbox sender: drains due rows within Telegram's limits, each row sent at most once.
 
-For every batch: due rows are checked again (the customer may have opted out, blocked the bot or be asleep),
-claimed as `sending` and committed, and only then sent. Outcomes are written back in one transaction. A crash
-between the two leaves rows in `sending`, which no sender picks up again (they are reported instead).
+For every batch: when few rows are due, the next chunk of a due greeting pass becomes outbox rows (see
+storage/outbox_passes.py); due rows are checked again (the customer may have opted out, blocked the bot or be
+asleep), claimed as `sending` and committed, and only then sent. Outcomes are written back in one transaction. A
+crash between the two leaves rows in `sending`, which no sender picks up again (they are reported instead).
 
 Limits (when `rate_limits` is on): `send_rate` messages in any one second overall and twenty in any minute per
 group (sliding windows: scheduler/sliding_window.py), one a second per private chat. A 429 pauses every send for
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageId
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -34,7 +36,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from scheduler.config import CareConfig
 from scheduler.sliding_window import SlidingWindow
-from storage import outbox
+from storage import outbox, outbox_passes
 from storage.coupons import issue_coupon
 from storage.db import SessionFactory, transaction
 from storage.models import OutboxStatus
@@ -169,7 +171,10 @@ class OutboxSender:
         now = utcnow()
         config = self._config
         async with transaction(self._sessions) as session:
-            due = await outbox.due_messages(session, now=now, limit=self.batch_size * 4)
+            look_ahead = self.batch_size * 4
+            due = await outbox.due_messages(session, now=now, limit=look_ahead)
+            if len(due) < look_ahead and await self._expand_passes(session, now):
+                due = await outbox.due_messages(session, now=now, limit=look_ahead)
             if not due:
                 return [], None
             capped_ids = [d.message.customer_id for d in due if d.message.capped and d.message.customer_id]
@@ -225,6 +230,18 @@ class OutboxSender:
         if claimed or handled:
             return claimed, 0.0
         return [], wait
+
+    async def _expand_passes(self, session: AsyncSession, now: datetime) -> int:
+        """Turn the next chunk of a due greeting pass into outbox rows; returns how many. A pass waits while its
+        time zone has quiet hours: its rows would only be held until morning one by one."""
+        for greeting_pass in await outbox_passes.open_passes(session, due_by=now):
+            if self._config.quiet.held_until(now, self._config.zone_of(greeting_pass.timezone)) is not None:
+                continue
+            assert greeting_pass.id is not None
+            while (inserted := await outbox_passes.expand(session, greeting_pass.id, now=now)) is not None:
+                if inserted:
+                    return inserted
+        return 0
 
     async def _attach_gift(self, session: Any, item: DueMessage, now: datetime) -> None:
         """Issue the gift code a greeting carries, in the claiming transaction: one code per message sent."""

@@ -8,7 +8,6 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -33,10 +32,6 @@ async def customer_zones(session: AsyncSession, config: CareConfig) -> list[tupl
     """Each distinct `customers.timezone` value (None: not set) with the zone it means."""
     result = await session.execute(select(col(Customer.timezone)).distinct())
     return [(value, config.zone_of(value)) for (value,) in result.all()]
-
-
-def in_zone(value: str | None) -> ColumnElement[bool]:
-    return col(Customer.timezone).is_(None) if value is None else col(Customer.timezone) == value
 
 
 def local_time(day: date, zone: ZoneInfo, at: time = GREETING_TIME) -> datetime:
