@@ -33,6 +33,7 @@ async def _list(settings: Settings) -> None:
     from scheduler.jobs import JOBS, next_run
     from storage.db import create_engine, session_factory, upgrade
     from storage.outbox import outbox_report
+    from storage.outbox_passes import open_passes
     from storage.types import utcnow
 
     config = care_config(settings)
@@ -53,6 +54,7 @@ async def _list(settings: Settings) -> None:
     try:
         async with session_factory(engine)() as session:
             report = await outbox_report(session, now=now)
+            passes = await open_passes(session)
     finally:
         await engine.dispose()
     counts = Table(title="Outbox")
@@ -60,6 +62,14 @@ async def _list(settings: Settings) -> None:
         counts.add_column(column, justify="right")
     counts.add_row(*(str(report.counts[name]) for name in ("pending", "sending", "sent", "failed", "skipped", "stuck")))
     console.print(counts)
+    if passes:
+        bulk = Table(title="Greetings to everyone, written into the outbox a chunk at a time from their hour")
+        for column in ("greeting", "from", "planned", "in the outbox"):
+            bulk.add_column(column, justify="left" if column in ("greeting", "from") else "right")
+        for greeting in passes:
+            start = greeting.not_before.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
+            bulk.add_row(greeting.key, start, str(greeting.planned), str(greeting.expanded))
+        console.print(bulk)
     if report.stuck:
         console.print(
             f"[yellow]{report.stuck_count} message(s) were being sent when the sender stopped; they are not sent "

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -22,6 +21,8 @@ from typing import Any
 from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
+
+from scheduler.sliding_window import SlidingWindow
 
 log = logging.getLogger(__name__)
 
@@ -54,37 +55,6 @@ SENDING_METHODS = frozenset(
         "createForumTopic",
     )
 )
-
-
-class SlidingWindow:
-    """At most `limit` acquisitions within any `period` seconds; waiters are served in order."""
-
-    def __init__(self, limit: int, period: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.period = period
-        self._clock = clock
-        self._times: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    def _prune(self, now: float) -> None:
-        while self._times and now - self._times[0] >= self.period:
-            self._times.popleft()
-
-    def idle(self) -> bool:
-        self._prune(self._clock())
-        return not self._times and not self._lock.locked()
-
-    async def acquire(self, weight: int = 1) -> None:
-        weight = max(1, min(weight, self.limit))
-        async with self._lock:
-            while True:
-                now = self._clock()
-                self._prune(now)
-                if len(self._times) + weight <= self.limit:
-                    break
-                oldest = self._times[len(self._times) + weight - self.limit - 1]
-                await asyncio.sleep(max(oldest + self.period - now, 0.01))
-            self._times.extend([now] * weight)
 
 
 def retry_seconds(error: RetryAfter) -> float:

@@ -1,13 +1,14 @@
 """The outbox sender: drains due rows within Telegram's limits, each row sent at most once.
 
-For every batch: due rows are checked again (the customer may have opted out, blocked the bot or be asleep),
-claimed as `sending` and committed, and only then sent. Outcomes are written back in one transaction. A crash
-between the two leaves rows in `sending`, which no sender picks up again (they are reported instead).
+For every batch: when few rows are due, the next chunk of a due greeting pass becomes outbox rows (see
+storage/outbox_passes.py); due rows are checked again (the customer may have opted out, blocked the bot or be
+asleep), claimed as `sending` and committed, and only then sent. Outcomes are written back in one transaction. A
+crash between the two leaves rows in `sending`, which no sender picks up again (they are reported instead).
 
-Limits (when `rate_limits` is on): `send_rate` messages a second overall, one a second per private chat and
-twenty a minute per group. A 429 pauses every send for its `retry_after`; 5xx and network errors are retried with
-backoff up to `send_max_attempts`, then the row fails with the reason; 403 marks the customer unreachable and
-skips every row still pending for them.
+Limits (when `rate_limits` is on): `send_rate` messages in any one second overall and twenty in any minute per
+group (sliding windows: scheduler/sliding_window.py), one a second per private chat. A 429 pauses every send for
+its `retry_after`; 5xx and network errors are retried with backoff up to `send_max_attempts`, then the row fails
+with the reason; 403 marks the customer unreachable and skips every row still pending for them.
 
 Texts come from the caller (`texts(language, key, params)`): the catalogs live in `bot/`, which imports this
 package and not the other way round.
@@ -20,21 +21,22 @@ import json
 import logging
 import time
 import warnings
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from aiolimiter import AsyncLimiter
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageId
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from scheduler.config import CareConfig
-from storage import outbox
+from scheduler.sliding_window import SlidingWindow
+from storage import outbox, outbox_passes
 from storage.coupons import issue_coupon
 from storage.db import SessionFactory, transaction
 from storage.models import OutboxStatus
@@ -121,10 +123,10 @@ class OutboxSender:
         self._sleep = sleep
         self._clock = clock
         self._limits = config.rate_limits
-        self._limiter = AsyncLimiter(config.send_rate, 1) if config.rate_limits else None
+        self._overall = SlidingWindow.per_second(config.send_rate, clock=clock, sleep=sleep)
         self.batch_size = max(1, int(config.send_rate)) if config.rate_limits else 100
         self._chat_ready: dict[int, float] = {}
-        self._group_sends: dict[int, deque[float]] = {}
+        self._groups: dict[int, SlidingWindow] = {}
         self._pause = asyncio.Lock()
 
     # ------------------------------------------------------------ the loop
@@ -169,7 +171,10 @@ class OutboxSender:
         now = utcnow()
         config = self._config
         async with transaction(self._sessions) as session:
-            due = await outbox.due_messages(session, now=now, limit=self.batch_size * 4)
+            look_ahead = self.batch_size * 4
+            due = await outbox.due_messages(session, now=now, limit=look_ahead)
+            if len(due) < look_ahead and await self._expand_passes(session, now):
+                due = await outbox.due_messages(session, now=now, limit=look_ahead)
             if not due:
                 return [], None
             capped_ids = [d.message.customer_id for d in due if d.message.capped and d.message.customer_id]
@@ -226,6 +231,18 @@ class OutboxSender:
             return claimed, 0.0
         return [], wait
 
+    async def _expand_passes(self, session: AsyncSession, now: datetime) -> int:
+        """Turn the next chunk of a due greeting pass into outbox rows; returns how many. A pass waits while its
+        time zone has quiet hours: its rows would only be held until morning one by one."""
+        for greeting_pass in await outbox_passes.open_passes(session, due_by=now):
+            if self._config.quiet.held_until(now, self._config.zone_of(greeting_pass.timezone)) is not None:
+                continue
+            assert greeting_pass.id is not None
+            while (inserted := await outbox_passes.expand(session, greeting_pass.id, now=now)) is not None:
+                if inserted:
+                    return inserted
+        return 0
+
     async def _attach_gift(self, session: Any, item: DueMessage, now: datetime) -> None:
         """Issue the gift code a greeting carries, in the claiming transaction: one code per message sent."""
         message = item.message
@@ -254,36 +271,40 @@ class OutboxSender:
         """Seconds until this chat may get another message (0 when it may now)."""
         if not self._limits:
             return 0.0
-        now = self._clock()
         if chat_id < 0:
-            sends = self._group_sends.get(chat_id)
-            if sends is None:
-                return 0.0
-            while sends and now - sends[0] >= GROUP_WINDOW_SECONDS:
-                sends.popleft()
-            return 0.0 if len(sends) < GROUP_MAX_PER_WINDOW else GROUP_WINDOW_SECONDS - (now - sends[0])
-        return max(0.0, self._chat_ready.get(chat_id, 0.0) - now)
+            return self._group(chat_id).delay()
+        return max(0.0, self._chat_ready.get(chat_id, 0.0) - self._clock())
 
-    def _note_send(self, chat_id: int) -> None:
-        if not self._limits:
-            return
+    def _group(self, chat_id: int) -> SlidingWindow:
+        window = self._groups.get(chat_id)
+        if window is None:
+            window = self._groups[chat_id] = SlidingWindow(
+                GROUP_MAX_PER_WINDOW, GROUP_WINDOW_SECONDS, clock=self._clock, sleep=self._sleep
+            )
+        return window
+
+    def _note_private_send(self, chat_id: int) -> None:
         now = self._clock()
-        if chat_id < 0:
-            self._group_sends.setdefault(chat_id, deque()).append(now)
-            return
         if len(self._chat_ready) > 10_000:  # forget chats whose second has passed
             self._chat_ready = {chat: ready for chat, ready in self._chat_ready.items() if ready > now}
         self._chat_ready[chat_id] = now + PER_CHAT_INTERVAL_SECONDS
 
-    async def _ready_to_send(self, chat_id: int) -> None:
+    @asynccontextmanager
+    async def _sending(self, chat_id: int) -> AsyncIterator[None]:
+        """Wait until a message to `chat_id` may go; the call made inside counts against the limits."""
         async with self._pause:  # held while a 429 pause lasts
             pass
-        if self._limiter is not None:
-            await self._limiter.acquire()
-        wait = self._chat_wait(chat_id)
-        if wait > 0:  # a retry of the same chat within its second
+        if not self._limits:
+            yield
+            return
+        # The chat first (a retry to the same chat within its second; one coroutine sends to a chat at a time),
+        # the overall window last, so that its slot is taken at the moment of sending.
+        while (wait := self._chat_wait(chat_id)) > 0:
             await self._sleep(wait)
-        self._note_send(chat_id)
+        async with self._group(chat_id).use() if chat_id < 0 else nullcontext(), self._overall.use():
+            if chat_id >= 0:
+                self._note_private_send(chat_id)
+            yield
 
     async def _pause_for(self, seconds: float) -> None:
         resume_at = self._clock() + seconds
@@ -336,18 +357,18 @@ class OutboxSender:
             return Outcome(item, OutboxStatus.FAILED, 0, reason=f"cannot render: {type(exc).__name__}")
         attempts = throttled = 0
         while True:
-            await self._ready_to_send(message.chat_id)
             attempts += 1
             try:
-                if copy_from:
-                    copied = await self._bot.copy_message(
-                        message.chat_id, copy_from["chat_id"], copy_from["message_id"], reply_markup=markup
-                    )
-                    return Outcome(item, OutboxStatus.SENT, attempts, copied.message_id)
-                assert text is not None
-                sent = await self._bot.send_message(
-                    message.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-                )
+                async with self._sending(message.chat_id):
+                    if copy_from:
+                        sent: MessageId | Message = await self._bot.copy_message(
+                            message.chat_id, copy_from["chat_id"], copy_from["message_id"], reply_markup=markup
+                        )
+                    else:
+                        assert text is not None
+                        sent = await self._bot.send_message(
+                            message.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                        )
                 return Outcome(item, OutboxStatus.SENT, attempts, sent.message_id)
             except RetryAfter as exc:
                 throttled += 1

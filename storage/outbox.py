@@ -15,6 +15,9 @@ The contract between planners and the sender:
 - Templates of a customer's row may use `{name}`: their first name (or a polite form of address).
 - Rows without a customer (e.g. the staff chat's SLA digest) are rendered in the default language.
 
+A greeting to everyone in a time zone (a holiday's) is planned as one pass and written out as rows when due:
+see storage/outbox_passes.py.
+
 Row life: `pending` → `sending` (committed before Telegram is called) → `sent` | `failed` | `skipped`. A row left
 in `sending` by a crash is never picked up again: a message may be lost to a crash, never doubled; such rows are
 reported by `outbox_report()` (`carebot jobs list`, `/stats`).

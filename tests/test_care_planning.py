@@ -79,14 +79,19 @@ async def test_spring_festival_from_the_holidays_library_greets_everyone_and_giv
     with time_machine.travel(at(2026, 2, 16, 1, 0), tick=False):  # the eve: Spring Festival is tomorrow
         assert await run_job("holidays", sessions=sessions, config=CONFIG) == 2
         assert await run_job("holidays", sessions=sessions, config=CONFIG) == 0
+    assert await outbox_rows(sessions) == []  # one pass per time zone; rows appear when they fall due
+    with time_machine.travel(at(2026, 2, 17, 2, 0), tick=False):  # 10:00 in Shanghai, 02:00 in London
+        async with fake_sender(tg, sessions, CONFIG) as sender:
+            assert (await sender.drain()).sent == 1
+    assert tg.sent_to(en_user) == []
+    with time_machine.travel(at(2026, 2, 17, 10, 0), tick=False):  # 10:00 in London
+        async with fake_sender(tg, sessions, CONFIG) as sender:
+            assert (await sender.drain()).sent == 1
     rows = await planned_keys(sessions, "holiday")
     assert set(rows) == {f"holiday:2026-02-17:customer:{c.id}" for c in (regular, vip)}
     assert all(row.capped for row in rows.values())
     assert rows[f"holiday:2026-02-17:customer:{regular.id}"].not_before == at(2026, 2, 17, 2, 0)  # 10:00 Shanghai
     assert rows[f"holiday:2026-02-17:customer:{vip.id}"].not_before == at(2026, 2, 17, 10, 0)  # 10:00 London
-    with time_machine.travel(at(2026, 2, 17, 10, 0), tick=False):
-        async with fake_sender(tg, sessions, CONFIG) as sender:
-            assert (await sender.drain()).sent == 2
     assert "小王，春节快乐" in tg.last_sent(zh_user).content  # type: ignore[union-attr]
     assert "🎁" not in tg.last_sent(zh_user).content  # type: ignore[union-attr]
     greeting = tg.last_sent(en_user)
@@ -94,17 +99,24 @@ async def test_spring_festival_from_the_holidays_library_greets_everyone_and_giv
     assert "🎁 A small gift for you: code" in greeting.content
 
 
-async def test_only_the_listed_holidays_are_greeted_and_mid_autumn_is_one_of_them(sessions: SessionFactory) -> None:
-    await add_customer(sessions, 841)
+async def test_only_the_listed_holidays_are_greeted_and_mid_autumn_is_one_of_them(
+    tg: FakeTelegram, sessions: SessionFactory
+) -> None:
+    user = tg.user(841, "Lin")
+    await add_customer(sessions, 841, first_name="Lin")
     with time_machine.travel(at(2026, 4, 4, 1, 0), tick=False):  # Tomb-Sweeping Day is not a greeting day
         assert await run_job("holidays", sessions=sessions, config=CONFIG) == 0
     with time_machine.travel(at(2026, 2, 17, 17, 0), tick=False):  # its 2nd and 3rd days: greeted on the 1st only
         assert await run_job("holidays", sessions=sessions, config=CONFIG) == 0
     with time_machine.travel(at(2026, 9, 24, 20, 0), tick=False):
         assert await run_job("holidays", sessions=sessions, config=CONFIG) == 1
+    with time_machine.travel(at(2026, 9, 25, 2, 0), tick=False):
+        async with fake_sender(tg, sessions, CONFIG) as sender:
+            assert (await sender.drain()).sent == 1
     (row,) = await outbox_rows(sessions)
     assert row.key.startswith("holiday:2026-09-25:")
     assert json.loads(row.params)["holiday"] == {"en": "Mid-Autumn Festival", "zh_CN": "中秋节"}
+    assert "Mid-Autumn Festival, Lin!" in tg.last_sent(user).content  # type: ignore[union-attr]
 
 
 async def test_a_quiet_customer_gets_a_check_in_that_mentions_their_last_purchase(

@@ -82,3 +82,40 @@ def test_an_unknown_job_is_one_clear_line() -> None:
     result = CliRunner().invoke(app, ["jobs", "run", "greet-everyone"])
     assert result.exit_code == 2
     assert "unknown job 'greet-everyone'" in result.output
+
+
+async def test_a_holiday_pass_is_listed_with_its_counts_until_the_sender_has_written_it_out(
+    tg: FakeTelegram, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    runner = CliRunner()
+    user = tg.user(1102, "Hui")
+    async with serve_botapi(tg) as server:
+        env = {
+            "CAREBOT_DATABASE_URL": url,
+            "CAREBOT_BOT_TOKEN": TOKEN,
+            "CAREBOT_BOT_API_URL": server.base_url,
+            "CAREBOT_RATE_LIMITS": "off",
+            "COLUMNS": "200",
+        }
+
+        async def carebot(*args: str) -> str:
+            result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        await carebot("db", "upgrade")
+        engine = create_engine(url)
+        try:
+            await add_customer(session_factory(engine), 1102, first_name="Hui")
+        finally:
+            await engine.dispose()
+        with time_machine.travel(datetime(2026, 2, 16, 4, 0, tzinfo=UTC)):  # noon on Spring Festival eve
+            assert "holidays: 1 planned" in await carebot("jobs", "run", "holidays")
+            listing = await carebot("jobs", "list")
+        (row,) = [line for line in listing.splitlines() if "holiday:2026-02-17" in line]
+        assert [cell.strip() for cell in row.split("│")[1:-1]] == ["holiday:2026-02-17", "2026-02-17 10:00", "1", "0"]
+        with time_machine.travel(datetime(2026, 2, 17, 2, 0, tzinfo=UTC)):  # 10:00 in Shanghai
+            assert "send: 1 sent, 0 failed" in await carebot("jobs", "run", "send")
+            assert "holiday:" not in await carebot("jobs", "list")
+    assert "Spring Festival" in tg.last_sent(user).content  # type: ignore[union-attr]

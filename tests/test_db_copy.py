@@ -30,6 +30,7 @@ from storage.models import (
 from storage.models.agreement import AgreementAcceptance, AgreementText, AgreementVersion, ForgottenAcceptances
 from storage.models.staff_work import Broadcast, CustomerNote, StaffImport
 from storage.outbox import PlannedMessage, enqueue_many
+from storage.outbox_passes import PassPlan, plan_pass
 from storage.segments import VipThresholds
 from storage.types import utcnow
 from tests.conftest import BACKENDS, empty_database
@@ -88,6 +89,8 @@ async def fill_every_table(sessions: SessionFactory) -> None:
         await enqueue_many(
             session, messages=[PlannedMessage(key="birthday:2026:1", kind="birthday", chat_id=5001, template="x")]
         )
+        greeting = PassPlan("holiday:2026-10-01", "holiday:2026-10-01:customer:", "holiday", "x", {}, None, utcnow())
+        await plan_pass(session, greeting, now=utcnow())
         await coupons.issue_coupon(
             session,
             customer_id=customer.id,

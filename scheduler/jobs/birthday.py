@@ -16,10 +16,11 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 
 from scheduler.config import CareConfig
-from scheduler.jobs.common import JobSpec, customer_zones, in_zone, local_time
+from scheduler.jobs.common import JobSpec, customer_zones, local_time
 from storage.db import SessionFactory, transaction
 from storage.models import Customer
 from storage.outbox import customer_plan, enqueue_query
+from storage.outbox_passes import in_zone
 from storage.proactive import proactive_allowed
 
 

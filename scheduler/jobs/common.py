@@ -39,10 +39,6 @@ async def customer_zones(session: AsyncSession, config: CareConfig) -> list[tupl
     return [(value, config.zone_of(value)) for (value,) in result.all()]
 
 
-def in_zone(value: str | None) -> ColumnElement[bool]:
-    return col(Customer.timezone).is_(None) if value is None else col(Customer.timezone) == value
-
-
 def local_time(day: date, zone: ZoneInfo, at: time = GREETING_TIME) -> datetime:
     return datetime.combine(day, at, zone)
 

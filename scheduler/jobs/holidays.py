@@ -3,6 +3,9 @@
 Holidays come from the `holidays` library (for CN: New Year, Spring Festival, Mid-Autumn, National Day…). A
 listed name matches a holiday whose English name contains it; a holiday lasting several days is greeted on its
 first day, at 10:00 in each customer's time zone. VIP customers get a gift code.
+
+Everyone is greeted, so the planner writes one pass per time zone rather than one outbox row per customer; the
+sender turns a pass into rows in chunks when it is due (storage/outbox_passes.py).
 """
 
 from __future__ import annotations
@@ -10,23 +13,19 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import holidays as holiday_calendars
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import case, func, literal
-from sqlmodel import col, select
 
 from scheduler.config import CareConfig
 from scheduler.jobs.birthday import gift
-from scheduler.jobs.common import JobSpec, customer_zones, in_zone, local_time
+from scheduler.jobs.common import JobSpec, customer_zones, local_time
 from storage.db import SessionFactory, transaction
-from storage.models import Customer, Segment
-from storage.outbox import customer_plan, enqueue_query, params_json
-from storage.proactive import proactive_allowed
+from storage.outbox_passes import PassPlan, plan_pass
 
 NAME_LANGUAGES = {"en": "en_US", "zh_CN": "zh_CN"}
-CHUNK = 50_000  # customer ids per transaction
 
 
 @cache
@@ -53,45 +52,39 @@ def greeted_holiday(config: CareConfig, day: date) -> dict[str, str] | None:
 
 
 async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> int:
+    """Plan a greeting pass for every time zone whose today or tomorrow is a holiday; returns how many customers
+    they newly cover. The sender expands each pass into outbox rows from 10:00 local (storage/outbox_passes.py)."""
     async with sessions() as session:
         zones = await customer_zones(session, config)
-        highest = (await session.execute(select(func.max(col(Customer.id))))).scalar_one_or_none() or 0
-    passes = []  # (zone value, day, greeting params) for every zone whose today or tomorrow is a holiday
+    planned = 0
     for value, zone in zones:
         today = now.astimezone(zone).date()
         for day in (today, today + timedelta(days=1)):
             names = greeted_holiday(config, day)
-            if names is not None:
-                passes.append((value, zone, day, names))
-    planned = 0
-    # Everyone is greeted: plan in id ranges, one short transaction each, so the bot keeps writing in between.
-    for low in range(0, highest if passes else 0, CHUNK):
-        async with transaction(sessions) as session:
-            for value, zone, day, names in passes:
-                columns = customer_plan(
-                    key_prefix=f"holiday:{day.isoformat()}:customer:",
-                    kind="holiday",
-                    template="care.holiday",
-                    params=_params(config, names),
-                    capped=True,
-                    not_before=local_time(day, zone),
-                    now=now,
-                )
-                query = select(*columns).where(
-                    col(Customer.id) > low, col(Customer.id) <= low + CHUNK, in_zone(value), proactive_allowed()
-                )
-                planned += await enqueue_query(session, query=query)
+            if names is None:
+                continue
+            async with transaction(sessions) as session:  # one short transaction per pass
+                planned += await plan_pass(session, _greeting(config, day, value, zone, names), now=now)
     return planned
 
 
-def _params(config: CareConfig, names: dict[str, str]) -> Any:
-    """The greeting's params as SQL: VIP customers' rows also carry a gift."""
+def _greeting(config: CareConfig, day: date, value: str | None, zone: ZoneInfo, names: dict[str, str]) -> PassPlan:
+    """The holiday greeting of everyone whose `customers.timezone` is `value`: VIPs' carries a gift."""
     params: dict[str, Any] = {"holiday": names}
-    plain = literal(params_json(params))
-    if config.holiday_gift_value <= 0:
-        return plain
-    with_gift = {**params, "gift": gift(config, "holiday", config.holiday_gift_value)}
-    return case((col(Customer.segment) == Segment.VIP.value, literal(params_json(with_gift))), else_=plain)
+    vip_params = None
+    if config.holiday_gift_value > 0:
+        vip_params = {**params, "gift": gift(config, "holiday", config.holiday_gift_value)}
+    return PassPlan(
+        key=f"holiday:{day.isoformat()}" + ("" if value is None else f":zone:{value}"),
+        row_key_prefix=f"holiday:{day.isoformat()}:customer:",
+        kind="holiday",
+        template="care.holiday",
+        params=params,
+        vip_params=vip_params,
+        capped=True,
+        timezone=value,
+        not_before=local_time(day, zone),
+    )
 
 
 def trigger(config: CareConfig) -> BaseTrigger:

@@ -9,7 +9,7 @@ from storage.models.agreement import (
 )
 from storage.models.care import FaqEntry, FaqEvent, SurveyResponse
 from storage.models.customer import Customer, Segment
-from storage.models.outbox import Coupon, OutboxMessage, OutboxStatus
+from storage.models.outbox import Coupon, OutboxMessage, OutboxPass, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
@@ -32,6 +32,7 @@ __all__ = [
     "ForgottenAcceptances",
     "InboxUpdate",
     "OutboxMessage",
+    "OutboxPass",
     "OutboxStatus",
     "PendingInput",
     "Purchase",

@@ -52,6 +52,36 @@ class OutboxMessage(SQLModel, table=True):
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
+class OutboxPass(SQLModel, table=True):
+    """One greeting for every customer of a time zone (e.g. a holiday's), planned as this one row.
+
+    The sender expands it into outbox rows shortly before they are due: customers `expanded_to < id <= last_customer_id`
+    in the time zone `timezone` (None: customers without one), in id order, a chunk at a time, each row keyed
+    `<row_key_prefix><customer id>`. A chunk and `expanded_to` move in one transaction, and the keys are unique,
+    so an expansion that crashed resumes and a customer never gets the row twice.
+    """
+
+    __tablename__ = "outbox_passes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160, unique=True)
+    row_key_prefix: str = Field(max_length=100)
+    kind: str = Field(max_length=32)
+    template: str = Field(max_length=64)
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    vip_params: str | None = Field(
+        default=None, sa_column=Column(Text, nullable=True), description="the params of VIP customers' rows (a gift)"
+    )
+    capped: bool = False
+    timezone: str | None = Field(default=None, max_length=64)
+    not_before: datetime = Field(sa_type=UTCDateTime)
+    last_customer_id: int = Field(description="the highest customer id covered; a later planning may raise it")
+    expanded_to: int = Field(default=0, description="customers up to this id are expanded")
+    planned: int = Field(default=0, description="customers allowed proactive messages when planned")
+    expanded: int = Field(default=0, description="outbox rows inserted so far")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class Coupon(SQLModel, table=True):
     """A gift code: 8 capital letters and digits without look-alikes, redeemed once by staff."""
 
