@@ -1,9 +1,13 @@
 """Telegram's sending limits, kept before each call instead of learnt from 429 answers.
 
-- about 30 messages a second overall;
+- no more than 30 messages in any second overall;
 - no 60-second window with more than 20 messages to one group (a sliding window: a leaky bucket such as PTB's
   `AIORateLimiter` lets a burst of 20 through and then keeps sending, which can put 40 into one minute);
-- no more than one message a second to one private chat.
+- no more than one message a second to one chat, private or group (a burst from the staff relay would otherwise
+  draw 429s from a group too).
+
+Every limit is a sliding window (scheduler/sliding_window.py) that counts a call until its answer is back, so
+no window of arrivals at Telegram holds more than the limit, whatever the latency.
 
 A 429 answer pauses only the chat it came from for `retry_after`, then the call is retried; other chats go on.
 """
@@ -15,10 +19,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
@@ -29,7 +33,7 @@ log = logging.getLogger(__name__)
 GROUP_LIMIT, GROUP_PERIOD = 20, 60.0
 PRIVATE_LIMIT, PRIVATE_PERIOD = 1, 1.0
 OVERALL_PER_SECOND = 30
-MARGIN = 0.5  # the window is measured here, Telegram measures on arrival: keep a little slack
+MARGIN = 0.1  # Telegram's clock is not ours: a little slack
 SENDING_METHODS = frozenset(
     name.lower()
     for name in (
@@ -79,8 +83,8 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
     def __init__(self, *, enabled: bool = True, max_retries: int = 5) -> None:
         self.enabled = enabled
         self.max_retries = max_retries
-        self._overall = AsyncLimiter(OVERALL_PER_SECOND, 1)
-        self._windows: dict[int | str, SlidingWindow] = {}
+        self._overall = SlidingWindow(OVERALL_PER_SECOND, 1.0 + MARGIN)
+        self._windows: dict[int | str, tuple[SlidingWindow, ...]] = {}
         self._paused_until: dict[int | str, float] = {}
 
     async def initialize(self) -> None:
@@ -89,15 +93,17 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
     async def shutdown(self) -> None:
         pass
 
-    def window(self, chat_id: int | str) -> SlidingWindow:
+    def windows(self, chat_id: int | str) -> tuple[SlidingWindow, ...]:
+        """The limits of one chat: one a second, and for a group also twenty a minute."""
         found = self._windows.get(chat_id)
         if found is None:
             if len(self._windows) > 2048:
-                for key in [k for k, w in self._windows.items() if w.idle()]:
+                for key in [k for k, ws in self._windows.items() if all(w.idle() for w in ws)]:
                     del self._windows[key]
-            is_group = isinstance(chat_id, str) or chat_id < 0
-            limit, period = (GROUP_LIMIT, GROUP_PERIOD) if is_group else (PRIVATE_LIMIT, PRIVATE_PERIOD)
-            found = self._windows[chat_id] = SlidingWindow(limit, period + MARGIN)
+            found = (SlidingWindow(PRIVATE_LIMIT, PRIVATE_PERIOD + MARGIN),)
+            if isinstance(chat_id, str) or chat_id < 0:
+                found += (SlidingWindow(GROUP_LIMIT, GROUP_PERIOD + MARGIN),)
+            self._windows[chat_id] = found
         return found
 
     async def _wait_out_pause(self, chat_id: int | str) -> None:
@@ -125,11 +131,13 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
         for attempt in range(self.max_retries + 1):
             if chat_id is not None:
                 await self._wait_out_pause(chat_id)
-            if self.enabled and sending:
-                await self.window(chat_id).acquire(_weight(method, data))
-                await self._overall.acquire()
             try:
-                return await callback(*args, **kwargs)
+                async with AsyncExitStack() as limits:
+                    if self.enabled and sending:
+                        weight = _weight(method, data)
+                        for window in (*self.windows(chat_id), self._overall):  # the chat's first, the overall last
+                            await limits.enter_async_context(window.use(weight))
+                    return await callback(*args, **kwargs)
             except RetryAfter as error:
                 if attempt == self.max_retries:
                     raise

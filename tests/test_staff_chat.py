@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlmodel import select
 
-from bot.ratelimit import CarebotRateLimiter, SlidingWindow
+from bot.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
 from bot.splitting import CAPTION_LIMIT, TEXT_LIMIT, split_caption, split_text, tg_len
 from bot.staff_chat import relay_of
@@ -169,20 +169,10 @@ def test_long_texts_split_at_safe_boundaries() -> None:
     assert split_text("short") == ["short"]
 
 
-async def test_sliding_window_allows_no_more_than_the_limit_in_any_window() -> None:
-    window = SlidingWindow(3, 0.3)
-    stamps = []
-    for _ in range(7):
-        await window.acquire()
-        stamps.append(time.monotonic())
-    for index in range(3, 7):
-        assert stamps[index] - stamps[index - 3] >= 0.3 - 0.01
-
-
-async def test_rate_limiter_keeps_the_group_window_and_one_a_second_per_private_chat() -> None:
+async def test_rate_limiter_keeps_one_a_second_per_chat_and_the_group_window() -> None:
     limiter = CarebotRateLimiter(enabled=True)
-    assert (limiter.window(-100500).limit, limiter.window(-100500).period) == (20, 60.5)
-    assert (limiter.window(42).limit, limiter.window(42).period) == (1, 1.5)
+    assert [(w.limit, w.period) for w in limiter.windows(-100500)] == [(1, 1.1), (20, 60.1)]
+    assert [(w.limit, w.period) for w in limiter.windows(42)] == [(1, 1.1)]
     calls: list[float] = []
 
     async def send() -> bool:
