@@ -38,6 +38,7 @@ from bot.handlers.reachability import tolerate_blocked_users
 from bot.i18n import t
 from bot.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
+from bot.throttle import auto_replies
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ async def on_error(update: object, context: Context) -> None:
         return  # an edit to what the message already shows (a button pressed twice): nothing to do
     log.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None or update.effective_chat.type != "private":
+        return
+    if not auto_replies(context.application).allow(update.effective_chat.id, "error"):
         return
     try:
         lang = await language_of(update, context)

@@ -18,6 +18,7 @@ from telegram.error import Forbidden
 from bot.context import Context
 from bot.i18n import t, when
 from bot.staff_chat import relay_of
+from bot.throttle import auto_replies
 from bot.ticket_views import duration, sla_target
 from storage import tickets
 from storage.business_hours import BusinessHours, parse_business_hours
@@ -109,6 +110,8 @@ def expectation(context: Context, customer: Customer) -> str:
 
 
 async def acknowledge(context: Context, customer: Customer, ticket: Ticket, *, reopened: bool) -> None:
+    """Always sent (once per new or reopened ticket), and counted among the automatic replies."""
+    auto_replies(context.application).count(customer.telegram_id, "ack")
     lang = customer.language
     key = "tickets.ack.reopened" if reopened else "tickets.ack.new"
     text = t(lang, key, number=ticket.id) + "\n" + expectation(context, customer)

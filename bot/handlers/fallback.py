@@ -9,14 +9,18 @@ from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, MessageHa
 from bot.context import CarebotApp, Context
 from bot.customers import language_of
 from bot.i18n import t
+from bot.throttle import auto_replies
 
 FIRST_GROUP = -100
 
 
 async def unknown_command(update: Update, context: Context) -> None:
+    message = update.effective_message
+    assert message is not None
+    if not auto_replies(context.application).allow(message.chat_id, "unknown_command"):
+        return  # the help was just given: a flood of unknown commands gets it once
     lang = await language_of(update, context)
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(t(lang, "fallback.unknown_command"), parse_mode=ParseMode.HTML)
+    await message.reply_text(t(lang, "fallback.unknown_command"), parse_mode=ParseMode.HTML)
 
 
 async def unknown_button(update: Update, context: Context) -> None:

@@ -16,6 +16,7 @@ from bot.customers import language_of, touch
 from bot.i18n import Safe, t
 from bot.keyboards import button
 from bot.splitting import split_text
+from bot.throttle import auto_replies
 from bot.ticketing import file_message, incoming_of
 from storage import faq
 from storage.db import transaction
@@ -35,19 +36,25 @@ def faq_buttons(faq_id: int, lang: str) -> InlineKeyboardMarkup:
 
 
 async def answer_from_faq(update: Update, context: Context, customer: Customer, question: str) -> bool:
-    """Send the FAQ answer to `question` if one matches well enough; hits and misses are counted."""
+    """Send the FAQ answer to `question` if one matches well enough; hits and misses are counted.
+
+    A match is not answered when the customer just got this answer or several automatic replies (see
+    `bot.throttle`): False is returned and the question goes to a person instead.
+    """
+    message = update.effective_message
+    assert message is not None
     lang = customer.language
     async with context.services.sessions() as session:
         entries = await faq.list_entries(session, language=lang)
     if not entries:
         return False
     match = faq.best_match(entries, question, threshold=context.services.settings.faq_threshold)
+    if match is not None and not auto_replies(context.application).allow(message.chat_id, f"faq:{match.entry.id}"):
+        return False  # not a hit either: the customer does not get the answer
     async with transaction(context.services.sessions) as session:
         await faq.record_event(session, event="hit" if match else "miss", faq_id=match.entry.id if match else None)
     if match is None or match.entry.id is None:
         return False
-    message = update.effective_message
-    assert message is not None
     *leading, last = split_text(match.entry.answer)
     for part in leading:
         await message.reply_text(html.escape(part, quote=False), parse_mode=ParseMode.HTML)

@@ -19,6 +19,7 @@ from bot.handlers.faq import answer_from_faq
 from bot.i18n import t
 from bot.keyboards import button
 from bot.staff_chat import relay_of
+from bot.throttle import auto_replies
 from bot.ticket_views import customer_ticket_line
 from bot.ticketing import file_message, incoming_of, to_customer
 from storage import staff_deliveries, tickets
@@ -47,8 +48,9 @@ async def take_message(update: Update, context: Context, customer: Customer, *, 
     message = update.effective_message
     assert message is not None
     incoming = incoming_of(message)
-    if incoming is None:
-        await message.reply_text(t(customer.language, "tickets.unsupported"), parse_mode=ParseMode.HTML)
+    if incoming is None:  # said once in a while, not after every poll or dice of a flood
+        if auto_replies(context.application).allow(message.chat_id, "unsupported"):
+            await message.reply_text(t(customer.language, "tickets.unsupported"), parse_mode=ParseMode.HTML)
         return
     if incoming.kind == "text" and incoming.text and not message.media_group_id:
         async with context.services.sessions() as session:
