@@ -1,12 +1,13 @@
 """Benchmark: customer messages through `carebot run` into the staff chat, next to a bare echo bot.
 
-    uv run python bench/inbound.py [--messages 300] [--customers 30]
+    uv run python bench/inbound.py [--messages 300] [--customers 30] [--database-url URL]
 
 Both bots run as subprocesses long polling the loopback fake Bot API (`tests.botapi`), one after the other in the
 same run, each against a fresh fake. When a bot is polling, the customers (round robin) send every message at
 once; a message counts when it arrived:
 - echo bot (`bench/echo_bot.py`): its reply to the customer;
-- Carebot (`CAREBOT_RATE_LIMITS=off`, SQLite): the copyMessage into `CAREBOT_STAFF_CHAT_ID` that copies it, or
+- Carebot (`CAREBOT_RATE_LIMITS=off`; a new SQLite file, or with `--database-url postgresql+asyncpg://…` a new
+  database created on that server and dropped afterwards): the copyMessage into `CAREBOT_STAFF_CHAT_ID` that copies it, or
   the sendMessage there whose text carries it (the relay combines texts when it falls behind); and at the end
   every message is also stored (`ticket_messages`).
 Throughput = messages / (last arrival - first message sent); latency = arrival - sent, per message.
@@ -17,18 +18,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func
+from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from storage.db import create_engine, upgrade_sync
+from storage.db import create_engine, is_sqlite, upgrade_sync
 from tests.botapi import TOKEN, FakeTelegram, serve_botapi
 from tests.harness import start_carebot
 
@@ -210,12 +214,40 @@ async def carebot_run(
     return outcome
 
 
+@contextlib.asynccontextmanager
+async def fresh_database(url: str | None) -> AsyncIterator[str | None]:
+    """For a PostgreSQL `url`: a new database on that server, dropped afterwards (a run needs an empty one)."""
+    if url is None or is_sqlite(url):
+        yield url
+        return
+    import asyncpg  # type: ignore[import-untyped]
+
+    server = make_url(url)
+    name = f"{server.database}_inbound_bench"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(*statements: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    await run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 async def main_async(messages: int, count: int, database_url: str | None, profile_to: Path | None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         echo = await echo_run(messages, count, workdir)
         print(echo.line())
-        carebot = await carebot_run(messages, count, workdir, database_url, profile_to)
+        async with fresh_database(database_url) as url:
+            carebot = await carebot_run(messages, count, workdir, url, profile_to)
         print(carebot.line() + " (every message stored)")
     ratio = carebot.throughput / echo.throughput
     p99 = carebot.percentile(0.99) / echo.percentile(0.99)
@@ -231,7 +263,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--customers", type=int, default=30)
-    parser.add_argument("--database-url", help="an empty database for Carebot (default: a new SQLite file)")
+    parser.add_argument(
+        "--database-url", help="PostgreSQL: a new database is made on its server (default: a new SQLite file)"
+    )
     parser.add_argument("--profile", type=Path, help="write py-spy folded stacks of `carebot run` to this file")
     args = parser.parse_args()
     asyncio.run(main_async(args.messages, args.customers, args.database_url, args.profile))
