@@ -24,7 +24,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from storage.db import create_engine, is_sqlite, upgrade_sync
-from tests.botapi import TOKEN, FakeTelegram, serve_botapi
+from tests.botapi import TOKEN, Call, FakeTelegram, serve_botapi
 from tests.harness import start_carebot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,21 +83,51 @@ async def send_all(tg: FakeTelegram, messages: int, count: int) -> dict[str, tup
     return sent
 
 
-def arrivals_in_staff_chat(tg: FakeTelegram, by_key: dict[tuple[int, int], str]) -> dict[str, float]:
-    """When each customer message reached the staff chat: copied, or carried in a (combined) text."""
-    arrived: dict[str, float] = {}
-    for call in tg.calls:
-        if not call.ok or str(call.params.get("chat_id")) != str(STAFF):
-            continue
+class Arrivals:
+    """When each message arrived, read from the fake's calls as they come (each call is looked at once: the
+    benchmark must not spend the CPU it measures on re-reading every call at every call)."""
+
+    def __init__(self, tg: FakeTelegram, arrived: Callable[[Call], list[str]]) -> None:
+        self.tg = tg
+        self.arrived = arrived
+        self.at: dict[str, float] = {}
+        self._seen = 0
+
+    def count(self) -> int:
+        calls = self.tg.calls
+        for call in calls[self._seen :]:
+            if call.ok:
+                for text in self.arrived(call):
+                    self.at.setdefault(text, call.at)
+        self._seen = len(calls)
+        return len(self.at)
+
+
+def echoed(sent: dict[str, tuple[float, tuple[int, int]]]) -> Callable[[Call], list[str]]:
+    """The echo's reply to a customer carries the message."""
+
+    def texts(call: Call) -> list[str]:
+        text = str(call.params.get("text"))
+        return [text] if call.method == "sendMessage" and text in sent else []
+
+    return texts
+
+
+def in_staff_chat(by_key: dict[tuple[int, int], str]) -> Callable[[Call], list[str]]:
+    """A message reaches the staff chat copied, or carried in a (combined) text."""
+
+    def texts(call: Call) -> list[str]:
+        if str(call.params.get("chat_id")) != str(STAFF):
+            return []
         if call.method == "copyMessage":
             text = by_key.get((int(call.params["from_chat_id"]), int(call.params["message_id"])))
-            if text is not None:
-                arrived.setdefault(text, call.at)
-        elif call.method == "sendMessage":
-            for part in str(call.params.get("text", "")).split("\n\n"):
-                if part.startswith("bench message "):
-                    arrived.setdefault(part, call.at)
-    return arrived
+            return [text] if text is not None else []
+        if call.method == "sendMessage":
+            parts = str(call.params.get("text", "")).split("\n\n")
+            return [part for part in parts if part.startswith("bench message ")]
+        return []
+
+    return texts
 
 
 def result(name: str, sent: dict[str, tuple[float, tuple[int, int]]], arrived: dict[str, float]) -> Result:
@@ -117,15 +147,9 @@ async def echo_run(messages: int, count: int, workdir: Path) -> Result:
         try:
             sent = await send_all(tg, messages, count)
 
-            def echoed() -> dict[str, float]:
-                return {
-                    str(c.params["text"]): c.at
-                    for c in tg.calls
-                    if c.method == "sendMessage" and c.ok and str(c.params.get("text")) in sent
-                }
-
-            await tg.wait_for(lambda: len(echoed()) == messages, TIMEOUT, message="every echo")
-            return result("echo bot", sent, echoed())
+            arrivals = Arrivals(tg, echoed(sent))
+            await tg.wait_for(lambda: arrivals.count() == messages, TIMEOUT, message="every echo")
+            return result("echo bot", sent, arrivals.at)
         finally:
             process.terminate()
             await process.wait()
@@ -193,12 +217,13 @@ async def carebot_run(
         try:
             sent = await send_all(tg, messages, count)
             by_key = {key: text for text, (_, key) in sent.items()}
+            arrivals = Arrivals(tg, in_staff_chat(by_key))
             await tg.wait_for(
-                lambda: len(arrivals_in_staff_chat(tg, by_key)) == messages,
+                lambda: arrivals.count() == messages,
                 TIMEOUT,
                 message=f"every message in the staff chat\n{carebot.log()[-3000:]}",
             )
-            outcome = result("Carebot", sent, arrivals_in_staff_chat(tg, by_key))
+            outcome = result("Carebot", sent, arrivals.at)
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update, User
 
 from bot.context import Context
@@ -13,17 +14,22 @@ from storage.models import Customer
 
 async def touch(update: Update, context: Context) -> tuple[Customer, bool]:
     """The customer behind this update, created on first contact; returns (customer, created)."""
+    async with transaction(context.services.sessions) as session:
+        return await touch_in(session, update, context)
+
+
+async def touch_in(session: AsyncSession, update: Update, context: Context) -> tuple[Customer, bool]:
+    """`touch` as part of the caller's transaction."""
     user = update.effective_user
     assert user is not None
-    async with transaction(context.services.sessions) as session:
-        return await customers.touch_customer(
-            session,
-            telegram_id=user.id,
-            first_name=user.first_name,
-            last_name=user.last_name,
-            username=user.username,
-            language=initial_language(user, context),
-        )
+    return await customers.touch_customer(
+        session,
+        telegram_id=user.id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        username=user.username,
+        language=initial_language(user, context),
+    )
 
 
 def initial_language(user: User, context: Context) -> str:

@@ -4,7 +4,9 @@ Telegram counts an update as delivered once the next `getUpdates` asks past it (
 PTB's own updater queues updates in memory and confirms them before any handler ran, so a crash loses them.
 Here every batch is written to the inbox before the next poll confirms it (or the webhook answers 200), and a
 restart resumes what was stored and not yet handled. Handling runs concurrently across chats and strictly in
-order within one chat. With several replicas, each claims what it stored and renews its claims while it runs;
+order within one chat. A handler may mark its update handled in its own transaction (`marking_handled`), and a
+chat's next updates may take a fast lane that handles several at once the same way (`set_fast_lane`). With
+several replicas, each claims what it stored and renews its claims while it runs;
 the updates of a replica that went silent are claimed and handled by another (see `keep_claims`).
 """
 
@@ -19,16 +21,20 @@ import secrets
 import socket
 import warnings
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import timedelta
+from itertools import islice
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application
 from telegram.warnings import PTBUserWarning
 
 from bot import metrics
-from bot.context import CarebotApp
+from bot.context import CarebotApp, Services
 from storage import inbox
 from storage.db import SessionFactory, transaction
 from storage.inbox import IncomingUpdate
@@ -37,6 +43,9 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_SECONDS = 20
+FAST_LANE_KEY = "fast_lane"
+MARKED_KEY = "marked_handled"
+FAST_LANE_LOOKAHEAD = 100
 MAX_BACKOFF_SECONDS = 30.0
 READ_MARGIN_SECONDS = 10.0
 
@@ -78,6 +87,34 @@ async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tupl
     return updates, offset
 
 
+FastLane = Callable[[CarebotApp, Sequence[Update]], Awaitable[int]]
+
+
+@contextlib.asynccontextmanager
+async def marking_handled(
+    app: Application[Any, Any, Any, Any, Any, Any], update: Update
+) -> AsyncIterator[AsyncSession]:
+    """A transaction that also marks `update` handled in the inbox: what the handler stores and the mark commit
+    together, in one go (the dispatcher then does not mark it again). Before the commit a crash leaves the update
+    to be handled again; after it, only what the handler was about to send is lost.
+    """
+    services: Services = app.bot_data["services"]
+    async with transaction(services.sessions) as session:
+        yield session
+        await inbox.mark_processed(session, update_id=update.update_id)
+    app.bot_data.setdefault(MARKED_KEY, set()).add(update.update_id)
+
+
+def set_fast_lane(app: CarebotApp, lane: FastLane) -> None:
+    """Let `lane` handle a chat's next updates before the handlers see them.
+
+    `lane(app, updates)` gets the updates waiting in one chat, oldest first, and handles a leading run of them
+    completely, marking them handled in the inbox (`inbox.mark_many_processed`) in the same transaction as its
+    own work; it returns how many that was, 0 to leave the next one to the handlers.
+    """
+    app.bot_data[FAST_LANE_KEY] = lane
+
+
 def incoming(update: Update) -> IncomingUpdate:
     chat = update.effective_chat
     user = update.effective_user
@@ -116,10 +153,20 @@ class ChatOrderedDispatcher:
         queue = self._queues[key]
         try:
             while queue:
+                handled = await self._fast_lane(queue)
+                for _ in range(handled):
+                    self._queued.discard(queue.popleft().update_id)
+                    metrics.count_update()
+                if handled:
+                    continue
                 update = queue[0]
                 async with self._slots:
                     await self._app.process_update(update)
-                await self._mark_processed(update.update_id)
+                marked: set[int] = self._app.bot_data.get(MARKED_KEY, set())
+                if update.update_id in marked:
+                    marked.discard(update.update_id)
+                else:
+                    await self._mark_processed(update.update_id)
                 metrics.count_update()
                 queue.popleft()
                 self._queued.discard(update.update_id)
@@ -129,6 +176,20 @@ class ChatOrderedDispatcher:
                 del self._queues[key]
             if not self._workers:
                 self._idle.set()
+
+    async def _fast_lane(self, queue: deque[Update]) -> int:
+        lane: FastLane | None = self._app.bot_data.get(FAST_LANE_KEY)
+        if lane is None:
+            return 0
+        try:
+            async with self._slots:
+                return await lane(self._app, list(islice(queue, FAST_LANE_LOOKAHEAD)))
+        except (SQLAlchemyError, OSError) as exc:  # the handlers take the updates, the slow way
+            log.warning("fast lane failed (%s); the handlers take over", type(exc).__name__)
+            return 0
+        except Exception:
+            log.exception("fast lane failed; the handlers take over")
+            return 0
 
     async def _mark_processed(self, update_id: int) -> None:
         """Handled is handled: keep trying through a database outage rather than handle it again later."""

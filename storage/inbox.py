@@ -66,6 +66,12 @@ async def mark_processed(session: AsyncSession, *, update_id: int) -> None:
     )
 
 
+async def mark_many_processed(session: AsyncSession, *, update_ids: Sequence[int]) -> None:
+    await session.execute(
+        update(InboxUpdate).where(col(InboxUpdate.update_id).in_(update_ids)).values(processed_at=utcnow(), payload="")
+    )
+
+
 async def claim_unprocessed(
     session: AsyncSession, *, claimed_by: str, stale_before: datetime | None
 ) -> list[IncomingUpdate]:

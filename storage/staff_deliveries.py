@@ -49,6 +49,29 @@ async def enqueue(
     await session.execute(insert_ignoring_duplicates(session, table, ["key"]), [row])
 
 
+async def enqueue_copies(session: AsyncSession, *, copies: Sequence[tuple[int, int]]) -> None:
+    """Queue customer messages to be copied to staff, `(ticket id, ticket message id)` in order, in one statement."""
+    if not copies:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "key": f"copy:{message_id}",
+            "ticket_id": ticket_id,
+            "ticket_message_id": message_id,
+            "kind": "copy",
+            "params": "{}",
+            "status": PENDING,
+            "not_before": now,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for ticket_id, message_id in copies
+    ]
+    table = StaffDelivery.__table__  # type: ignore[attr-defined]
+    await session.execute(insert_ignoring_duplicates(session, table, ["key"]), rows)
+
+
 async def pending(session: AsyncSession, *, limit: int = 500) -> list[StaffDelivery]:
     result = await session.execute(
         select(StaffDelivery).where(col(StaffDelivery.status) == PENDING).order_by(col(StaffDelivery.id)).limit(limit)

@@ -8,16 +8,19 @@ reopens it; later they get a new ticket. Filing is idempotent: a customer messag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from storage import staff_deliveries
-from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
-from storage.types import utcnow
+from storage.models import Customer, PendingInput, StaffDelivery, Ticket, TicketMessage, TicketStatus
+from storage.outbox import insert_ignoring_duplicates
+from storage.types import clean_text, utcnow
 
 ACTIVE = (TicketStatus.OPEN.value, TicketStatus.PENDING.value, TicketStatus.RESOLVED.value)
 ALBUM_HOLD = timedelta(seconds=0.8)  # album parts arrive as separate updates: relay them together
@@ -106,6 +109,22 @@ async def file_customer_message(
         return Filed(ticket=ticket, message=existing, duplicate=True)
     assert customer.id is not None
     ticket = await current_ticket(session, customer_id=customer.id, reopen_days=reopen_days, now=now)
+    return await file_in(session, ticket=ticket, customer=customer, incoming=incoming, category=category, now=now)
+
+
+async def file_in(
+    session: AsyncSession,
+    *,
+    ticket: Ticket | None,
+    customer: Customer,
+    incoming: IncomingMessage,
+    category: str,
+    now: datetime | None = None,
+) -> Filed:
+    """Store a new customer message in `ticket`, their `current_ticket` (reopened if need be), or in a new ticket
+    when None; and queue it for staff."""
+    now = now or utcnow()
+    assert customer.id is not None
     opened = reopened = False
     status_before = ticket.status if ticket else None
     if ticket is None:
@@ -156,6 +175,109 @@ async def file_customer_message(
             params={"template": "tickets.staff.reopened_by_customer"},
         )
     return Filed(ticket=ticket, message=message, opened=opened, reopened=reopened)
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """A customer's next texts (in order) and who they are on Telegram now."""
+
+    telegram_id: int
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    texts: Sequence[IncomingMessage]
+
+
+async def append_to_open_tickets(
+    session: AsyncSession, *, runs: Sequence[TextRun], now: datetime | None = None
+) -> set[int]:
+    """The common case for many customers at once, in a few statements: texts of customers whose latest ticket
+    is open and for whom no dialog step waits. Each such customer is touched and their texts stored and queued
+    for staff, as `touch_customer` and `file_customer_message` do one message at a time. Returns the Telegram ids
+    of the customers whose texts were stored; the others' are left alone (theirs is another case).
+    """
+    now = now or utcnow()
+    by_customer = {run.telegram_id: run for run in runs}
+    if not by_customer:
+        return set()
+    newer = aliased(Ticket)
+    latest = select(func.max(newer.id)).where(newer.customer_id == Customer.id).correlate(Customer).scalar_subquery()
+    dialog = select(PendingInput.chat_id).where(
+        col(PendingInput.chat_id) == col(Customer.telegram_id), col(PendingInput.user_id) == col(Customer.telegram_id)
+    )
+    found = await session.execute(
+        select(col(Customer.telegram_id), col(Customer.id), col(Ticket.id))
+        .join(Ticket, col(Ticket.customer_id) == col(Customer.id))
+        .where(
+            col(Customer.telegram_id).in_(by_customer),
+            col(Ticket.id) == latest,
+            col(Ticket.status) == TicketStatus.OPEN.value,
+            ~dialog.exists(),
+        )
+    )
+    targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id in found.all()}
+    if not targets:
+        return set()
+    still_open = await session.execute(  # staff may have answered or closed one a moment ago
+        update(Ticket)
+        .where(col(Ticket.id).in_([ticket_id for _, ticket_id in targets.values()]))
+        .where(col(Ticket.status) == TicketStatus.OPEN.value)
+        .values(updated_at=now, resolved_at=None, closed_at=None)
+        .returning(col(Ticket.id))
+    )
+    open_ids = set(still_open.scalars())
+    targets = {key: value for key, value in targets.items() if value[1] in open_ids}
+    if not targets:
+        return set()
+    customers = Customer.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        customers.update()
+        .where(customers.c.id == bindparam("customer"))
+        .values(
+            first_name=bindparam("first"),
+            last_name=bindparam("last"),
+            username=bindparam("user"),
+            last_contact_at=now,
+            updated_at=now,
+        ),
+        [
+            {
+                "customer": customer_id,
+                "first": clean_text(by_customer[telegram_id].first_name),
+                "last": clean_text(by_customer[telegram_id].last_name),
+                "user": clean_text(by_customer[telegram_id].username),
+            }
+            for telegram_id, (customer_id, _) in targets.items()
+        ],
+    )
+    rows = [
+        {
+            "ticket_id": ticket_id,
+            "direction": "in",
+            "kind": "text",
+            "text": incoming.text,
+            "author_telegram_id": telegram_id,
+            "customer_chat_id": incoming.chat_id,
+            "customer_message_id": incoming.message_id,
+            "created_at": now,
+        }
+        for telegram_id, (_, ticket_id) in targets.items()
+        for incoming in by_customer[telegram_id].texts
+    ]
+    messages = TicketMessage.__table__  # type: ignore[attr-defined]
+    statement = insert_ignoring_duplicates(session, messages, ["customer_chat_id", "customer_message_id"]).returning(
+        messages.c.id, messages.c.customer_chat_id, messages.c.customer_message_id
+    )
+    stored = {
+        (chat_id, number): message_id for message_id, chat_id, number in (await session.execute(statement, rows)).all()
+    }
+    copies = [
+        (row["ticket_id"], stored[key])
+        for row in rows
+        if (key := (row["customer_chat_id"], row["customer_message_id"])) in stored
+    ]
+    await staff_deliveries.enqueue_copies(session, copies=copies)
+    return set(targets)
 
 
 async def _hold_album(session: AsyncSession, *, ticket_id: int, media_group_id: str, until: datetime) -> None:

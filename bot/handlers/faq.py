@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import html
 
-from telegram import InlineKeyboardMarkup, Update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -21,7 +22,7 @@ from bot.ticketing import file_message, incoming_of
 from storage import faq
 from storage.db import transaction
 from storage.faq import FaqFileError
-from storage.models import Customer, Role
+from storage.models import Customer, FaqEntry, Role
 
 
 def faq_buttons(faq_id: int, lang: str) -> InlineKeyboardMarkup:
@@ -35,37 +36,38 @@ def faq_buttons(faq_id: int, lang: str) -> InlineKeyboardMarkup:
     )
 
 
-async def answer_from_faq(update: Update, context: Context, customer: Customer, question: str) -> bool:
-    """Send the FAQ answer to `question` if one matches well enough; hits and misses are counted.
+async def faq_answer(
+    session: AsyncSession, context: Context, customer: Customer, question: str, *, chat_id: int
+) -> FaqEntry | None:
+    """The FAQ entry that answers `question`, if one matches well enough; the hit or miss is counted in the
+    caller's transaction.
 
     A match is not answered when the customer just got this answer or several automatic replies (see
-    `bot.throttle`): False is returned and the question goes to a person instead.
+    `bot.throttle`): None is returned and the question goes to a person instead.
     """
-    message = update.effective_message
-    assert message is not None
-    lang = customer.language
-    async with context.services.sessions() as session:
-        entries = await faq.list_entries(session, language=lang)
+    entries = await faq.list_entries(session, language=customer.language)
     if not entries:
-        return False
+        return None
     match = faq.best_match(entries, question, threshold=context.services.settings.faq_threshold)
-    if match is not None and not auto_replies(context.application).allow(message.chat_id, f"faq:{match.entry.id}"):
-        return False  # not a hit either: the customer does not get the answer
-    async with transaction(context.services.sessions) as session:
-        await faq.record_event(session, event="hit" if match else "miss", faq_id=match.entry.id if match else None)
-    if match is None or match.entry.id is None:
-        return False
-    *leading, last = split_text(match.entry.answer)
+    if match is not None and not auto_replies(context.application).allow(chat_id, f"faq:{match.entry.id}"):
+        return None  # not a hit either: the customer does not get the answer
+    await faq.record_event(session, event="hit" if match else "miss", faq_id=match.entry.id if match else None)
+    return match.entry if match is not None and match.entry.id is not None else None
+
+
+async def send_faq_answer(message: Message, entry: FaqEntry, lang: str) -> None:
+    """The answer as a reply to the question, with **This helped** / **Talk to a person** under its last part."""
+    assert entry.id is not None
+    *leading, last = split_text(entry.answer)
     for part in leading:
         await message.reply_text(html.escape(part, quote=False), parse_mode=ParseMode.HTML)
     # A reply to the question: **Talk to a person** finds the question it answered there.
     await message.reply_text(
         html.escape(last, quote=False),
         parse_mode=ParseMode.HTML,
-        reply_markup=faq_buttons(match.entry.id, lang),
+        reply_markup=faq_buttons(entry.id, lang),
         do_quote=True,
     )
-    return True
 
 
 async def helped(update: Update, context: Context) -> None:

@@ -6,6 +6,7 @@ relay in the background, so the customer's acknowledgement never waits for the s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -14,55 +15,103 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot import pending
 from bot.context import CarebotApp, Context
-from bot.customers import touch
-from bot.handlers.faq import answer_from_faq
+from bot.customers import touch, touch_in
+from bot.handlers.faq import faq_answer, send_faq_answer
 from bot.i18n import t
 from bot.keyboards import button
 from bot.staff_chat import relay_of
 from bot.throttle import auto_replies
 from bot.ticket_views import customer_ticket_line
-from bot.ticketing import file_message, incoming_of, to_customer
+from bot.ticketing import after_filing, category_of, incoming_of, text_filer, to_customer
+from bot.updates import marking_handled, set_fast_lane
+from storage import pending as pending_inputs
 from storage import staff_deliveries, tickets
 from storage.db import transaction
-from storage.models import Customer, TicketStatus
+from storage.models import FaqEntry, TicketStatus
+from storage.tickets import Filed, TextRun
 from storage.types import utcnow
 
 PRIVATE = filters.ChatType.PRIVATE
 CUSTOMER_MESSAGE = PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+CUSTOMER_TEXT = CUSTOMER_MESSAGE & filters.TEXT
 
 
 async def on_message(update: Update, context: Context) -> None:
-    customer, _ = await touch(update, context)
-    await take_message(update, context, customer, category="other")
+    await take_message(update, context, category="other")
 
 
 @pending.on_input("ticket")
 async def on_topic_message(update: Update, context: Context, kind: str, _data: dict[str, Any]) -> None:
     """The first message after choosing a menu topic: that topic becomes the ticket's category."""
-    await pending.done(update, context)
-    customer, _ = await touch(update, context)
-    await take_message(update, context, customer, category=kind.split(":", 1)[1])
+    await take_message(update, context, category=kind.split(":", 1)[1], ends_dialog=True)
 
 
-async def take_message(update: Update, context: Context, customer: Customer, *, category: str) -> None:
+async def take_message(update: Update, context: Context, *, category: str, ends_dialog: bool = False) -> None:
+    """FAQ first, else the customer's ticket: the customer touched, the message stored (or the FAQ hit counted)
+    and the update marked handled in one transaction; only then is anything sent."""
     message = update.effective_message
     assert message is not None
     incoming = incoming_of(message)
-    if incoming is None:  # said once in a while, not after every poll or dice of a flood
-        if auto_replies(context.application).allow(message.chat_id, "unsupported"):
-            await message.reply_text(t(customer.language, "tickets.unsupported"), parse_mode=ParseMode.HTML)
-        return
-    if incoming.kind == "text" and incoming.text and not message.media_group_id:
-        async with context.services.sessions() as session:
-            current = await tickets.current_ticket(
-                session, customer_id=customer.id or 0, reopen_days=context.services.settings.reopen_days, now=utcnow()
-            )
+    settings = context.services.settings
+    answer: FaqEntry | None = None
+    filed: Filed | None = None
+    async with marking_handled(context.application, update) as session:
+        if ends_dialog and update.effective_user is not None:
+            await pending_inputs.clear_input(session, chat_id=message.chat_id, user_id=update.effective_user.id)
+        customer, _ = await touch_in(session, update, context)
+        stored = None
+        if incoming is not None:  # a re-processed update finds its message stored: nothing is doubled
             stored = await tickets.find_customer_message(
                 session, chat_id=incoming.chat_id, message_id=incoming.message_id
             )
-        if current is None and stored is None and await answer_from_faq(update, context, customer, incoming.text):
-            return
-    await file_message(context, customer, incoming, category=category)
+        if incoming is not None and stored is None:
+            now = utcnow()
+            current = await tickets.current_ticket(
+                session, customer_id=customer.id or 0, reopen_days=settings.reopen_days, now=now
+            )
+            if current is None and incoming.kind == "text" and incoming.text and not message.media_group_id:
+                answer = await faq_answer(session, context, customer, incoming.text, chat_id=message.chat_id)
+            if answer is None:
+                filed = await tickets.file_in(
+                    session,
+                    ticket=current,
+                    customer=customer,
+                    incoming=incoming,
+                    category=category_of(category),
+                    now=now,
+                )
+    if incoming is None:  # said once in a while, not after every poll or dice of a flood
+        if auto_replies(context.application).allow(message.chat_id, "unsupported"):
+            await message.reply_text(t(customer.language, "tickets.unsupported"), parse_mode=ParseMode.HTML)
+    elif answer is not None:
+        await send_faq_answer(message, answer, customer.language)
+    elif filed is not None:
+        await after_filing(context, customer, filed)
+
+
+async def texts_to_open_ticket(app: CarebotApp, updates: Sequence[Update]) -> int:
+    """The dispatcher's fast lane for the common case: a customer's next texts while their ticket is open.
+
+    What `take_message` does for each of them (customer touched, text stored and queued for staff; nothing is
+    sent to the customer), for all of them at once, together with other chats' (see `TextFiler`). Anything else —
+    a first message, a question for the FAQ, a reply a dialog waits for, media, commands — is left to the
+    handlers (0 is returned).
+    """
+    run: list[Update] = []
+    for update in updates:
+        user = update.effective_user
+        if not CUSTOMER_TEXT.check_update(update) or user is None or (run and run[0].effective_user != user):
+            break
+        run.append(update)
+    user = run[-1].effective_user if run else None
+    if user is None:
+        return 0
+    texts = [incoming_of(update.message) for update in run if update.message is not None]
+    filed = await text_filer(app).file(
+        TextRun(user.id, user.first_name, user.last_name, user.username, [text for text in texts if text]),
+        [update.update_id for update in run],
+    )
+    return len(run) if filed else 0
 
 
 async def on_edit(update: Update, context: Context) -> None:
@@ -169,3 +218,4 @@ def register(app: CarebotApp) -> None:
     app.add_handler(CallbackQueryHandler(close_own, pattern=r"^tickets:close:\d+$"))
     app.add_handler(MessageHandler(PRIVATE & filters.UpdateType.EDITED_MESSAGE, on_edit))
     app.add_handler(MessageHandler(CUSTOMER_MESSAGE, on_message))
+    set_fast_lane(app, texts_to_open_ticket)

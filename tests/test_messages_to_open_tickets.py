@@ -1,0 +1,135 @@
+"""The common case, many customers writing to their open tickets at once: every text stored once and in order,
+shown to staff once and in order, and each update marked handled together with what it stored."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlmodel import col, select
+
+from bot.settings import Settings
+from storage import inbox
+from storage.models import Customer, InboxUpdate, TicketMessage
+from tests.botapi import FakeChat, FakeTelegram, FakeUser
+from tests.harness import BotHarness
+
+STAFF = -100500
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"default_language": "en"})
+
+
+@pytest.fixture
+def staff(tg: FakeTelegram) -> FakeChat:
+    return tg.group(STAFF, "Care team", members=[tg.user(900001, "Alice")])
+
+
+async def with_open_tickets(bot: BotHarness, tg: FakeTelegram, count: int) -> list[FakeUser]:
+    customers = [tg.user(7100 + n, f"Customer {n}", language_code="en") for n in range(count)]
+    for customer in customers:
+        tg.customer_sends_text(customer, f"{customer.first_name}: hello")
+    await bot.deliver()
+    return customers
+
+
+async def texts_by_customer(bot: BotHarness) -> dict[int, list[str | None]]:
+    async with bot.services.sessions() as session:
+        rows = await session.execute(
+            select(TicketMessage).where(col(TicketMessage.direction) == "in").order_by(col(TicketMessage.id))
+        )
+        found: dict[int, list[str | None]] = {}
+        for message in rows.scalars():
+            found.setdefault(message.author_telegram_id or 0, []).append(message.text)
+        return found
+
+
+def staff_texts(tg: FakeTelegram, staff: FakeChat) -> list[str]:
+    """Customer texts as the staff chat shows them, in order (a backlog is combined into one message)."""
+    shown = sorted(tg.sent_to(staff), key=lambda m: m.message_id)
+    return [part for m in shown if m.text and not m.text.startswith("🎫") for part in m.text.split("\n\n")]
+
+
+async def unhandled_updates(bot: BotHarness) -> list[int]:
+    async with bot.services.sessions() as session:
+        rows = await session.execute(select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)))
+        return [row.update_id for row in rows.scalars()]
+
+
+async def test_many_customers_writing_to_open_tickets_at_once_are_stored_and_shown_once_in_order(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, caplog: pytest.LogCaptureFixture
+) -> None:
+    customers = await with_open_tickets(bot, tg, 5)
+    customers[2].first_name = "Renamed"  # touched on the way: the record follows Telegram
+    for n in range(6):
+        for customer in customers:
+            if n == 3 and customer is customers[1]:
+                tg.sends_photo(customer, caption="a photo in between")
+            tg.customer_sends_text(customer, f"{customer.id} text {n}")
+    await bot.deliver()
+
+    stored = await texts_by_customer(bot)
+    shown = staff_texts(tg, staff)
+    for customer in customers:
+        mine = [f"{customer.id} text {n}" for n in range(6)]
+        if customer is customers[1]:
+            mine.insert(3, "a photo in between")
+        assert stored[customer.id][1:] == mine
+        assert [text for text in shown if text.startswith(f"{customer.id} ")] == [t for t in mine if t[0] != "a"]
+    photos = [m for m in tg.sent_to(staff) if m.copied_from and m.media_type == "photo"]
+    assert [p.caption for p in photos] == ["a photo in between"]
+    assert [len(tg.sent_to(customer)) for customer in customers] == [1] * 5  # the first acknowledgement only
+    assert await unhandled_updates(bot) == []
+    assert not [r for r in caplog.records if r.name == "bot.updates"], "the fast lane failed: handlers took over"
+    async with bot.services.sessions() as session:
+        renamed = (await session.execute(select(Customer).where(col(Customer.telegram_id) == 7102))).scalar_one()
+    assert renamed.first_name == "Renamed"
+
+
+async def test_a_reply_a_dialog_waits_for_is_not_filed_into_the_open_ticket(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat
+) -> None:
+    (anna,) = await with_open_tickets(bot, tg, 1)
+    tg.sends_command(anna, "/profile")
+    await bot.deliver()
+    tg.presses_button(anna, tg.last_sent(anna), "profile:timezone")  # type: ignore[arg-type]
+    await bot.deliver()
+    tg.customer_sends_text(anna, "Europe/Berlin")
+    tg.customer_sends_text(anna, "and one more thing")
+    await bot.deliver()
+
+    assert (await texts_by_customer(bot))[anna.id] == ["Customer 0: hello", "and one more thing"]
+    async with bot.services.sessions() as session:
+        customer = (await session.execute(select(Customer).where(col(Customer.telegram_id) == anna.id))).scalar_one()
+    assert customer.timezone == "Europe/Berlin"
+    assert staff_texts(tg, staff) == ["Customer 0: hello", "and one more thing"]
+
+
+async def test_when_storing_a_batch_fails_the_handlers_take_each_text_and_none_is_doubled(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customers = await with_open_tickets(bot, tg, 3)
+    failures = 0
+    mark = inbox.mark_many_processed
+
+    async def failing_once(*args: object, **kwargs: object) -> None:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise OperationalError("UPDATE inbox_updates", {}, Exception("the database went away"))
+        await mark(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbox, "mark_many_processed", failing_once)
+    for n in range(4):
+        for customer in customers:
+            tg.customer_sends_text(customer, f"{customer.id} text {n}")
+    await bot.deliver()
+
+    assert failures == 1  # the batch was stored in one go: it failed as a whole
+    stored = await texts_by_customer(bot)
+    for customer in customers:
+        mine = [f"{customer.id} text {n}" for n in range(4)]
+        assert stored[customer.id][1:] == mine
+        assert [text for text in staff_texts(tg, staff) if text.startswith(f"{customer.id} ")] == mine
+    assert await unhandled_updates(bot) == []
