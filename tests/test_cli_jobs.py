@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,29 +17,38 @@ from storage.models import OutboxMessage
 from tests.botapi import TOKEN, FakeTelegram, serve_botapi
 from tests.care_support import add_customer, outbox_rows
 
+Cli = Callable[..., Awaitable[str]]
+
+
+@contextlib.asynccontextmanager
+async def carebot_cli(tg: FakeTelegram, url: str) -> AsyncIterator[Cli]:
+    """`carebot …` as an operator types it, against `url` (migrated) and the loopback Bot API; returns its output."""
+    runner = CliRunner()
+    async with serve_botapi(tg) as server:
+        env = {
+            "CAREBOT_DATABASE_URL": url,
+            "CAREBOT_BOT_TOKEN": TOKEN,
+            "CAREBOT_BOT_API_URL": server.base_url,
+            "CAREBOT_RATE_LIMITS": "off",
+            "COLUMNS": "200",
+        }
+
+        async def carebot(*args: str) -> str:
+            result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        await carebot("db", "upgrade")
+        yield carebot
+
 
 async def test_jobs_are_listed_run_once_and_the_outbox_drained_from_the_command_line(
     tg: FakeTelegram, tmp_path: Path
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
-    runner = CliRunner()
     user = tg.user(1101, "Cleo")
     with time_machine.travel(datetime(2026, 5, 17, 4, 0, tzinfo=UTC)):  # noon in Shanghai
-        async with serve_botapi(tg) as server:
-            env = {
-                "CAREBOT_DATABASE_URL": url,
-                "CAREBOT_BOT_TOKEN": TOKEN,
-                "CAREBOT_BOT_API_URL": server.base_url,
-                "CAREBOT_RATE_LIMITS": "off",
-                "COLUMNS": "200",
-            }
-
-            async def carebot(*args: str) -> str:
-                result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
-                assert result.exit_code == 0, result.output
-                return result.output
-
-            await carebot("db", "upgrade")
+        async with carebot_cli(tg, url) as carebot:
             engine = create_engine(url)
             sessions = session_factory(engine)
             try:
@@ -88,23 +99,8 @@ async def test_a_holiday_pass_is_listed_with_its_counts_until_the_sender_has_wri
     tg: FakeTelegram, tmp_path: Path
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
-    runner = CliRunner()
     user = tg.user(1102, "Hui")
-    async with serve_botapi(tg) as server:
-        env = {
-            "CAREBOT_DATABASE_URL": url,
-            "CAREBOT_BOT_TOKEN": TOKEN,
-            "CAREBOT_BOT_API_URL": server.base_url,
-            "CAREBOT_RATE_LIMITS": "off",
-            "COLUMNS": "200",
-        }
-
-        async def carebot(*args: str) -> str:
-            result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
-            assert result.exit_code == 0, result.output
-            return result.output
-
-        await carebot("db", "upgrade")
+    async with carebot_cli(tg, url) as carebot:
         engine = create_engine(url)
         try:
             await add_customer(session_factory(engine), 1102, first_name="Hui")
