@@ -76,8 +76,8 @@ async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) 
 
     if search_index.indexable(text):
         ids = await search_index.name_containing(session, piece=text, limit=limit)
-        found = (await session.execute(select(Customer).where(col(Customer.id).in_(ids)))).scalars()
-        return sorted(found, key=lambda customer: customer.id or 0)
+        indexed = (await session.execute(select(Customer).where(col(Customer.id).in_(ids)))).scalars()
+        return sorted(indexed, key=lambda customer: customer.id or 0)
     # Too short for the index (one or two characters, as many Chinese names are): read the names in id order.
     pattern = f"%{text.lower()}%"
     full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))

@@ -10,7 +10,7 @@ Either index needs pieces of at least three characters (a trigram): shorter text
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, bindparam, func, literal_column, or_, text
+from sqlalchemy import BindParameter, ColumnElement, bindparam, func, literal_column, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -91,7 +91,7 @@ async def similar(session: AsyncSession, *, query: str, limit: int) -> list[int]
         text("SELECT set_config('pg_trgm.word_similarity_threshold', :threshold, true)"),
         {"threshold": str(SIMILARITY_THRESHOLD)},
     )
-    words_text = bindparam("words", " ".join(words))
+    words_text: BindParameter[str] = bindparam("words", " ".join(words))
     statement = (
         select(col(Customer.id))
         .where(words_text.op("<%")(SEARCH_TEXT), is_person())
