@@ -80,8 +80,12 @@ async def containing(session: AsyncSession, *, pieces: set[str], query: str, lim
 
 
 async def similar(session: AsyncSession, *, query: str, limit: int) -> list[int]:
-    """Up to `limit` customers sharing the most trigrams with the words of `query`: what a typo leaves intact."""
-    words = [word for word in query.lower().split() if indexable(word)]
+    """Up to `limit` customers sharing the most trigrams with the words of `query`: what a typo leaves intact.
+
+    Only words of letters count: the trigrams of emails and phone numbers ("exa", "com", "138") are shared by a
+    large part of the table, and ranking that many rows would cost as much as reading it.
+    """
+    words = [word for word in query.lower().split() if indexable(word) and word.isalpha()]
     if not words or limit <= 0:
         return []
     if not _on_postgresql(session):
