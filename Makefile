@@ -29,3 +29,4 @@ bench: uv
 	$(UV) run --frozen python bench/plan_greetings.py
 	$(UV) run --frozen python bench/reports.py
 	$(UV) run --frozen python bench/import_purchases.py
+	$(UV) run --frozen python bench/search.py

@@ -25,7 +25,7 @@ from sqlalchemy import String, cast, delete, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
-from storage import agreements
+from storage import agreements, search_index
 from storage.customers import ERASED_TELEGRAM_ID
 from storage.models import (
     Coupon,
@@ -312,6 +312,7 @@ async def erase_customer(session: AsyncSession, *, customer_id: int) -> Erasure 
         detail=("closed tickets " + " ".join(f"#{n}" for n in closed)) if closed else None,
     )
     await session.flush()
+    await search_index.forget_erased(session)
     return Erasure(customer_id=customer_id, closed_tickets=closed, staff_copies=copies, staff_topics=topics)
 
 

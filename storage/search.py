@@ -1,7 +1,8 @@
 """Finding customers for staff: an exact lookup for `/customer` and a fuzzy search for `/find`.
 
-The fuzzy search never reads the whole table: SQL narrows it to a bounded set of candidates (LIKE on names,
-username, phone and email, with pieces of each word so that a typo still finds the row), then rapidfuzz ranks them.
+The fuzzy search never reads the whole table: the trigram index (storage/search_index.py) narrows it to a bounded
+set of candidates (rows containing a word of the query, then rows sharing the most trigrams with it, which is what a
+typo leaves intact), then rapidfuzz ranks them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.customers import find_customers
+from storage import search_index
+from storage.customers import find_customers, is_person
 from storage.models import Customer
 
 CANDIDATES = 400
@@ -47,20 +49,14 @@ class Match:
     score: float
 
 
-def _pieces(query: str) -> tuple[set[str], set[str]]:
-    """Substrings a matching row is likely to contain: (whole words and digits, ends of longer words for typos)."""
-    words = [word for word in re.split(r"\s+", query.lower().lstrip("@")) if word]
-    whole = {word for word in words if len(word) >= 2 or re.match(r"[^\x00-\x7f]", word)}
+def _pieces(query: str) -> set[str]:
+    """Substrings a matching row contains: the words of the query, and its digits (a phone number)."""
+    words = {word for word in re.split(r"\s+", query.lower().lstrip("@")) if word}
+    pieces = {word for word in words if len(word) >= 2 or re.match(r"[^\x00-\x7f]", word)}
     digits = re.sub(r"\D", "", query)
     if len(digits) >= 4:
-        whole.add(digits)
-    fragments: set[str] = set()
-    for word in words:
-        if len(word) >= 5:
-            fragments.update({word[:3], word[-3:]})
-        elif len(word) == 4:
-            fragments.update({word[:2], word[-2:]})
-    return whole, fragments - whole
+        pieces.add(digits)
+    return pieces
 
 
 def _escape_like(text: str) -> str:
@@ -87,36 +83,40 @@ def _text_columns() -> list[ColumnElement[Any]]:
     return [full_name, func.lower(func.coalesce(Customer.username, "")), func.lower(func.coalesce(Customer.email, ""))]
 
 
-async def _candidates(session: AsyncSession, pieces: set[str], exclude: set[int], limit: int) -> list[Customer]:
-    """Up to `limit` customers whose name, username or email contains a piece (phones: pieces of digits)."""
-    if not pieces or limit <= 0:
+async def _scanned(session: AsyncSession, pieces: set[str], limit: int) -> list[int]:
+    """Pieces too short for the index (one or two characters): LIKE over the rows, stopping at `limit` matches.
+    A rare short piece reads the whole table."""
+    conditions = [
+        column.like(f"%{_escape_like(piece)}%", escape="\\") for piece in sorted(pieces) for column in _text_columns()
+    ]
+    result = await session.execute(select(col(Customer.id)).where(or_(*conditions), is_person()).limit(limit))
+    return list(result.scalars())
+
+
+async def _customers(session: AsyncSession, ids: list[int]) -> list[Customer]:
+    if not ids:
         return []
-    conditions: list[ColumnElement[bool]] = []
-    for piece in sorted(pieces):
-        pattern = f"%{_escape_like(piece)}%"
-        if piece.isdigit():
-            conditions.append(col(Customer.phone).like(pattern, escape="\\"))
-        conditions += [column.like(pattern, escape="\\") for column in _text_columns()]
-    query = select(Customer).where(or_(*conditions))
-    if exclude:
-        query = query.where(col(Customer.id).not_in(exclude))
-    result = await session.execute(query.limit(limit))
+    result = await session.execute(select(Customer).where(col(Customer.id).in_(ids)))
     return list(result.scalars())
 
 
 async def fuzzy_find(session: AsyncSession, *, query: str, limit: int = 10) -> list[Match]:
     """The best `limit` customers for `query`, best first.
 
-    Rows containing a whole word of the query are candidates first; rows containing only the ends of a word (what a
-    typo leaves intact) fill the rest of the bounded candidate set.
+    Rows containing a word of the query (or its digits) are candidates first; when they hold fewer than `limit`
+    good matches (maybe a typo), rows sharing the most trigrams with the query fill the bounded candidate set.
     """
     text = query.strip().lstrip("@")
-    whole, fragments = _pieces(text)
-    found = await _candidates(session, whole, set(), CANDIDATES)
-    matches = [Match(customer, _score(text, customer)) for customer in found]
+    pieces = _pieces(text)
+    ids = await search_index.containing(session, pieces=pieces, query=text, limit=CANDIDATES)
+    if not ids and pieces and not any(search_index.indexable(piece) for piece in pieces):
+        ids = await _scanned(session, pieces, CANDIDATES)
+    matches = [Match(customer, _score(text, customer)) for customer in await _customers(session, ids)]
     if sum(match.score >= MIN_SCORE for match in matches) < limit:  # few good hits: maybe a typo
-        more = await _candidates(session, fragments, {c.id for c in found if c.id}, CANDIDATES - len(found))
-        matches += [Match(customer, _score(text, customer)) for customer in more]
+        similar = await search_index.similar(session, query=text, limit=CANDIDATES)
+        seen = set(ids)
+        more = [customer_id for customer_id in similar if customer_id not in seen][: CANDIDATES - len(ids)]
+        matches += [Match(customer, _score(text, customer)) for customer in await _customers(session, more)]
     matches = [match for match in matches if match.score >= MIN_SCORE]
     matches.sort(key=lambda match: (-match.score, match.customer.id or 0))
     return matches[:limit]
