@@ -54,6 +54,7 @@ RELAY_KEY = "staff_relay"
 SAFETY_POLL_SECONDS = 3.0  # look at the queue even when nobody woke the relay (another replica may have filled it)
 MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
+PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
 COMBINE_SEPARATOR = "\n\n"
 ALBUM_MEDIA = {
     "photo": InputMediaPhoto,
@@ -222,14 +223,17 @@ class StaffRelay:
     ) -> None:
         """The groups in the order they were queued (so tickets take turns), one call at a time, each marked sent
         before the next goes: a crash re-sends at most the one call in flight. A ticket whose group fails waits for
-        a later pass."""
+        a later pass; a pass stops after `PASS_SECONDS` so that what it sends is never read long before (a ticket
+        erased meanwhile, more texts to combine)."""
         queued = sorted(
             ((group[0].id or 0, ticket_id, group) for ticket_id, groups in due.items() for group in groups),
             key=lambda item: item[0],
         )
         waiting: set[int] = set()
-        for _, ticket_id, group in queued:
-            if self._stopping or self._chat_blocked_until > time.monotonic():
+        until = time.monotonic() + PASS_SECONDS
+        for index, (_, ticket_id, group) in enumerate(queued):
+            now = time.monotonic()
+            if self._stopping or self._chat_blocked_until > now or (index and now > until):
                 return
             if ticket_id in waiting:
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from bot import staff_chat
 from bot.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
 from bot.splitting import CAPTION_LIMIT, TEXT_LIMIT, split_caption, split_text, tg_len
@@ -134,9 +135,11 @@ async def test_a_backed_up_queue_combines_a_customers_texts_in_order(
     assert {row.status for row in rows} == {"sent"}
 
 
+@pytest.mark.parametrize("pass_seconds", [1.0, 0.0], ids=["one pass", "a pass per group"])
 async def test_a_backlog_of_many_tickets_goes_out_in_one_pass_each_message_once_in_queue_order(
-    bot: BotHarness, tg: FakeTelegram, admin: FakeUser, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness, tg: FakeTelegram, admin: FakeUser, monkeypatch: pytest.MonkeyPatch, pass_seconds: float
 ) -> None:
+    monkeypatch.setattr(staff_chat, "PASS_SECONDS", pass_seconds)  # 0: every pass stops after one group
     staff = tg.group(STAFF_CHAT, "Care team", members=[admin])
     relay = relay_of(bot.app)
     await relay.stop()
@@ -161,12 +164,13 @@ async def test_a_backlog_of_many_tickets_goes_out_in_one_pass_each_message_once_
     await relay.start()
     await relay.settled()
 
-    assert reads == 2  # one pass delivers the whole backlog, the next finds the queue empty
     shown = tg.sent_to(staff)
+    groups = 12 * 3  # per ticket: its first text, its photo, its next texts combined
+    assert reads == (2 if pass_seconds else groups + 1)  # and a last pass finds the queue empty
     cards = [m for m in shown if m.content.startswith("🎫")]
     assert len(cards) == 12
     copies = [m for m in shown if not m.content.startswith("🎫")]
-    assert len(shown) == 12 + 12 * 3  # per ticket: its card, its first text, its photo, its next texts combined
+    assert len(shown) == 12 + groups
     for n, customer in enumerate(customers):
         (card,) = [c for c in cards if f"Telegram id: {customer.id}" in c.content]
         mine = [m for m in shown if m.content.startswith(f"c{n} ")]
