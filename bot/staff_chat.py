@@ -3,7 +3,9 @@
 Handlers store a customer's message together with a `staff_deliveries` row and return; this relay drains that
 queue in order (per ticket, oldest first across tickets), one Telegram call at a time, so Telegram's group limit
 (20 a minute, kept by the rate limiter) slows only the staff chat, never the answers to customers. Each row is
-marked sent right after its call: a crash re-sends at most the one message that was in flight.
+marked sent right after its call: a crash re-sends at most the one message that was in flight. A pass reads the
+queue once and delivers everything then due (a burst costs one Bot API call and one commit per group, not a
+re-read of the queue, the ticket and the customer each time).
 
 A ticket first gets its card — in a forum supergroup inside a topic of its own, pinned there — and every message
 is then copied under it. A deleted topic is created again; without the right to create topics the relay falls
@@ -41,7 +43,7 @@ from bot.i18n import t
 from bot.ratelimit import retry_seconds
 from bot.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
 from bot.ticket_views import card_buttons, card_text, staff_language, topic_name
-from storage import staff_deliveries, tickets
+from storage import staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
 from storage.types import utcnow
@@ -52,6 +54,7 @@ RELAY_KEY = "staff_relay"
 SAFETY_POLL_SECONDS = 3.0  # look at the queue even when nobody woke the relay (another replica may have filled it)
 MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
+PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
 COMBINE_SEPARATOR = "\n\n"
 ALBUM_MEDIA = {
     "photo": InputMediaPhoto,
@@ -191,7 +194,9 @@ class StaffRelay:
     # ------------------------------------------------------------ the queue
 
     async def _work(self) -> tuple[bool, float | None]:
-        """Deliver everything due; returns (idle, seconds until something else is due)."""
+        """Deliver everything due; returns (idle, seconds until something else is due).
+
+        A pass reads the queue, the tickets and their customers once, then delivers every ticket's due rows."""
         while True:
             if self.chat_id is None:
                 return True, None
@@ -201,62 +206,111 @@ class StaffRelay:
             async with self.services.sessions() as session:
                 rows = await staff_deliveries.pending(session)
                 messages = await _messages_of(session, rows)
-            if not rows:
-                return True, None
-            group, idle, wake_in = self._pick(rows, messages)
-            if not group:
-                return idle, wake_in
-            await self._deliver(group, messages)
+                due, idle, wake_in = self._due(rows, messages)
+                if not due:
+                    return idle, wake_in
+                found = await ticket_views.tickets_with_customers(session, ticket_ids=list(due))
+                unplaced = [ticket_id for ticket_id, (ticket, _) in found.items() if not self._placed(ticket)]
+                earlier = await ticket_views.earlier_ticket_counts(session, ticket_ids=unplaced)
+            await self._deliver_pass(due, found, earlier, messages)
 
-    def _pick(
-        self, rows: list[StaffDelivery], messages: dict[int, TicketMessage]
-    ) -> tuple[list[StaffDelivery], bool, float | None]:
-        """The first row that may go now (each ticket's oldest row goes first), with the rows it carries along."""
-        now, mono = utcnow(), time.monotonic()
-        seen: set[int] = set()
-        idle, wake_in = True, None
-        for index, row in enumerate(rows):
-            if row.ticket_id in seen:
+    async def _deliver_pass(
+        self,
+        due: dict[int, list[list[StaffDelivery]]],
+        found: dict[int, tuple[Ticket, Customer]],
+        earlier: dict[int, int],
+        messages: dict[int, TicketMessage],
+    ) -> None:
+        """The groups in the order they were queued (so tickets take turns), one call at a time, each marked sent
+        before the next goes: a crash re-sends at most the one call in flight. A ticket whose group fails waits for
+        a later pass; a pass stops after `PASS_SECONDS` so that what it sends is never read long before (a ticket
+        erased meanwhile, more texts to combine)."""
+        queued = sorted(
+            ((group[0].id or 0, ticket_id, group) for ticket_id, groups in due.items() for group in groups),
+            key=lambda item: item[0],
+        )
+        waiting: set[int] = set()
+        until = time.monotonic() + PASS_SECONDS
+        for index, (_, ticket_id, group) in enumerate(queued):
+            now = time.monotonic()
+            if self._stopping or self._chat_blocked_until > now or (index and now > until):
+                return
+            if ticket_id in waiting:
                 continue
-            seen.add(row.ticket_id)
-            retry_at = self._ticket_retry_at.get(row.ticket_id, 0.0)
+            ticket, customer = found.get(ticket_id, (None, None))
+            if ticket is None or customer is None:
+                await self._finish_failed(group, "ticket gone")
+            elif not await self._deliver(group, ticket, customer, earlier.get(ticket_id, 0), messages):
+                waiting.add(ticket_id)
+
+    def _due(
+        self, rows: list[StaffDelivery], messages: dict[int, TicketMessage]
+    ) -> tuple[dict[int, list[list[StaffDelivery]]], bool, float | None]:
+        """Each ticket's rows that may go now, in order, as the groups that go together (an album, or the customer's
+        texts combined when the queue backed up); tickets oldest first."""
+        now, mono = utcnow(), time.monotonic()
+        queues: dict[int, list[StaffDelivery]] = {}
+        for row in rows:
+            queues.setdefault(row.ticket_id, []).append(row)
+        due: dict[int, list[list[StaffDelivery]]] = {}
+        idle, wake_in = True, None
+        for ticket_id, queue in queues.items():
+            retry_at = self._ticket_retry_at.get(ticket_id, 0.0)
             if retry_at > mono:
                 wake_in = min(wake_in or retry_at - mono, retry_at - mono)
                 continue
-            if row.not_before > now:  # an album still arriving: not idle, it goes in a moment
-                idle = False
-                due = (row.not_before - now).total_seconds()
-                wake_in = min(wake_in or due, due)
-                continue
-            return _carried_along(row, rows[index + 1 :], messages), idle, wake_in
-        return [], idle, wake_in
+            groups: list[list[StaffDelivery]] = []
+            while queue:
+                head = queue[0]
+                if head.not_before > now:  # an album still arriving: not idle, it goes in a moment
+                    idle = False
+                    wait = (head.not_before - now).total_seconds()
+                    wake_in = min(wake_in or wait, wait)
+                    break
+                group = _carried_along(head, queue[1:], messages)
+                groups.append(group)
+                queue = queue[len(group) :]
+            if groups:
+                due[ticket_id] = groups
+        return due, idle, wake_in
 
-    async def _deliver(self, group: list[StaffDelivery], messages: dict[int, TicketMessage]) -> None:
+    async def _deliver(
+        self,
+        group: list[StaffDelivery],
+        ticket: Ticket,
+        customer: Customer,
+        earlier: int,
+        messages: dict[int, TicketMessage],
+    ) -> bool:
+        """Send one group and mark it sent; False when this ticket (or the whole chat) must wait."""
         head = group[0]
         ticket_id = head.ticket_id
         try:
-            async with self.services.sessions() as session:
-                ticket = await session.get(Ticket, ticket_id)
-                customer = await session.get(Customer, ticket.customer_id) if ticket else None
-            if ticket is None or customer is None:
-                await self._finish_failed(group, "ticket gone")
-                return
-            place = await self._place(ticket, customer)
+            place = await self._place(ticket, customer, earlier)
             sent = await self._send(place, ticket, customer, group, messages)
+            rows = {row.id: row for row in group}
+            shown = [
+                staff_deliveries.Shown(
+                    ids,
+                    place.chat_id,
+                    staff_message_id,
+                    copies=[
+                        row.ticket_message_id
+                        for row in (rows[i] for i in ids)
+                        if row.kind == "copy" and row.ticket_message_id is not None
+                    ],
+                )
+                for ids, staff_message_id in sent
+            ]
             async with transaction(self.services.sessions) as session:
-                for ids, staff_message_id in sent:
-                    await staff_deliveries.mark_sent(
-                        session, ids=ids, staff_chat_id=place.chat_id, staff_message_id=staff_message_id
-                    )
+                await staff_deliveries.mark_sent(session, shown=shown)
             self._ticket_failures.pop(ticket_id, None)
             self._ticket_retry_at.pop(ticket_id, None)
             self._chat_failures = 0
+            return True
         except TopicGone:
             log.warning("the forum topic of ticket #%s was deleted; opening a new one", ticket_id)
-            async with transaction(self.services.sessions) as session:
-                await tickets.place_in_staff_chat(
-                    session, ticket_id=ticket_id, chat_id=None, thread_id=None, card_message_id=None
-                )
+            await self._place_ticket(ticket, None, None, None)
             self._ticket_backoff(ticket_id, retry_now=True)
         except RetryAfter as error:
             self._chat_blocked_until = time.monotonic() + retry_seconds(error)
@@ -275,11 +329,13 @@ class StaffRelay:
             else:
                 log.error("ticket #%s: staff chat refused a %s delivery: %s", ticket_id, head.kind, error.message)
                 await self._finish_failed(group, error.message)
+                return True
         except TelegramError as error:  # timeouts and network trouble: this ticket tries again later
             log.warning("ticket #%s: staff chat delivery failed (%s); retrying", ticket_id, type(error).__name__)
             async with transaction(self.services.sessions) as session:
                 await staff_deliveries.note_attempt(session, ids=[r.id for r in group if r.id], error=str(error))
             self._ticket_backoff(ticket_id)
+        return False
 
     async def _finish_failed(self, group: Sequence[StaffDelivery], error: str) -> None:
         async with transaction(self.services.sessions) as session:
@@ -306,22 +362,21 @@ class StaffRelay:
             self._forum = bool(chat.is_forum)
         return self._forum
 
-    async def _place(self, ticket: Ticket, customer: Customer) -> Place:
-        """The ticket's topic and card, created when missing."""
+    def _placed(self, ticket: Ticket) -> bool:
+        return ticket.staff_chat_id == self.chat_id and ticket.card_message_id is not None
+
+    async def _place(self, ticket: Ticket, customer: Customer, earlier: int) -> Place:
+        """The ticket's topic and card, created when missing (`ticket` is updated to match)."""
         chat_id = self.chat_id
         assert chat_id is not None and ticket.id is not None
-        if ticket.staff_chat_id == chat_id and ticket.card_message_id is not None:
+        if self._placed(ticket):
+            assert ticket.card_message_id is not None
             return Place(chat_id, ticket.staff_thread_id, ticket.card_message_id)
         thread_id = ticket.staff_thread_id if ticket.staff_chat_id == chat_id else None
         if thread_id is None and await self._is_forum(chat_id):
             thread_id = await self._create_topic(chat_id, ticket, customer)
             if thread_id is not None:
-                async with transaction(self.services.sessions) as session:
-                    await tickets.place_in_staff_chat(
-                        session, ticket_id=ticket.id, chat_id=chat_id, thread_id=thread_id, card_message_id=None
-                    )
-        async with self.services.sessions() as session:
-            earlier = await tickets.earlier_tickets(session, ticket=ticket)
+                await self._place_ticket(ticket, chat_id, thread_id, None)
         card = await self._topic_call(
             self.app.bot.send_message,
             chat_id,
@@ -330,14 +385,22 @@ class StaffRelay:
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
         )
-        async with transaction(self.services.sessions) as session:
-            await tickets.place_in_staff_chat(
-                session, ticket_id=ticket.id, chat_id=chat_id, thread_id=thread_id, card_message_id=card.message_id
-            )
+        await self._place_ticket(ticket, chat_id, thread_id, card.message_id)
         if thread_id is not None:
             with contextlib.suppress(TelegramError):
                 await self.app.bot.pin_chat_message(chat_id, card.message_id, disable_notification=True)
         return Place(chat_id, thread_id, card.message_id)
+
+    async def _place_ticket(
+        self, ticket: Ticket, chat_id: int | None, thread_id: int | None, card_message_id: int | None
+    ) -> None:
+        """Remember where the ticket lives in the staff chat, in the database and on `ticket` (read for the pass)."""
+        assert ticket.id is not None
+        async with transaction(self.services.sessions) as session:
+            await tickets.place_in_staff_chat(
+                session, ticket_id=ticket.id, chat_id=chat_id, thread_id=thread_id, card_message_id=card_message_id
+            )
+        ticket.staff_chat_id, ticket.staff_thread_id, ticket.card_message_id = chat_id, thread_id, card_message_id
 
     async def _create_topic(self, chat_id: int, ticket: Ticket, customer: Customer) -> int | None:
         try:

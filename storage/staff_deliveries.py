@@ -1,17 +1,18 @@
 """The durable queue of what the staff chat must be shown, drained in order by the staff-chat relay.
 
 A handler stores the customer's message and its delivery row in one transaction; the relay sends later and marks
-the row `sent` with the staff-chat message id. A crash between sending and marking re-sends only that one row.
+the row `sent` with the staff-chat message id. A crash between sending and marking re-sends only what was in flight.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -86,31 +87,53 @@ async def count_pending(session: AsyncSession) -> int:
     return int(result.scalar_one())
 
 
-async def mark_sent(
-    session: AsyncSession, *, ids: Sequence[int], staff_chat_id: int | None, staff_message_id: int | None
-) -> None:
-    """Done; a copied customer message remembers where it is in the staff chat (staff reply to it there)."""
+@dataclass(frozen=True)
+class Shown:
+    """Queue rows that became one staff-chat message (`staff_message_id`), or none (None)."""
+
+    ids: Sequence[int]
+    staff_chat_id: int | None
+    staff_message_id: int | None
+    copies: Sequence[int] = ()  # the ticket messages among them that were copied
+
+
+async def mark_sent(session: AsyncSession, *, shown: Sequence[Shown]) -> None:
+    """Done, in two statements however many; a copied customer message remembers where it is in the staff chat
+    (staff reply to it there)."""
+    table = StaffDelivery.__table__  # type: ignore[attr-defined]
+    rows = [
+        {"row_id": row_id, "chat": one.staff_chat_id, "message": one.staff_message_id}
+        for one in shown
+        for row_id in one.ids
+    ]
+    if not rows:
+        return
     await session.execute(
-        update(StaffDelivery)
-        .where(col(StaffDelivery.id).in_(ids))
+        table.update()
+        .where(table.c.id == bindparam("row_id"))
         .values(
             status=SENT,
             sent_at=utcnow(),
-            attempts=StaffDelivery.attempts + 1,
-            staff_chat_id=staff_chat_id,
-            staff_message_id=staff_message_id,
+            attempts=table.c.attempts + 1,
+            staff_chat_id=bindparam("chat"),
+            staff_message_id=bindparam("message"),
+        ),
+        rows,
+    )
+    copies = [
+        {"message_id": message_id, "chat": one.staff_chat_id, "message": one.staff_message_id}
+        for one in shown
+        if one.staff_message_id is not None
+        for message_id in one.copies
+    ]
+    if copies:
+        messages = TicketMessage.__table__  # type: ignore[attr-defined]
+        await session.execute(
+            messages.update()
+            .where(messages.c.id == bindparam("message_id"))
+            .values(staff_chat_id=bindparam("chat"), staff_message_id=bindparam("message")),
+            copies,
         )
-    )
-    if staff_message_id is None:
-        return
-    copies = select(StaffDelivery.ticket_message_id).where(
-        col(StaffDelivery.id).in_(ids), col(StaffDelivery.kind) == "copy"
-    )
-    await session.execute(
-        update(TicketMessage)
-        .where(col(TicketMessage.id).in_(copies))
-        .values(staff_chat_id=staff_chat_id, staff_message_id=staff_message_id)
-    )
 
 
 async def mark_failed(session: AsyncSession, *, ids: Sequence[int], error: str) -> None:

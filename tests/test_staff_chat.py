@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from bot import staff_chat
 from bot.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
 from bot.splitting import CAPTION_LIMIT, TEXT_LIMIT, split_caption, split_text, tg_len
 from bot.staff_chat import relay_of
-from storage.models import StaffDelivery, Ticket
+from storage import staff_deliveries
+from storage.models import StaffDelivery, Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
 
@@ -130,6 +133,89 @@ async def test_a_backed_up_queue_combines_a_customers_texts_in_order(
     async with bot.services.sessions() as session:
         rows = (await session.execute(select(StaffDelivery))).scalars().all()
     assert {row.status for row in rows} == {"sent"}
+
+
+@pytest.mark.parametrize("pass_seconds", [1.0, 0.0], ids=["one pass", "a pass per group"])
+async def test_a_backlog_of_many_tickets_goes_out_in_one_pass_each_message_once_in_queue_order(
+    bot: BotHarness, tg: FakeTelegram, admin: FakeUser, monkeypatch: pytest.MonkeyPatch, pass_seconds: float
+) -> None:
+    monkeypatch.setattr(staff_chat, "PASS_SECONDS", pass_seconds)  # 0: every pass stops after one group
+    staff = tg.group(STAFF_CHAT, "Care team", members=[admin])
+    relay = relay_of(bot.app)
+    await relay.stop()
+    customers = [tg.user(7450 + n, f"Customer{n}") for n in range(12)]
+    for round_ in ("first", "photo", "second", "third"):  # the queue interleaves the tickets
+        for n, customer in enumerate(customers):
+            if round_ == "photo":
+                tg.sends_photo(customer, caption=f"c{n} photo")
+            else:
+                tg.customer_sends_text(customer, f"c{n} {round_}")
+    await bot.deliver()
+    assert tg.sent_to(staff) == []
+    reads = 0
+    real_pending = staff_deliveries.pending
+
+    async def counted(*args: Any, **kwargs: Any) -> list[StaffDelivery]:
+        nonlocal reads
+        reads += 1
+        return await real_pending(*args, **kwargs)
+
+    monkeypatch.setattr(staff_deliveries, "pending", counted)
+    await relay.start()
+    await relay.settled()
+
+    shown = tg.sent_to(staff)
+    groups = 12 * 3  # per ticket: its first text, its photo, its next texts combined
+    assert reads == (2 if pass_seconds else groups + 1)  # and a last pass finds the queue empty
+    cards = [m for m in shown if m.content.startswith("🎫")]
+    assert len(cards) == 12
+    copies = [m for m in shown if not m.content.startswith("🎫")]
+    assert len(shown) == 12 + groups
+    for n, customer in enumerate(customers):
+        (card,) = [c for c in cards if f"Telegram id: {customer.id}" in c.content]
+        mine = [m for m in shown if m.content.startswith(f"c{n} ")]
+        assert [m.content for m in mine] == [f"c{n} first", f"c{n} photo", f"c{n} second\n\nc{n} third"]
+        assert shown.index(card) < shown.index(mine[0])
+        assert all(m.reply_to_message_id == card.message_id for m in mine)
+    async with bot.services.sessions() as session:
+        rows = (await session.execute(select(StaffDelivery))).scalars().all()
+        stored = {m.text: m for m in (await session.execute(select(TicketMessage))).scalars().all()}
+    assert {row.status for row in rows} == {"sent"} and all(row.attempts == 1 for row in rows)
+    # Tickets take turns in the order their messages were queued (not one ticket's backlog after another's).
+    queued_at = {m.message_id: min(r.id or 0 for r in rows if r.staff_message_id == m.message_id) for m in copies}
+    assert [queued_at[m.message_id] for m in copies] == sorted(queued_at.values())
+    for message in copies:  # staff reply to what they see: each stored message knows where it is shown
+        for part in message.content.split("\n\n"):
+            assert stored[part].staff_message_id == message.message_id
+            assert stored[part].staff_chat_id == STAFF_CHAT
+
+
+async def test_a_ticket_whose_delivery_fails_waits_while_the_other_tickets_of_the_pass_go_on(
+    bot: BotHarness, tg: FakeTelegram, admin: FakeUser
+) -> None:
+    staff = tg.group(STAFF_CHAT, "Care team", members=[admin])
+    relay = relay_of(bot.app)
+    await relay.stop()
+    anna, ben = tg.user(7461, "Anna"), tg.user(7462, "Ben")
+    tg.customer_sends_text(anna, "anna one")
+    tg.customer_sends_text(ben, "ben one")
+    tg.sends_photo(anna, caption="anna photo")
+    tg.sends_photo(ben, caption="ben photo")
+    tg.customer_sends_text(anna, "anna two")
+    tg.customer_sends_text(ben, "ben two")
+    await bot.deliver()
+    tg.fail_next("copyMessage", status=502, times=1, chat_id=STAFF_CHAT)  # Telegram has trouble once
+    await relay.start()
+    first = await tg.wait_for(lambda: [m.content for m in tg.sent_to(staff) if m.copied_from], timeout=10)
+    waiting, going = ("anna", "ben") if first[0].startswith("ben") else ("ben", "anna")
+    await tg.wait_for(lambda: f"{going} two" in [m.content for m in tg.sent_to(staff)], timeout=10)
+    contents = [m.content for m in tg.sent_to(staff) if not m.content.startswith("🎫")]
+    assert contents == [f"{going} one", f"{going} photo", f"{going} two"]  # the other ticket did not wait
+    await tg.wait_for(lambda: f"{waiting} two" in [m.content for m in tg.sent_to(staff)], timeout=30)
+    await relay.settled()
+    contents = [m.content for m in tg.sent_to(staff) if not m.content.startswith("🎫")]
+    assert contents[3:] == [f"{waiting} one", f"{waiting} photo", f"{waiting} two"]  # later, once each, in order
+    assert len([m for m in tg.sent_to(staff) if m.content.startswith("🎫")]) == 2
 
 
 async def test_a_429_from_the_staff_chat_is_waited_out_and_nothing_is_dropped(
