@@ -68,6 +68,12 @@ def _searchable(customer: Customer) -> list[str]:
     return [value for value in (name, customer.username, customer.phone, customer.email) if value]
 
 
+def _holds_all(pieces: set[str], customer: Customer) -> bool:
+    """Every word (and the digits) of the query occur in the customer's name, username, phone or email."""
+    values = " ".join(_searchable(customer)).lower()
+    return all(piece in values for piece in pieces)
+
+
 def _score(query: str, customer: Customer) -> float:
     best = 0.0
     for value in _searchable(customer):
@@ -103,8 +109,9 @@ async def _customers(session: AsyncSession, ids: list[int]) -> list[Customer]:
 async def fuzzy_find(session: AsyncSession, *, query: str, limit: int = 10) -> list[Match]:
     """The best `limit` customers for `query`, best first.
 
-    Rows containing a word of the query (or its digits) are candidates first; when they hold fewer than `limit`
-    good matches (maybe a typo), rows sharing the most trigrams with the query fill the bounded candidate set.
+    Rows containing a word of the query (or its digits) are candidates first; when fewer than `limit` of them
+    contain every word (maybe a typo: `Ana Schmitd` finds plenty of Anas), the rows sharing the most trigrams with
+    the query are candidates too. At most twice `CANDIDATES` rows are ranked.
     """
     text = query.strip().lstrip("@")
     pieces = _pieces(text)
@@ -112,10 +119,10 @@ async def fuzzy_find(session: AsyncSession, *, query: str, limit: int = 10) -> l
     if not ids and pieces and not any(search_index.indexable(piece) for piece in pieces):
         ids = await _scanned(session, pieces, CANDIDATES)
     matches = [Match(customer, _score(text, customer)) for customer in await _customers(session, ids)]
-    if sum(match.score >= MIN_SCORE for match in matches) < limit:  # few good hits: maybe a typo
+    if sum(_holds_all(pieces, match.customer) for match in matches) < limit:  # words not found: maybe a typo
         similar = await search_index.similar(session, query=text, limit=CANDIDATES)
         seen = set(ids)
-        more = [customer_id for customer_id in similar if customer_id not in seen][: CANDIDATES - len(ids)]
+        more = [customer_id for customer_id in similar if customer_id not in seen]
         matches += [Match(customer, _score(text, customer)) for customer in await _customers(session, more)]
     matches = [match for match in matches if match.score >= MIN_SCORE]
     matches.sort(key=lambda match: (-match.score, match.customer.id or 0))

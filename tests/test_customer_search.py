@@ -60,6 +60,20 @@ async def test_typos_find_the_customer_among_many_similar_names(
     assert await found(sessions, "zzzzqqqq") == []
 
 
+async def test_a_typo_in_a_surname_is_found_when_the_first_name_is_everywhere(
+    sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Plenty of customers contain "ana": they fill the candidates, yet none holds "schmitd" — a typo to look for.
+    monkeypatch.setattr(search, "CANDIDATES", 20)
+    async with transaction(sessions) as session:
+        session.add_all(
+            Customer(telegram_id=4000 + n, first_name=f"Ana{n}", last_name="Su", language="en") for n in range(60)
+        )
+    await add(sessions, 4100, "Anna", last_name="Schmidt")
+
+    assert "Anna Schmidt" in (await found(sessions, "Ana Schmitd"))[:3]
+
+
 async def test_the_index_follows_new_renamed_and_deleted_customers(sessions: SessionFactory) -> None:
     customer_id = await add(sessions, 3000, "Oswin", last_name="Featherstone")
     assert await found(sessions, "Oswin Featherstone") == ["Oswin Featherstone"]

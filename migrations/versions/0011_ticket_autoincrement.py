@@ -2,7 +2,7 @@
 
 Revision ID: 0011_ticket_autoincrement
 Revises: 0003
-Create Date: 2026-11-27 10:00:00.000000
+Create Date: 2026-11-26 10:00:00.000000
 
 A ticket's id is its number (`#n`). On SQLite a plain INTEGER PRIMARY KEY takes max(id) + 1, so deleting the newest
 ticket would hand its number to the next one; AUTOINCREMENT never goes back. SQLite cannot add it to a table, so

@@ -2,7 +2,7 @@
 
 Revision ID: 0013_customer_search
 Revises: 0012_outbox_passes
-Create Date: 2026-11-27 12:00:00.000000
+Create Date: 2026-11-26 12:00:00.000000
 
 PostgreSQL: a GIN trigram index (pg_trgm) on the searchable text of a customer; ILIKE '%…%' and word similarity
 (`<%`) use it. SQLite: a contentless FTS5 table with the trigram tokenizer (SQLite >= 3.34), kept in step with
