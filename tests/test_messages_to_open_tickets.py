@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
+from telegram import Update
+from telegram.ext import MessageHandler, filters
 
 from bot.settings import Settings
 from storage import inbox
@@ -133,3 +135,22 @@ async def test_when_storing_a_batch_fails_the_handlers_take_each_text_and_none_i
         assert stored[customer.id][1:] == mine
         assert [text for text in staff_texts(tg, staff) if text.startswith(f"{customer.id} ")] == mine
     assert await unhandled_updates(bot) == []
+
+
+async def test_a_handler_added_for_customer_texts_still_sees_texts_to_open_tickets(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat
+) -> None:
+    seen: list[str] = []
+
+    async def spy(update: Update, _context: object) -> None:
+        assert update.message is not None and update.message.text is not None
+        seen.append(update.message.text)
+
+    bot.app.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE, spy), group=5)
+    (customer,) = await with_open_tickets(bot, tg, 1)
+    for n in range(3):
+        tg.customer_sends_text(customer, f"more {n}")
+    await bot.deliver()
+
+    assert seen == [f"{customer.first_name}: hello", "more 0", "more 1", "more 2"]
+    assert (await texts_by_customer(bot))[customer.id] == seen  # and the ticket still has them all, once
