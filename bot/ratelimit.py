@@ -20,12 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
-from datetime import timedelta
 from typing import Any
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from scheduler.sender import retry_after_seconds
 from scheduler.sliding_window import SlidingWindow
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ SENDING_METHODS = frozenset(
         "createForumTopic",
     )
 )
-
-
-def retry_seconds(error: RetryAfter) -> float:
-    """How long Telegram asked to wait (read without PTB's deprecation warning about the attribute's type)."""
-    delay = getattr(error, "_retry_after", None)
-    if isinstance(delay, timedelta):
-        return delay.total_seconds()
-    return float(delay) if delay is not None else 1.0
 
 
 def _weight(endpoint: str, data: dict[str, Any]) -> int:
@@ -141,7 +133,7 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
             except RetryAfter as error:
                 if attempt == self.max_retries:
                     raise
-                seconds = retry_seconds(error)
+                seconds = retry_after_seconds(error)
                 log.info("Telegram asked to wait %.0f s before %s", seconds, endpoint)
                 if chat_id is None:
                     await asyncio.sleep(seconds + 0.1)

@@ -40,9 +40,9 @@ from telegram.ext import Application
 
 from bot.context import CarebotApp, Services
 from bot.i18n import t
-from bot.ratelimit import retry_seconds
 from bot.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
 from bot.ticket_views import card_buttons, card_text, staff_language, topic_name
+from scheduler.sender import retry_after_seconds
 from storage import staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
@@ -313,7 +313,7 @@ class StaffRelay:
             await self._place_ticket(ticket, None, None, None)
             self._ticket_backoff(ticket_id, retry_now=True)
         except RetryAfter as error:
-            self._chat_blocked_until = time.monotonic() + retry_seconds(error)
+            self._chat_blocked_until = time.monotonic() + retry_after_seconds(error)
         except ChatMigrated as error:
             log.warning(
                 "the staff group became a supergroup: set CAREBOT_STAFF_CHAT_ID=%s (used until restart)",

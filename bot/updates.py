@@ -35,6 +35,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot import metrics
 from bot.context import CarebotApp, Services
+from scheduler.sender import retry_after_seconds
 from storage import inbox
 from storage.db import SessionFactory, transaction
 from storage.inbox import IncomingUpdate
@@ -48,10 +49,6 @@ MARKED_KEY = "marked_handled"
 FAST_LANE_LOOKAHEAD = 100
 MAX_BACKOFF_SECONDS = 30.0
 READ_MARGIN_SECONDS = 10.0
-
-
-def seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def replica_name() -> str:
@@ -290,7 +287,7 @@ async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrdere
         try:
             updates, next_offset = await fetch_updates(app.bot, offset=offset, timeout=POLL_TIMEOUT_SECONDS)
         except RetryAfter as exc:
-            await asyncio.sleep(seconds(exc.retry_after))
+            await asyncio.sleep(retry_after_seconds(exc))
             continue
         except InvalidToken:
             raise

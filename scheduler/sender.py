@@ -422,6 +422,7 @@ class OutboxSender:
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
+    """How long Telegram asked to wait, in seconds (the one place that reads a 429's `retry_after`)."""
     with warnings.catch_warnings():  # PTB warns that the attribute will become a timedelta: both are handled
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = error.retry_after
