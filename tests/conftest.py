@@ -165,3 +165,13 @@ def no_handler_errors() -> Iterator[list[logging.LogRecord]]:
         f"{record.getMessage()}: {record.exc_info[1]!r}" if record.exc_info else record.getMessage()
         for record in caught
     )
+
+
+@pytest.fixture(params=BACKENDS)
+def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database to copy into: a new SQLite file, or the test worker's PostgreSQL database emptied."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'target.db'}"
+    url = str(request.getfixturevalue("postgres_url"))
+    asyncio.run(empty_database(url))
+    return url

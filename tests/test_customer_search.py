@@ -16,7 +16,6 @@ from storage.db import SessionFactory, alembic_config, create_engine, session_fa
 from storage.dbcopy import copy_database
 from storage.models import Customer
 from tests.botapi import FakeTelegram
-from tests.conftest import BACKENDS, empty_database
 from tests.harness import BotHarness
 from tests.privacy_support import seed_customer
 from tests.staff_world import say, staff_world
@@ -143,15 +142,6 @@ async def test_an_existing_database_gets_its_customers_indexed_by_the_migration(
 
 def downgrade_sync(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
-
-
-@pytest.fixture(params=BACKENDS)
-def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'target.db'}"
-    url = str(request.getfixturevalue("postgres_url"))
-    asyncio.run(empty_database(url))
-    return url
 
 
 async def test_a_copied_database_finds_the_same_customers(

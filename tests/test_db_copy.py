@@ -33,17 +33,6 @@ from storage.outbox import PlannedMessage, enqueue_many
 from storage.outbox_passes import PassPlan, plan_pass
 from storage.segments import VipThresholds
 from storage.types import utcnow
-from tests.conftest import BACKENDS, empty_database
-
-
-@pytest.fixture(params=BACKENDS)
-def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database to copy into: a new SQLite file, or the test worker's PostgreSQL database emptied."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'target.db'}"
-    url = str(request.getfixturevalue("postgres_url"))
-    asyncio.run(empty_database(url))
-    return url
 
 
 @pytest.fixture
