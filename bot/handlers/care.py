@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
@@ -71,36 +73,39 @@ async def _close_buttons(update: Update) -> None:
         await query.edit_message_reply_markup(reply_markup=None)
 
 
-async def csat_button(update: Update, context: Context) -> None:
+Recorded = SurveyResponse | None
+
+
+async def _record_csat(session: AsyncSession, context: Context, customer_id: int, match: re.Match[str]) -> Recorded:
+    return await surveys.record_csat(session, ticket_id=int(match[1]), customer_id=customer_id, score=int(match[2]))
+
+
+async def _record_nps(session: AsyncSession, context: Context, customer_id: int, match: re.Match[str]) -> Recorded:
+    window_days = context.services.settings.survey_interval_days
+    return await surveys.record_nps(session, customer_id=customer_id, score=int(match[1]), window_days=window_days)
+
+
+# Each survey's buttons: their callback data, how the score is stored, and up to which score a comment is asked.
+SURVEY_BUTTONS: dict[str, tuple[re.Pattern[str], Callable[..., Awaitable[Recorded]], int]] = {
+    "csat": (CSAT_DATA, _record_csat, CSAT_COMMENT_AT_MOST),
+    "nps": (NPS_DATA, _record_nps, NPS_COMMENT_AT_MOST),
+}
+
+
+async def survey_button(update: Update, context: Context) -> None:
+    """A score pressed on a CSAT or NPS question (forged data stores nothing and gets the same polite answer)."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    match = CSAT_DATA.match(query.data)
+    kind = query.data.split(":")[1]
+    pattern, record, comment_at_most = SURVEY_BUTTONS[kind]
+    match = pattern.match(query.data)
     customer, _ = await touch(update, context)
     assert customer.id is not None
     response = None
     if match is not None:
-        ticket_id, score = int(match[1]), int(match[2])
         async with transaction(context.services.sessions) as session:
-            response = await surveys.record_csat(session, ticket_id=ticket_id, customer_id=customer.id, score=score)
-    await _answered(update, context, customer, response, kind="csat", comment_at_most=CSAT_COMMENT_AT_MOST)
-
-
-async def nps_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    match = NPS_DATA.match(query.data)
-    customer, _ = await touch(update, context)
-    assert customer.id is not None
-    response = None
-    if match is not None:
-        async with transaction(context.services.sessions) as session:
-            response = await surveys.record_nps(
-                session,
-                customer_id=customer.id,
-                score=int(match[1]),
-                window_days=context.services.settings.survey_interval_days,
-            )
-    await _answered(update, context, customer, response, kind="nps", comment_at_most=NPS_COMMENT_AT_MOST)
+            response = await record(session, context, customer.id, match)
+    await _answered(update, context, customer, response, kind=kind, comment_at_most=comment_at_most)
 
 
 async def _answered(
@@ -167,6 +172,6 @@ def register(app: CarebotApp) -> None:
     app.add_handler(CommandHandler("stop_greetings", stop_greetings, filters=PRIVATE))
     app.add_handler(CommandHandler("start_greetings", start_greetings, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(stop_button, pattern=f"^{STOP_CALLBACK}$"))
-    app.add_handler(CallbackQueryHandler(csat_button, pattern=r"^care:csat:"))
-    app.add_handler(CallbackQueryHandler(nps_button, pattern=r"^care:nps:"))
+    for kind in SURVEY_BUTTONS:
+        app.add_handler(CallbackQueryHandler(survey_button, pattern=rf"^care:{kind}:"))
     app.add_handler(CallbackQueryHandler(freshness_button, pattern=r"^care:fresh:(yes|update)$"))
