@@ -11,34 +11,25 @@ from telegram.error import BadRequest
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
-from bot import pending, staff_chat
+from bot.caller import language_of
 from bot.context import CarebotApp, Context, Services
-from bot.customers import language_of
-from bot.handlers import (
-    audit,
-    care,
-    fallback,
-    faq,
-    membership,
-    privacy,
-    profile,
-    reachability,
-    staff_broadcast,
-    staff_customers,
-    staff_files,
-    staff_reports,
-    staff_roles,
-    staff_tickets,
-    start,
-    terms,
-    ticket_desk,
-    tickets,
-)
-from bot.handlers.reachability import tolerate_blocked_users
-from bot.i18n import t
-from bot.ratelimit import CarebotRateLimiter
+from bot.handlers import fallback, pending
+from bot.handlers.customer import care, faq, privacy, profile, reachability, start, terms
+from bot.handlers.customer.reachability import tolerate_blocked_users
+from bot.handlers.staff import audit, membership
+from bot.handlers.staff import broadcast as staff_broadcast
+from bot.handlers.staff import customers as staff_customers
+from bot.handlers.staff import files as staff_files
+from bot.handlers.staff import reports as staff_reports
+from bot.handlers.staff import roles as staff_roles
+from bot.runtime.ratelimit import CarebotRateLimiter
+from bot.runtime.throttle import auto_replies
 from bot.settings import Settings
-from bot.throttle import auto_replies
+from bot.tickets import customer as tickets
+from bot.tickets import desk as ticket_desk
+from bot.tickets import history as staff_tickets
+from bot.tickets import relay as staff_chat
+from bot.ui.i18n import t
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""What the scheduler needs to know, as plain values: `bot/` builds it from the settings (see bot/scheduling.py)."""
+"""What the scheduler needs to know, as plain values: `bot/` builds it from the settings (see bot/runtime/scheduling.py)."""
 
 from __future__ import annotations
 

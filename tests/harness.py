@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.app import background_of, build_application, start_background, stop_background
 from bot.context import CarebotApp, Services
-from bot.updates import ChatOrderedDispatcher, accept, fetch_updates
+from bot.runtime.updates import ChatOrderedDispatcher, accept, fetch_updates
 from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
 
 ROOT = Path(__file__).resolve().parent.parent

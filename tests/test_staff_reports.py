@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 
-from bot.charts import render_stats
-from bot.handlers.staff_reports import chart_label
+from bot.handlers.staff.reports import chart_label
+from bot.ui.charts import render_stats
 from storage import reports
 from storage.db import transaction
 from storage.models import FaqEvent, OutboxMessage, SegmentChange, SurveyResponse, Ticket
