@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -57,38 +57,6 @@ HANDLER_MODULES = (
     membership,
     fallback,
 )
-
-
-BACKGROUND_KEY = "background"
-
-
-class Background(Protocol):
-    """A task that runs beside update handling (e.g. the staff-chat relay), started after the Application."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def settled(self) -> None:
-        """Return once everything that can be done now is done (tests wait on it)."""
-
-
-def add_background(app: CarebotApp, service: Background) -> None:
-    app.bot_data.setdefault(BACKGROUND_KEY, []).append(service)
-
-
-def background_of(app: CarebotApp) -> list[Background]:
-    return list(app.bot_data.get(BACKGROUND_KEY, []))
-
-
-async def start_background(app: CarebotApp) -> None:
-    for service in background_of(app):
-        await service.start()
-
-
-async def stop_background(app: CarebotApp) -> None:
-    for service in reversed(background_of(app)):
-        await service.stop()
 
 
 def rate_limiter(settings: Settings) -> CarebotRateLimiter:

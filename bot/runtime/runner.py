@@ -15,9 +15,10 @@ from datetime import timedelta
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
-from bot.app import build_application, on_startup, start_background, stop_background
+from bot.app import build_application, on_startup
 from bot.context import CarebotApp, Services
 from bot.runtime import metrics
+from bot.runtime.background import start_background, stop_background
 from bot.runtime.instance_lock import AlreadyRunning, single_bot_on
 from bot.runtime.scheduling import CareRuntime, start_care
 from bot.runtime.updates import ChatOrderedDispatcher, keep_claims, poll, resume

@@ -39,6 +39,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.ext import Application
 
 from bot.context import CarebotApp, Services
+from bot.runtime.background import add_background
 from bot.tickets.views import card_buttons, card_text, staff_language, topic_name
 from bot.ui.i18n import t
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
@@ -611,8 +612,6 @@ def relay_of(app: Application[Any, Any, Any, Any, Any, Any]) -> StaffRelay:
 
 
 def register(app: CarebotApp) -> None:
-    from bot.app import add_background
-
     relay = StaffRelay(app)
     app.bot_data[RELAY_KEY] = relay
     add_background(app, relay)

@@ -18,6 +18,7 @@ from bot.ui.keyboards import button
 from storage import customers
 from storage.db import transaction
 from storage.models import AuditEntry, Customer, Role, StaffMember
+from storage.search import lookup_customers
 from storage.staff import audit, audit_trail
 
 MAX_TEXT = 4096
@@ -26,13 +27,13 @@ PAGE_ROWS = 60  # fetched per page; as many as fit are shown
 
 async def find_customer(context: Context, query: str) -> tuple[Customer | None, list[Customer]]:
     """`id:<n>` is the internal customer id (also of erased customers, whose row is gone); anything else is
-    looked up like the staff search does: Telegram id, @username, phone, name."""
+    looked up like every staff command does (storage.search.lookup_customers)."""
     async with context.services.sessions() as session:
         if query.lower().startswith("id:") and query[3:].strip().isdigit():
             customer_id = int(query[3:].strip())
             found = await customers.get_customer_by_id(session, customer_id=customer_id)
             return (found or Customer(id=customer_id, telegram_id=0)), []
-        matches = await customers.find_customers(session, query=query, limit=6)
+        matches = await lookup_customers(session, query=query, limit=6)
     return (matches[0], []) if len(matches) == 1 else (None, matches)
 
 
