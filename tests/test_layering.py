@@ -59,13 +59,16 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
 
 
 def import_circles() -> list[list[str]]:
-    """Groups of modules that import each other, directly or round a circle (Tarjan's strongly connected parts)."""
     paths = {
         module_name(path): path
         for package in ("bot", "scheduler", "storage")
         for path in (ROOT / package).rglob("*.py")
     }
-    graph = {name: imported_modules(path, set(paths)) - {name} for name, path in paths.items()}
+    return circles_in({name: imported_modules(path, set(paths)) - {name} for name, path in paths.items()})
+
+
+def circles_in(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a circle (Tarjan's strongly connected parts)."""
     order: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
