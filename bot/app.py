@@ -61,7 +61,7 @@ HANDLER_MODULES = (
 
 def rate_limiter(settings: Settings) -> CarebotRateLimiter:
     """Telegram's published limits when on; when off only 429 answers are honoured (and retried)."""
-    return CarebotRateLimiter(enabled=settings.rate_limits == "on", max_retries=5)
+    return CarebotRateLimiter(enabled=settings.rate_limits, max_retries=5)
 
 
 def build_application(

@@ -29,14 +29,13 @@ async def _list(settings: Settings) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from bot.runtime.scheduling import care_config
     from scheduler.jobs import JOBS, next_run
     from storage.db import create_engine, session_factory, upgrade
     from storage.outbox import outbox_report
     from storage.outbox_passes import open_passes
     from storage.types import utcnow
 
-    config = care_config(settings)
+    config = settings
     now = utcnow()
     console = Console()
     jobs = Table(title=f"Jobs (times in {settings.timezone})")
@@ -94,7 +93,7 @@ def run(name: str = typer.Argument(..., help="a job of `carebot jobs list`, or `
 
 
 async def _run(settings: Settings, name: str) -> str:
-    from bot.runtime.scheduling import care_config, outbox_sender, sender_bot
+    from bot.runtime.scheduling import outbox_sender, sender_bot
     from scheduler.jobs import run_job
     from storage.db import create_engine, session_factory, upgrade
 
@@ -103,7 +102,7 @@ async def _run(settings: Settings, name: str) -> str:
     sessions = session_factory(engine)
     try:
         if name != SEND:
-            count = await run_job(name, sessions=sessions, config=care_config(settings))
+            count = await run_job(name, sessions=sessions, config=settings)
             return f"{name}: {count} planned"
         bot = sender_bot(settings)
         async with bot:
