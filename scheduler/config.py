@@ -17,6 +17,7 @@ from pydantic_settings import NoDecode
 from scheduler.quiet_hours import QuietHours
 from storage.business_hours import BusinessHours, holidays_of, parse_business_hours
 from storage.languages import normalise_language
+from storage.sla import SlaTargets
 
 Language = Literal["zh_CN", "en"]
 
@@ -115,6 +116,14 @@ class CareConfig(BaseModel):
     @cached_property
     def hours(self) -> BusinessHours:
         return parse_business_hours(self.business_hours, timezone=self.timezone, holiday_country=self.holiday_country)
+
+    @cached_property
+    def sla(self) -> SlaTargets:
+        return SlaTargets(
+            first_response_minutes=self.sla_first_response_minutes,
+            vip_first_response_minutes=self.sla_vip_first_response_minutes,
+            resolution_hours=self.sla_resolution_hours,
+        )
 
     def zone_of(self, timezone: str | None) -> ZoneInfo:
         """A customer's own zone, or the business's when they have none (or an unknown one)."""

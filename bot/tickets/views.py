@@ -12,6 +12,7 @@ from bot.settings import Settings
 from bot.ui.i18n import Safe, day, t
 from bot.ui.keyboards import button
 from storage.models import Customer, Ticket, TicketStatus
+from storage.sla import first_response
 from storage.types import utcnow
 
 TOPIC_NAME_LIMIT = 128
@@ -93,18 +94,20 @@ def topic_name(ticket: Ticket, customer: Customer, lang: str) -> str:
 
 
 def sla_target(customer: Customer, settings: Settings) -> timedelta:
-    minutes = settings.sla_vip_first_response_minutes if is_vip(customer) else settings.sla_first_response_minutes
-    return timedelta(minutes=minutes)
+    """The customer's first-response target, in business minutes (storage/sla.py)."""
+    return timedelta(minutes=settings.sla.first_response(customer.segment))
 
 
 def sla_state(ticket: Ticket, customer: Customer, settings: Settings, lang: str, now: datetime | None = None) -> str:
-    now = now or utcnow()
-    if ticket.first_response_at is not None:
-        return t(lang, "tickets.sla.answered", took=duration(ticket.first_response_at - ticket.opened_at, lang))
-    left = ticket.opened_at + sla_target(customer, settings) - now
-    if left < timedelta(0):
-        return t(lang, "tickets.sla.breached", late=duration(-left, lang))
-    return t(lang, "tickets.sla.ok", left=duration(left, lang))
+    """Answered in / time left / late by, on the one response-time clock (business minutes, storage/sla.py)."""
+    clock = first_response(
+        ticket, segment=customer.segment, hours=settings.hours, targets=settings.sla, now=now or utcnow()
+    )
+    if clock.answered:
+        return t(lang, "tickets.sla.answered", took=duration(timedelta(minutes=clock.waited), lang))
+    if clock.late:
+        return t(lang, "tickets.sla.breached", late=duration(timedelta(minutes=-clock.left), lang))
+    return t(lang, "tickets.sla.ok", left=duration(timedelta(minutes=clock.left), lang))
 
 
 def customer_ticket_line(ticket: Ticket, lang: str) -> str:

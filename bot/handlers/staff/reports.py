@@ -85,7 +85,7 @@ async def stats_command(update: Update, context: Context) -> None:
     settings = context.services.settings
     days = PERIODS[period]
     async with transaction(context.services.sessions) as session:
-        report = await stats_report(session, days=days, now=utcnow(), zone=settings.zone)
+        report = await stats_report(session, days=days, now=utcnow(), hours=settings.hours)
         await audit(session, actor_telegram_id=actor_id(update), action="stats.view", detail=period)
     first_target = settings.sla_first_response_minutes
     resolution_target = settings.sla_resolution_hours * 60
