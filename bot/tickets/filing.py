@@ -20,6 +20,7 @@ from telegram.error import Forbidden
 from telegram.ext import Application
 
 from bot.context import Context, Services
+from bot.handlers.customer import reachability
 from bot.runtime import metrics
 from bot.runtime.throttle import auto_replies
 from bot.tickets.relay import relay_of
@@ -140,13 +141,12 @@ async def acknowledge(context: Context, customer: Customer, ticket: Ticket, *, r
 
 
 async def to_customer(context: Context, telegram_id: int, send: Callable[[], Awaitable[T]]) -> T | None:
-    """Send to a customer; one who blocked the bot is marked unreachable (None is returned)."""
+    """Send to a customer; one who blocked the bot is marked unreachable (None is returned: the caller tells
+    staff, if a staff member's reply bounced)."""
     try:
         return await send()
     except Forbidden:
-        log.info("customer %s blocked the bot; marked unreachable", telegram_id)
-        async with transaction(context.services.sessions) as session:
-            await tickets.set_reachable(session, telegram_id=telegram_id, reachable=False)
+        await reachability.mark(context, telegram_id, unreachable=True, tell_staff=False)
         return None
 
 

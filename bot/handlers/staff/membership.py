@@ -1,8 +1,8 @@
-"""The bot's own membership: added to a group (setting up the staff chat), and customers blocking the bot.
+"""The bot added to a group: setting up the staff chat.
 
 Added to a group by an admin, the bot answers there with the group's id and the `.env` line that makes it the
-staff chat. Groups other than the staff chat that a non-admin added it to are left. A customer who blocks the
-bot is marked unreachable (and staff are told if a ticket of theirs is active); unblocking undoes it.
+staff chat. Groups other than the staff chat that a non-admin added it to are left. (A customer blocking the bot,
+the same update in a private chat, is bot/handlers/customer/reachability.py's.)
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ from telegram.ext import ChatMemberHandler
 
 from bot.auth import staff_role
 from bot.context import CarebotApp, Context
-from bot.tickets.relay import relay_of
 from bot.tickets.views import staff_language
 from bot.ui.i18n import t
-from storage import customers, staff_deliveries, tickets
-from storage.db import transaction
 from storage.models import Role
-from storage.tickets import ACTIVE
 
 log = logging.getLogger(__name__)
 PRESENT = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER)
@@ -35,11 +31,9 @@ def _joined(change: ChatMemberUpdated) -> bool:
 
 async def on_my_membership(update: Update, context: Context) -> None:
     change = update.my_chat_member
-    if change is None:
+    if change is None or change.chat.type == ChatType.PRIVATE:
         return
-    if change.chat.type == ChatType.PRIVATE:
-        await _customer_blocked_or_back(update, context, change)
-    elif _joined(change):
+    if _joined(change):
         await _added_to_group(update, context, change)
 
 
@@ -57,29 +51,6 @@ async def _added_to_group(update: Update, context: Context, change: ChatMemberUp
             await context.bot.leave_chat(chat_id)
         return
     await context.bot.send_message(chat_id, t(lang, "tickets.setup.added", chat_id=chat_id), parse_mode=ParseMode.HTML)
-
-
-async def _customer_blocked_or_back(update: Update, context: Context, change: ChatMemberUpdated) -> None:
-    blocked = change.new_chat_member.status == ChatMember.BANNED
-    telegram_id = change.chat.id
-    async with transaction(context.services.sessions) as session:
-        customer = await customers.get_customer(session, telegram_id=telegram_id)
-        if customer is None or customer.id is None:
-            return
-        await tickets.set_reachable(session, telegram_id=telegram_id, reachable=not blocked)
-        ticket = await tickets.latest_ticket(session, customer_id=customer.id)
-        if blocked and ticket is not None and ticket.status in ACTIVE and ticket.id is not None:
-            await staff_deliveries.enqueue(
-                session,
-                key=f"notice:blocked:{ticket.id}:{update.update_id}",
-                ticket_id=ticket.id,
-                kind="notice",
-                params={"template": "tickets.staff.undeliverable"},
-            )
-            await staff_deliveries.enqueue(
-                session, key=f"card:blocked:{ticket.id}:{update.update_id}", ticket_id=ticket.id, kind="card"
-            )
-    relay_of(context.application).wake()
 
 
 def register(app: CarebotApp) -> None:
