@@ -91,7 +91,7 @@ async def test_staff_reply_reaches_the_customer_and_the_ticket_waits_for_them(
     assert text.content == "Yes, in 3 days!" and photo.media_type == "photo" and photo.caption == "Our parcel service"
     (ticket,) = await stored_tickets(bot)
     assert ticket.status == "pending" and ticket.first_response_at is not None
-    assert "Status: 💬 answered" in card_of(tg, staff, 1).content  # edited in place
+    assert "Status: 💬 answered, waiting for the customer" in card_of(tg, staff, 1).content  # edited in place
 
     tg.customer_sends_text(anna, "Great, thanks. And to Munich?")
     await bot.deliver()

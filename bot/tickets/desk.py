@@ -32,7 +32,15 @@ from bot.auth import staff_only, staff_role
 from bot.context import CarebotApp, Context
 from bot.tickets.filing import incoming_of, to_customer
 from bot.tickets.relay import relay_of
-from bot.tickets.views import category_label, customer_link, duration, is_vip, sla_state, staff_language
+from bot.tickets.views import (
+    category_label,
+    customer_link,
+    duration,
+    is_vip,
+    sla_state,
+    staff_language,
+    status_label,
+)
 from bot.ui.i18n import Safe, t
 from bot.ui.splitting import split_text
 from storage import tickets
@@ -260,9 +268,7 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
                 detail=f"#{ticket_id}",
             )
     if not changed:
-        return t(
-            lang, "tickets.staff.unchanged", number=ticket_id, status=t(lang, f"tickets.status.{ticket.status}")
-        ), None
+        return t(lang, "tickets.staff.unchanged", number=ticket_id, status=status_label(ticket.status, lang)), None
     await _refresh(context, ticket_id, topic={"close": "close", "reopen": "reopen"}.get(action))
     bounced = None
     if action in ("resolve", "close"):

@@ -12,6 +12,7 @@ from telegram.ext import CommandHandler
 from bot.auth import staff_only
 from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
+from bot.tickets.views import status_label
 from bot.ui.i18n import t, when
 from storage import staff
 from storage.db import transaction
@@ -58,7 +59,7 @@ async def ticket_command(update: Update, context: Context) -> None:
         lang,
         "staff.ticket.title",
         number=number,
-        status=t(lang, f"staff.ticket_status.{ticket.status}"),
+        status=status_label(ticket.status, lang),
         category=t(lang, f"staff.ticket_category.{ticket.category}"),
         name=customer.display_name if customer else "—",
         telegram_id=customer.telegram_id if customer else "—",

@@ -27,6 +27,7 @@ from bot.handlers.staff.common import (
     role_and_language,
     usage,
 )
+from bot.tickets.views import status_label
 from bot.ui.i18n import money, t
 from bot.ui.keyboards import LANGUAGE_NAMES, button
 from storage import coupons, purchases, search
@@ -86,9 +87,9 @@ def card_text(card: CustomerCard, *, role: Role, lang: str, context: Context) ->
         else t(lang, "staff.card.no_purchase")
     )
     open_tickets = ", ".join(f"#{ticket.id}" for ticket in card.open_tickets) or t(lang, "staff.card.none")
-    recent = ", ".join(
-        f"#{ticket.id} {t(lang, f'staff.ticket_status.{ticket.status}')}" for ticket in card.recent_tickets
-    ) or t(lang, "staff.card.none")
+    recent = ", ".join(f"#{ticket.id} {status_label(ticket.status, lang)}" for ticket in card.recent_tickets) or t(
+        lang, "staff.card.none"
+    )
     score = card.last_satisfaction
     satisfaction = (
         t(lang, "staff.card.satisfaction", score=score.score, day=local_day(score.created_at, context, lang))
