@@ -22,6 +22,7 @@ from bot.settings import Settings
 from storage.db import SessionFactory, create_engine, session_factory, upgrade_sync
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness, running_bot
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -136,8 +137,8 @@ def settings(database_url: str) -> Settings:
         bot_token="123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz",
         bot_api_url="http://127.0.0.1:9/bot",
         database_url=database_url,
-        staff_chat_id=-100500,
-        admin_ids=frozenset({900001}),
+        staff_chat_id=STAFF_CHAT_ID,
+        admin_ids=frozenset({ADMIN_ID}),
         timezone="Asia/Shanghai",
         default_language="zh_CN",
         rate_limits="off",

@@ -16,6 +16,7 @@ from storage.faq import FaqFileError, NewEntry, parse_faq_file
 from storage.models import FaqEntry, FaqEvent, Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 YAML = """
 - category: order
@@ -39,12 +40,12 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(900001, "Alice", last_name="Admin")
+    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
 
 
 @pytest.fixture
 def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
-    return tg.group(-100500, "Care team", members=[admin])
+    return tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ from storage.models import AuditEntry, Customer, Ticket, TicketMessage
 from storage.types import utcnow
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram, FakeUser
 from tests.harness import BotHarness
-
-STAFF_CHAT = -100500
-ADMIN = 900001
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 
 @pytest.fixture
@@ -25,12 +23,12 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(ADMIN, "Alice", last_name="Admin")
+    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
 
 
 @pytest.fixture
 def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
-    return tg.group(STAFF_CHAT, "Care team", members=[admin])
+    return tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
 
 
 @pytest.fixture
