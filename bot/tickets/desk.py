@@ -30,6 +30,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.auth import staff_only, staff_role
 from bot.context import CarebotApp, Context
+from bot.runtime.scheduling import survey_follows
 from bot.tickets.filing import incoming_of, to_customer
 from bot.tickets.relay import relay_of
 from bot.tickets.views import (
@@ -43,6 +44,7 @@ from bot.tickets.views import (
 )
 from bot.ui.i18n import Safe, t
 from bot.ui.splitting import split_text
+from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
 from storage import tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
@@ -267,6 +269,8 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
                 customer_id=customer.id,
                 detail=f"#{ticket_id}",
             )
+        if changed and action == "close":
+            await plan_at_closing(session, ticket_ids=[ticket_id], now=utcnow(), hold=HOLD_AT_CLOSING)
     if not changed:
         return t(lang, "tickets.staff.unchanged", number=ticket_id, status=status_label(ticket.status, lang)), None
     await _refresh(context, ticket_id, topic={"close": "close", "reopen": "reopen"}.get(action))
@@ -280,6 +284,8 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
             lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
         )
         bounced = customer if sent is None else None
+        if action == "close":
+            await survey_follows(context.application, context.services, ticket_id)
     return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced
 
 
