@@ -22,7 +22,6 @@ from bot.customers import language_of
 from bot.i18n import t
 from bot.keyboards import button
 from storage import customers, privacy
-from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +106,16 @@ async def forget_button(update: Update, context: Context) -> None:
         await query.answer(t(lang, "privacy.button_expired"), show_alert=True)
         return
     await query.answer()
-    async with transaction(context.services.sessions) as session:
+    async with context.services.sessions() as session:
         customer = await customers.get_customer(session, telegram_id=query.from_user.id)
-        erasure = (
-            None
-            if customer is None or customer.id is None
-            else await privacy.erase_customer(session, customer_id=customer.id)
+    # This very update names the customer too: its stored copy goes with the rest.
+    erasure = (
+        None
+        if customer is None or customer.id is None
+        else await privacy.erase_customer(
+            context.services.sessions, customer_id=customer.id, update_id=update.update_id
         )
+    )
     await _drop_buttons(query)
     if erasure is None:
         await context.bot.send_message(query.from_user.id, t(lang, "privacy.nothing_stored"), parse_mode=ParseMode.HTML)
