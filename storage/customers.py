@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import Customer
-from storage.types import clean_text, utcnow
+from storage.types import clean_text, fits_bigint, utcnow
 
 # The record that keeps erased customers' purchases and tickets (storage/privacy.py): never a person.
 # Telegram never uses chat id 0.
@@ -60,7 +62,7 @@ async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) 
     """Exact lookups first: Telegram id, @username, phone; then names containing the text."""
     text = query.strip()
     conditions: list[ColumnElement[bool]] = []
-    if text.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]{1,19}", text) and fits_bigint(int(text)):  # a number too large is no Telegram id
         conditions.append(col(Customer.telegram_id) == int(text))
     if text.startswith("@"):
         conditions.append(func.lower(Customer.username) == text[1:].lower())

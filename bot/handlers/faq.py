@@ -19,6 +19,8 @@ from bot.keyboards import button
 from bot.splitting import split_text
 from bot.throttle import auto_replies
 from bot.ticketing import file_message, incoming_of
+from bot.ui import callback_data
+from bot.ui.numbers import record_number
 from storage import faq
 from storage.db import transaction
 from storage.faq import FaqFileError
@@ -74,7 +76,7 @@ async def helped(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = await language_of(update, context)
-    faq_id = _id_of(query.data)
+    faq_id = callback_data.FAQ_HELPED.read(query.data).number("faq")
     async with transaction(context.services.sessions) as session:
         await faq.record_event(session, event="helped", faq_id=faq_id)
     await query.answer(t(lang, "faq.helped_thanks"))
@@ -85,12 +87,13 @@ async def talk_to_person(update: Update, context: Context) -> None:
     """The question the FAQ answer replied to becomes a ticket, as the customer wrote it."""
     query = update.callback_query
     assert query is not None and query.data is not None
+    faq_id = callback_data.FAQ_PERSON.read(query.data).number("faq")
     customer, _ = await touch(update, context)
     answer = query.message
     question = getattr(answer, "reply_to_message", None)
     await query.answer()
     async with transaction(context.services.sessions) as session:
-        await faq.record_event(session, event="escalated", faq_id=_id_of(query.data))
+        await faq.record_event(session, event="escalated", faq_id=faq_id)
     if answer is not None and hasattr(answer, "edit_reply_markup"):
         await answer.edit_reply_markup(None)
     incoming = incoming_of(question) if question is not None else None
@@ -100,13 +103,8 @@ async def talk_to_person(update: Update, context: Context) -> None:
     category = "other"
     async with context.services.sessions() as session:
         entries = await faq.list_entries(session)
-    category = next((e.category for e in entries if e.id == _id_of(query.data)), category)
+    category = next((e.category for e in entries if e.id == faq_id), category)
     await file_message(context, customer, incoming, category=category)
-
-
-def _id_of(data: str) -> int | None:
-    tail = data.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
 
 
 # ---------------------------------------------------------------- staff: /faq add|list|remove
@@ -124,10 +122,10 @@ async def faq_command(update: Update, context: Context) -> None:
         reply = await _add(context, words[1:], body, lang)
     elif action == "list":
         reply = await _list(context, words[1:], lang)
-    elif action == "remove" and len(words) == 2 and words[1].lstrip("#").isdigit():
+    elif action == "remove" and len(words) == 2 and (faq_id := record_number(words[1])) is not None:
         async with transaction(context.services.sessions) as session:
-            removed = await faq.remove_entry(session, faq_id=int(words[1].lstrip("#")))
-        reply = t(lang, "faq.removed" if removed else "faq.not_found", id=words[1].lstrip("#"))
+            removed = await faq.remove_entry(session, faq_id=faq_id)
+        reply = t(lang, "faq.removed" if removed else "faq.not_found", id=faq_id)
     else:
         reply = t(lang, "faq.usage")
     for part in _chunks(reply):
@@ -188,5 +186,5 @@ def _chunks(text: str) -> list[Safe]:
 
 def register(app: CarebotApp) -> None:
     app.add_handler(CommandHandler("faq", faq_command))
-    app.add_handler(CallbackQueryHandler(helped, pattern=r"^faq:helped:"))
-    app.add_handler(CallbackQueryHandler(talk_to_person, pattern=r"^faq:person:"))
+    app.add_handler(CallbackQueryHandler(helped, pattern=callback_data.FAQ_HELPED))
+    app.add_handler(CallbackQueryHandler(talk_to_person, pattern=callback_data.FAQ_PERSON))
