@@ -319,6 +319,20 @@ async def test_the_reported_oversized_buttons_are_answered_as_stale(bot: BotHarn
         assert answer.answered and answer.answer["text"].startswith(STALE), data
 
 
+def test_every_button_handler_reads_its_data_with_a_callback_pattern(bot: BotHarness) -> None:
+    """Only the catch-all (no pattern) and the handler of buttons without data take data no pattern checked."""
+    unchecked = [
+        handler.callback.__name__
+        for handlers in bot.app.handlers.values()
+        for handler in handlers
+        if isinstance(handler, CallbackQueryHandler)
+        and handler.pattern is not None
+        and not isinstance(handler.pattern, CallbackPattern)
+        and getattr(handler.pattern, "__name__", None) != "without_data"
+    ]
+    assert unchecked == []
+
+
 @EXAMPLES
 @given(choice=st.data())
 async def test_any_number_in_any_button_is_answered(bot: BotHarness, tg: FakeTelegram, choice: st.DataObject) -> None:
