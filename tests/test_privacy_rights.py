@@ -13,7 +13,7 @@ import time_machine
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from storage import customers
+from storage import customers, search
 from storage.csv_export import export_customers
 from storage.customers import ERASED_TELEGRAM_ID
 from storage.db import _sqlite_pragmas
@@ -217,8 +217,8 @@ async def test_a_second_erasure_reuses_the_anonymous_record(bot: BotHarness, tg:
     assert leaks(await text_dump(bot.services.engine), first.secrets + second.secrets) == []
     # The placeholder is no person: staff searches and the customers export leave it out.
     async with bot.services.sessions() as session:
-        assert await customers.find_customers(session, query=str(ERASED_TELEGRAM_ID)) == []
-        assert await customers.find_customers(session, query="erased") == []
+        assert await search.lookup_customers(session, query=str(ERASED_TELEGRAM_ID)) == []
+        assert await search.lookup_customers(session, query="erased") == []
         assert b"erased" not in await export_customers(session)
 
 
