@@ -1,11 +1,12 @@
-"""Column types shared by every table: UTC timestamps, money, and the range of integer columns."""
+"""Column types shared by every table: UTC timestamps, money, statuses, and the range of integer columns."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Numeric
+from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -35,6 +36,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumColumn(TypeDecorator[E]):
+    """A `StrEnum` stored as its plain string (VARCHAR, no database enum type: adding a value needs no migration),
+    read back as the enum member."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
 # Money is exact: Decimal in Python, NUMERIC(14, 2) in the database.
 Money = Numeric(14, 2, asdecimal=True)
 
@@ -49,10 +71,6 @@ def clean_text(value: str | None) -> str | None:
 # (an OverflowError on SQLite, a DataError on PostgreSQL): numbers from outside are checked before they get there.
 INTEGER_MAX = 2**31 - 1
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
-
-
-def fits_integer(value: int) -> bool:
-    return -INTEGER_MAX - 1 <= value <= INTEGER_MAX
 
 
 def fits_bigint(value: int) -> bool:

@@ -47,7 +47,7 @@ from bot.ui.numbers import record_number
 from bot.ui.splitting import split_text
 from storage import tickets
 from storage.db import transaction
-from storage.models import Customer, Role, Ticket, TicketStatus
+from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
 from storage.staff import audit
 from storage.types import utcnow
 
@@ -112,7 +112,7 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
         await tickets.record_staff_message(
             session,
             ticket=ticket,
-            direction="note",
+            direction=MessageDirection.NOTE,
             kind="text",
             text=text,
             file_id=None,
@@ -155,7 +155,7 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
         await tickets.record_staff_message(
             session,
             ticket=current,
-            direction="out",
+            direction=MessageDirection.OUT,
             kind=incoming.kind if incoming else "other",
             text=incoming.text if incoming else None,
             file_id=incoming.file_id if incoming else None,
@@ -181,7 +181,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
         return
     incoming = incoming_of(message)
     text = incoming.text if incoming else None
-    if stored.direction == "out" and stored.customer_chat_id and stored.customer_message_id:
+    if stored.direction == MessageDirection.OUT and stored.customer_chat_id and stored.customer_message_id:
         chat_id, message_id = stored.customer_chat_id, stored.customer_message_id
         try:
             if message.text is not None:
