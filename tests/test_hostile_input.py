@@ -16,6 +16,7 @@ from sqlalchemy import select
 from telegram.ext import CallbackQueryHandler
 
 from bot.ui.callback_data import CallbackPattern
+from bot.ui.i18n import t
 from storage import customers
 from storage.models import InboxUpdate
 from storage.types import BIGINT_MAX, INTEGER_MAX
@@ -348,8 +349,10 @@ async def test_any_number_in_any_button_is_answered(bot: BotHarness, tg: FakeTel
     await bot.deliver()
     answer = tg.callback_queries[press.data["callback_query"]["id"]]
     assert answer.answered, data
-    if not fits:
-        assert answer.answer["text"].startswith(STALE), data
+    if not fits:  # (an earlier example may have switched the admin to Chinese)
+        assert answer.answer["text"] in {t("en", "fallback.unknown_button"), t("zh_CN", "fallback.unknown_button")}, (
+            data
+        )
 
 
 COMMANDS_WITH_NUMBERS = [
