@@ -32,7 +32,8 @@ from storage.models import (
 )
 from tests.botapi import FakeMessage, FakeTelegram
 from tests.harness import BotHarness
-from tests.privacy_support import AGENT_ID, STAFF_CHAT, leaks, seed_customer, text_dump
+from tests.ids import STAFF_CHAT_ID
+from tests.privacy_support import AGENT_ID, leaks, seed_customer, text_dump
 
 pytestmark = pytest.mark.usefixtures("no_handler_errors")
 
@@ -185,10 +186,10 @@ async def test_forget_erases_every_trace_and_start_makes_a_new_potential_custome
         assert trail[-1].detail == f"closed tickets #{seeded.open_ticket}"
 
     # Staff hear the ticket is closed (a number, nothing personal); the bot's copies in the staff chat are gone.
-    staff_note = tg.last_sent(STAFF_CHAT)
+    staff_note = tg.last_sent(STAFF_CHAT_ID)
     assert staff_note is not None
     assert staff_note.content == f"一位客户删除了自己的数据；工单 #{seeded.open_ticket} 已关闭。"
-    assert all(tg.message(STAFF_CHAT, message_id) is None for message_id in seeded.staff_copies)
+    assert all(tg.message(STAFF_CHAT_ID, message_id) is None for message_id in seeded.staff_copies)
 
     # Coming back: a new, potential customer with a new record.
     tg.sends_command(seeded.user, "/start")
