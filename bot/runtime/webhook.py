@@ -1,7 +1,8 @@
 """Webhook mode's HTTP face: the Telegram webhook, `GET /healthz` and `GET /metrics` (starlette on uvicorn).
 
 Telegram posts each update to the path of `CAREBOT_WEBHOOK_URL` with the secret given to `setWebhook` in the
-`X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at.
+`X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at; an update whose ids the database cannot hold
+(no Telegram server sends one) gets 400.
 An update is stored in the inbox before the 200 goes out; until then Telegram keeps it and delivers it again.
 """
 
@@ -25,7 +26,7 @@ from telegram import Update
 
 from bot.context import CarebotApp, Services
 from bot.runtime import metrics
-from bot.runtime.updates import ChatOrderedDispatcher, accept
+from bot.runtime.updates import ChatOrderedDispatcher, accept, storable
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ def build_webhook_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher) -> Sta
             update = None
         if update is None:
             return PlainTextResponse("not a Telegram update", status_code=400)
+        if not storable(update):  # refused for good: a 5xx would have Telegram send it again and again
+            log.warning("webhook: update with an id out of the database's range")
+            return PlainTextResponse("update_id or chat id out of range", status_code=400)
         try:
             await accept(app, services.sessions, dispatcher, [update])
         except Exception as exc:  # not stored: Telegram delivers it again after a non-2xx answer
