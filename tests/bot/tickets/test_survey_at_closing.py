@@ -20,7 +20,6 @@ from storage.types import utcnow
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram, FakeUser
 from tests.care_support import fake_sender, outbox_rows
 from tests.harness import BotHarness
-from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 SURVEY = "How did we do"
 
@@ -28,16 +27,6 @@ SURVEY = "How did we do"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"default_language": "en", "quiet_hours": ""})
-
-
-@pytest.fixture
-def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
-
-
-@pytest.fixture
-def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
-    return tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
 
 
 @pytest.fixture
