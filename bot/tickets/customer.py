@@ -17,6 +17,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.caller import touch, touch_in
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.faq import faq_answer, send_faq_answer
 from bot.runtime.scheduling import survey_follows
 from bot.runtime.throttle import auto_replies
@@ -35,8 +36,7 @@ from storage.models import FaqEntry, TicketStatus
 from storage.tickets import Filed, TextRun
 from storage.types import utcnow
 
-PRIVATE = filters.ChatType.PRIVATE
-CUSTOMER_MESSAGE = PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+CUSTOMER_MESSAGE = CUSTOMER_CHAT & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
 CUSTOMER_TEXT = CUSTOMER_MESSAGE & filters.TEXT
 
 
@@ -234,10 +234,10 @@ async def close_own(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("tickets", show_tickets, filters=PRIVATE))
+    app.add_handler(CommandHandler("tickets", show_tickets, filters=CUSTOMER_CHAT))
     app.add_handler(CallbackQueryHandler(show_tickets, pattern=callback_data.MENU_TICKETS))
     app.add_handler(CallbackQueryHandler(choose_topic, pattern=callback_data.MENU_TOPIC))
     app.add_handler(CallbackQueryHandler(close_own, pattern=callback_data.CLOSE_OWN_TICKET))
-    app.add_handler(MessageHandler(PRIVATE & filters.UpdateType.EDITED_MESSAGE, on_edit))
+    app.add_handler(MessageHandler(CUSTOMER_CHAT & filters.UpdateType.EDITED_MESSAGE, on_edit))
     app.add_handler(MessageHandler(CUSTOMER_MESSAGE, on_message))
     set_fast_lane(app, texts_to_open_ticket)

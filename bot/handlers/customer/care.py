@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import touch
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.profile import show_profile
 from bot.ui import callback_data
 from bot.ui.callback_data import CallbackPattern, Values
@@ -24,8 +25,6 @@ from storage.db import transaction
 from storage.models import Customer, SurveyResponse
 from storage.surveys import CSAT_COMMENT_AT_MOST, NPS_COMMENT_AT_MOST
 from storage.types import utcnow
-
-PRIVATE = filters.ChatType.PRIVATE
 
 
 async def _reply(context: Context, customer: Customer, key: str, **params: Any) -> None:
@@ -168,8 +167,8 @@ async def freshness_button(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("stop_greetings", stop_greetings, filters=PRIVATE))
-    app.add_handler(CommandHandler("start_greetings", start_greetings, filters=PRIVATE))
+    app.add_handler(CommandHandler("stop_greetings", stop_greetings, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("start_greetings", start_greetings, filters=CUSTOMER_CHAT))
     app.add_handler(CallbackQueryHandler(stop_button, pattern=callback_data.CARE_STOP))
     for pattern, _, _ in SURVEY_BUTTONS.values():
         app.add_handler(CallbackQueryHandler(survey_button, pattern=pattern))

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
@@ -26,7 +27,6 @@ from storage import customers, privacy
 
 log = logging.getLogger(__name__)
 
-PRIVATE = filters.ChatType.PRIVATE
 FORGET_BUTTON_SECONDS = 3600
 MAX_TEXT = 4096
 DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
@@ -178,7 +178,7 @@ async def remove_staff_copies(context: Context, erasure: privacy.Erasure) -> Non
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("privacy", show_privacy, filters=PRIVATE))
-    app.add_handler(CommandHandler("mydata", send_my_data, filters=PRIVATE))
-    app.add_handler(CommandHandler("forget", ask_forget, filters=PRIVATE))
+    app.add_handler(CommandHandler("privacy", show_privacy, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("mydata", send_my_data, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("forget", ask_forget, filters=CUSTOMER_CHAT))
     app.add_handler(CallbackQueryHandler(forget_button, pattern=callback_data.PRIVACY))

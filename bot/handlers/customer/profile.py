@@ -6,11 +6,12 @@ from typing import Any
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.constants import ParseMode
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import touch
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.terms import details_refused
 from bot.ui import callback_data
 from bot.ui.i18n import t
@@ -145,6 +146,6 @@ async def menu_profile(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("profile", show_profile, filters=filters.ChatType.PRIVATE))
+    app.add_handler(CommandHandler("profile", show_profile, filters=CUSTOMER_CHAT))
     app.add_handler(CallbackQueryHandler(profile_button, pattern=callback_data.PROFILE))
     app.add_handler(CallbackQueryHandler(menu_profile, pattern=callback_data.MENU_PROFILE))

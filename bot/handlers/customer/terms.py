@@ -21,6 +21,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.auth import staff_only
 from bot.caller import language_of, touch
 from bot.context import CarebotApp, Context
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.ui import callback_data
 from bot.ui.agreement_view import agreement_messages, local_day, publish_report
 from bot.ui.i18n import t
@@ -36,7 +37,6 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-PRIVATE = filters.ChatType.PRIVATE
 LATER = "terms:later"
 MAX_FILE_KB = 256
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
@@ -321,7 +321,7 @@ async def publish_from_chat(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("terms", show_terms, filters=PRIVATE))
+    app.add_handler(CommandHandler("terms", show_terms, filters=CUSTOMER_CHAT))
     app.add_handler(CommandHandler("terms_publish", publish_from_chat))
     app.add_handler(MessageHandler(filters.Document.ALL & filters.CaptionRegex(PUBLISH_CAPTION), publish_from_chat))
     app.add_handler(CallbackQueryHandler(on_button, pattern=callback_data.TERMS))
