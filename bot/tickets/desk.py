@@ -33,7 +33,6 @@ from bot.auth import staff_only, staff_role
 from bot.context import CarebotApp, Context
 from bot.runtime.scheduling import survey_follows
 from bot.tickets import albums
-from bot.tickets.albums import album_part, albums_of, copy_to
 from bot.tickets.filing import incoming_of, to_customer
 from bot.tickets.relay import relay_of
 from bot.tickets.views import (
@@ -133,8 +132,8 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
     async with context.services.sessions() as session:
         if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
-    collector = albums_of(context.application)
-    if album_part(message) is not None:  # the album goes as one, once its last part is here
+    collector = albums.albums_of(context.application)
+    if albums.album_part(message) is not None:  # the album goes as one, once its last part is here
         collector.add(message, partial(_relay_reply, context, ticket.id or 0, user))
         return
     await collector.flush(message.chat_id)  # an album sent just before goes first
@@ -155,7 +154,7 @@ async def _relay_reply(context: Context, ticket_id: int, user: User, messages: l
         return
     try:
         copies = await to_customer(
-            context, customer.telegram_id, lambda: copy_to(context.bot, customer.telegram_id, messages)
+            context, customer.telegram_id, lambda: albums.copy_to(context.bot, customer.telegram_id, messages)
         )
     except BadRequest as error:
         await first.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
