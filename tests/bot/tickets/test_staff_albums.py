@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import pytest
 from sqlmodel import col, select
+from telegram import Chat, Message, PhotoSize
 
 from bot.settings import Settings
+from bot.tickets.albums import AlbumCollector, AlbumPart, album_part
 from storage.models import Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram, FakeUser
 from tests.harness import BotHarness
@@ -74,3 +79,36 @@ async def test_a_staff_album_in_the_tickets_forum_topic_reaches_the_customer_as_
     album = tg.sends_album(admin, 3, chat=forum, captions=CAPTIONS, thread_id=ticket.staff_thread_id)
     await bot.deliver()
     assert_one_album_reached(tg, anna, album)
+
+
+def part(message_id: int, group: str = "g1", chat_id: int = STAFF_CHAT_ID) -> Message:
+    return Message(
+        message_id,
+        datetime.now(UTC),
+        Chat(chat_id, "supergroup"),
+        media_group_id=group,
+        photo=(PhotoSize(f"file-{message_id}", f"unique-{message_id}", 90, 90),),
+        caption=f"part {message_id}",
+    )
+
+
+async def test_the_collector_hands_each_album_over_once_in_order_after_its_last_part() -> None:
+    handed: list[list[int]] = []
+
+    async def deliver(parts: list[Message]) -> None:
+        handed.append([m.message_id for m in parts])
+
+    collector = AlbumCollector(hold=0.05)
+    for number in (12, 10, 11):  # parts may be handled out of order
+        collector.add(part(number), deliver)
+    collector.add(part(20, group="g2", chat_id=-5), deliver)
+    await asyncio.sleep(0.01)
+    assert handed == []  # still gathering
+    await collector.flush(STAFF_CHAT_ID)  # a later message of that chat: its album goes first, the other waits
+    assert handed == [[10, 11, 12]]
+    await collector.settled()
+    assert handed == [[10, 11, 12], [20]]
+    assert album_part(part(10)) == AlbumPart("photo", "file-10", "part 10", ())
+    collector.add(part(30, group="g3"), deliver)
+    await collector.stop()  # stopping hands over what is gathered at once
+    assert handed[-1] == [30]
