@@ -190,7 +190,10 @@ async def surveys_by_segment(session: AsyncSession, *, since: datetime) -> Surve
     rows = await session.execute(
         select(col(Customer.segment), col(SurveyResponse.kind), col(SurveyResponse.score), func.count())
         .join(Customer, col(Customer.id) == col(SurveyResponse.customer_id))
-        .where(col(SurveyResponse.created_at) >= since)
+        .where(
+            col(SurveyResponse.kind).in_([SurveyKind.CSAT.value, SurveyKind.NPS.value]),
+            col(SurveyResponse.created_at) >= since,
+        )
         .group_by(col(Customer.segment), col(SurveyResponse.kind), col(SurveyResponse.score))
     )
     csat = {segment.value: dict.fromkeys(CSAT_SCORES, 0) for segment in SegmentEnum}
