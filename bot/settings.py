@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
     replica_timeout_seconds: int = Field(default=30, ge=3, le=3600)
+    # Purchases that flow in by themselves: the signed order endpoint, and invoices paid inside Telegram.
+    api_secret: str = ""
+    payment_provider_token: str = ""
 
     # Proactive messages (greetings, surveys, reminders) and the outbox sender.
     send_rate: float = Field(default=25, gt=0, le=30)
