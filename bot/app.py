@@ -36,6 +36,7 @@ from bot.handlers import (
 )
 from bot.handlers.reachability import tolerate_blocked_users
 from bot.i18n import t
+from bot.purchases import payments
 from bot.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
 from bot.throttle import auto_replies
@@ -56,6 +57,7 @@ HANDLER_MODULES = (
     staff_chat,
     staff_roles,
     staff_customers,
+    payments,
     staff_tickets,
     staff_reports,
     staff_files,

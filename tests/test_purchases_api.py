@@ -193,11 +193,8 @@ async def test_a_body_that_is_no_purchase_list_is_400(shop: httpx.AsyncClient) -
     assert answer.status_code == 400
 
 
-async def test_without_a_secret_there_is_no_endpoint(bot: BotHarness, settings: Settings) -> None:
-    bot.services.settings.__dict__["api_secret"] = ""
-    try:
-        asgi = build_web_app(bot.app, bot.dispatcher, webhook=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://c") as client:
-            assert (await post(client, order("N-1"), secret="")).status_code == 404
-    finally:
-        bot.services.settings.__dict__["api_secret"] = SECRET
+async def test_without_a_secret_there_is_no_endpoint(bot: BotHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.services.settings, "api_secret", "")
+    asgi = build_web_app(bot.app, bot.dispatcher, webhook=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://c") as client:
+        assert (await post(client, order("N-1"), secret="")).status_code == 404

@@ -29,6 +29,7 @@ from bot.handlers.staff_common import (
 )
 from bot.i18n import money, t
 from bot.keyboards import LANGUAGE_NAMES, button
+from bot.purchases.payments import STARS, refund_through_telegram
 from storage import coupons, purchases, search
 from storage.coupons import RedeemOutcome
 from storage.csv_import import parse_amount
@@ -293,6 +294,10 @@ async def refund_command(update: Update, context: Context) -> None:
         if found.refunded_at is not None:
             await answer(update, t(lang, "staff.refund.already", reference=reference))
             return
+        refused = await refund_through_telegram(context, purchase=found, telegram_id=stored.telegram_id)
+        if refused is not None:
+            await answer(update, t(lang, "staff.refund.star_failed", reference=reference, reason=refused))
+            return
         purchase, move = await purchases.refund_purchase(
             session, customer=stored, reference=reference, vip=context.services.vip
         )
@@ -315,6 +320,7 @@ async def refund_command(update: Update, context: Context) -> None:
                 reference=reference,
             ),
             change,
+            t(lang, "staff.refund.stars_returned") if purchase.currency == STARS else None,
         ),
     )
 
