@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     reopen_days: int = Field(default=7, ge=0)
     faq_threshold: int = Field(default=80, ge=1, le=100)
 
+    @field_validator("api_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("must be empty or at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

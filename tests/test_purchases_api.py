@@ -198,3 +198,11 @@ async def test_without_a_secret_there_is_no_endpoint(bot: BotHarness, monkeypatc
     asgi = build_web_app(bot.app, bot.dispatcher, webhook=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://c") as client:
         assert (await post(client, order("N-1"), secret="")).status_code == 404
+
+
+def test_a_short_secret_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("CAREBOT_API_SECRET", "short")
+    with pytest.raises(SettingsError, match=r"CAREBOT_API_SECRET: .*at least 16 characters"):
+        load_settings()
