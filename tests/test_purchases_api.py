@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -206,3 +207,11 @@ def test_a_short_secret_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CAREBOT_API_SECRET", "short")
     with pytest.raises(SettingsError, match=r"CAREBOT_API_SECRET: .*at least 16 characters"):
         load_settings()
+
+
+async def test_concurrent_requests_for_one_customer_all_count(bot: BotHarness, shop: httpx.AsyncClient) -> None:
+    await add_customer(bot, 4001, "Mia")
+    answers = await asyncio.gather(*(post(shop, [order(f"C-{n}-{i}") for i in range(20)]) for n in range(5)))
+    assert [answer.status_code for answer in answers] == [200] * 5
+    customer = await stored_customer(bot, 4001)
+    assert (customer.purchase_count, customer.total_spent) == (100, Decimal("19990.00"))

@@ -9,6 +9,7 @@ with what is wrong, row by row, and nothing stored. See docs/purchases-api.md.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -53,8 +54,12 @@ def routes(app: CarebotApp) -> list[BaseRoute]:
     if not services.settings.api_secret:
         return []
 
+    # One request applied at a time in this process: a customer's totals are read, then written, in each request,
+    # so two requests for the same customer must not interleave (SQLite would also refuse the second writer).
+    applying = asyncio.Lock()
+
     async def receive_purchases(request: Request) -> Response:
-        return await _receive(request, services)
+        return await _receive(request, services, applying)
 
     return [Route(PATH, receive_purchases, methods=["POST"])]
 
@@ -77,7 +82,7 @@ async def _read_body(request: Request) -> bytes | None:
     return bytes(body)
 
 
-async def _receive(request: Request, services: Services) -> Response:
+async def _receive(request: Request, services: Services, applying: asyncio.Lock) -> Response:
     settings = services.settings
     body = await _read_body(request)
     if body is None:
@@ -92,7 +97,7 @@ async def _receive(request: Request, services: Services) -> Response:
         return _refused("invalid", 400, str(exc))
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            async with transaction(services.sessions) as session:
+            async with applying, transaction(services.sessions) as session:
                 answer = await record_orders(
                     session,
                     rows,
