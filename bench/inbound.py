@@ -290,7 +290,7 @@ async def main_async(messages: int, count: int, database_url: str | None, profil
 
 
 def main() -> None:
-    if importlib.util.find_spec("bot.staff_chat") is None:
+    if importlib.util.find_spec("bot.tickets.relay") is None:
         sys.exit("inbound: this checkout has no ticket relay to the staff chat yet (the tickets feature)")
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=300)

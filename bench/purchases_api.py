@@ -2,7 +2,7 @@
 
     uv run python bench/purchases_api.py [--requests 30] [--customers 20000]
 
-Serves the real HTTP app (`bot.webhook.build_web_app` on uvicorn, SQLite) on 127.0.0.1 and posts signed requests of
+Serves the real HTTP app (`bot.runtime.webhook.build_web_app` on uvicorn, SQLite) on 127.0.0.1 and posts signed requests of
 1,000 purchases each over HTTP, one after the other, as a shop's backlog would: a third of the rows name the customer
 by phone or email, the rest by telegram_id; every request is sent twice (the second time each row is `unchanged`,
 as when a shop retries). Baseline, in the same run: the same rows given straight to `apply_purchases` (the CSV
@@ -28,16 +28,16 @@ import httpx
 from bot.app import build_application
 from bot.context import Services
 from bot.purchases.api import PATH, SIGNATURE_HEADER, signature
+from bot.runtime.updates import ChatOrderedDispatcher
+from bot.runtime.webhook import WebServer, build_web_app, start_server
 from bot.settings import Settings
-from bot.updates import ChatOrderedDispatcher
-from bot.webhook import WebServer, build_web_app, start_server
 from storage.csv_import import PurchaseRow, apply_purchases, purchase_row_parser
 from storage.db import create_engine, session_factory, transaction, upgrade_sync
 from storage.segments import VipThresholds
 
 FIRST_ID = 40_000_000
 ROWS_PER_REQUEST = 1_000
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789"
 GOAL_SECONDS_PER_REQUEST = 2.0
 GOAL_ROWS_PER_SECOND = 1_000
 GOAL_RSS_MB = 300

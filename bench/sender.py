@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.scheduling import render, sender_bot
+from bot.runtime.scheduling import render, sender_bot
 from bot.settings import Settings
 from scheduler.config import CareConfig
 from scheduler.sender import GROUP_MAX_PER_WINDOW, GROUP_WINDOW_SECONDS, OutboxSender

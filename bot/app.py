@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -11,35 +11,26 @@ from telegram.error import BadRequest
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
-from bot import pending, staff_chat
+from bot.caller import language_of
 from bot.context import CarebotApp, Context, Services
-from bot.customers import language_of
-from bot.handlers import (
-    audit,
-    care,
-    fallback,
-    faq,
-    membership,
-    privacy,
-    profile,
-    reachability,
-    staff_broadcast,
-    staff_customers,
-    staff_files,
-    staff_reports,
-    staff_roles,
-    staff_tickets,
-    start,
-    terms,
-    ticket_desk,
-    tickets,
-)
-from bot.handlers.reachability import tolerate_blocked_users
-from bot.i18n import t
+from bot.handlers import fallback, pending
+from bot.handlers.customer import care, faq, privacy, profile, reachability, start, terms
+from bot.handlers.customer.reachability import tolerate_blocked_users
+from bot.handlers.staff import audit, membership
+from bot.handlers.staff import broadcast as staff_broadcast
+from bot.handlers.staff import customers as staff_customers
+from bot.handlers.staff import files as staff_files
+from bot.handlers.staff import reports as staff_reports
+from bot.handlers.staff import roles as staff_roles
 from bot.purchases import payments
-from bot.ratelimit import CarebotRateLimiter
+from bot.runtime.ratelimit import CarebotRateLimiter
+from bot.runtime.throttle import auto_replies
 from bot.settings import Settings
-from bot.throttle import auto_replies
+from bot.tickets import customer as tickets
+from bot.tickets import desk as ticket_desk
+from bot.tickets import history as staff_tickets
+from bot.tickets import relay as staff_chat
+from bot.ui.i18n import t
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)
@@ -70,41 +61,9 @@ HANDLER_MODULES = (
 )
 
 
-BACKGROUND_KEY = "background"
-
-
-class Background(Protocol):
-    """A task that runs beside update handling (e.g. the staff-chat relay), started after the Application."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def settled(self) -> None:
-        """Return once everything that can be done now is done (tests wait on it)."""
-
-
-def add_background(app: CarebotApp, service: Background) -> None:
-    app.bot_data.setdefault(BACKGROUND_KEY, []).append(service)
-
-
-def background_of(app: CarebotApp) -> list[Background]:
-    return list(app.bot_data.get(BACKGROUND_KEY, []))
-
-
-async def start_background(app: CarebotApp) -> None:
-    for service in background_of(app):
-        await service.start()
-
-
-async def stop_background(app: CarebotApp) -> None:
-    for service in reversed(background_of(app)):
-        await service.stop()
-
-
 def rate_limiter(settings: Settings) -> CarebotRateLimiter:
     """Telegram's published limits when on; when off only 429 answers are honoured (and retried)."""
-    return CarebotRateLimiter(enabled=settings.rate_limits == "on", max_retries=5)
+    return CarebotRateLimiter(enabled=settings.rate_limits, max_retries=5)
 
 
 def build_application(

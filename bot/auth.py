@@ -12,9 +12,9 @@ from typing import TypeVar
 from telegram import Update
 from telegram.constants import ChatType, ParseMode
 
+from bot.caller import language_of
 from bot.context import Context
-from bot.customers import language_of
-from bot.i18n import t
+from bot.ui.i18n import t
 from storage.db import transaction
 from storage.models import Role
 from storage.staff import bind_username, role_of

@@ -5,20 +5,20 @@ from __future__ import annotations
 import re
 import sys
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from scheduler.config import CareConfig
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 
-Language = Literal["zh_CN", "en"]
 
-
-class Settings(BaseSettings):
-    """Carebot's configuration. Names are an interface: operators set them as `CAREBOT_<NAME>`."""
+class Settings(CareConfig, BaseSettings):
+    """Carebot's configuration. Names are an interface: operators set them as `CAREBOT_<NAME>`. The care part
+    (greetings, surveys, the outbox sender, response-time targets) is `scheduler.config.CareConfig`, inherited."""
 
     model_config = SettingsConfigDict(env_prefix="CAREBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -26,15 +26,9 @@ class Settings(BaseSettings):
     bot_api_url: str = TELEGRAM_API_URL
     bot_api_file_url: str = ""
     database_url: str = "sqlite+aiosqlite:///./carebot.db"
-    staff_chat_id: int | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    timezone: str = "Asia/Shanghai"
-    default_language: Language = "zh_CN"
     vip_min_total: Decimal = Field(default=Decimal("10000"), ge=0)
     vip_min_purchases: int = Field(default=10, ge=1)
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-    rate_limits: Literal["on", "off"] = "on"
-    agreement_years: int = Field(default=1, ge=1, le=99)
     # Webhook mode (`carebot run --webhook`) and running several replicas.
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
@@ -44,30 +38,6 @@ class Settings(BaseSettings):
     # Purchases that flow in by themselves: the signed order endpoint, and invoices paid inside Telegram.
     api_secret: str = ""
     payment_provider_token: str = ""
-
-    # Proactive messages (greetings, surveys, reminders) and the outbox sender.
-    send_rate: float = Field(default=25, gt=0, le=30)
-    send_max_attempts: int = Field(default=5, ge=1, le=20)
-    quiet_hours: str = "21:00-09:00"
-    max_proactive_per_week: int = Field(default=2, ge=0)
-    birthday_gift_value: Decimal = Field(default=Decimal("50"), ge=0)
-    holiday_gift_value: Decimal = Field(default=Decimal("50"), ge=0)
-    gift_valid_days: int = Field(default=30, ge=1)
-    holiday_country: str = "CN"
-    greet_holidays: Annotated[tuple[str, ...], NoDecode] = (
-        "New Year's Day",
-        "Spring Festival",
-        "Mid-Autumn Festival",
-        "National Day",
-    )
-    checkin_days: int = Field(default=30, ge=1)
-    vip_checkin_days: int = Field(default=14, ge=1)
-    survey_interval_days: int = Field(default=90, ge=1)
-    sla_first_response_minutes: int = Field(default=60, ge=1)
-    sla_vip_first_response_minutes: int = Field(default=15, ge=1)
-    sla_resolution_hours: int = Field(default=24, ge=1)
-    business_hours: str = ""
-    autoclose_days: int = Field(default=3, ge=1)
 
     # Tickets and the FAQ.
     reopen_days: int = Field(default=7, ge=0)
@@ -87,64 +57,6 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
         return value
 
-    @field_validator("greet_holidays", mode="before")
-    @classmethod
-    def _split_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet_hours(cls, value: str) -> str:
-        from scheduler.quiet_hours import QuietHours
-
-        QuietHours.parse(value)
-        return value
-
-    @field_validator("holiday_country")
-    @classmethod
-    def _known_country(cls, value: str) -> str:
-        from storage.business_hours import holidays_of
-
-        value = value.strip().upper()
-        if value:
-            holidays_of(value)
-        return value
-
-    @field_validator("business_hours")
-    @classmethod
-    def _business_hours(cls, value: str, info: ValidationInfo) -> str:
-        from storage.business_hours import parse_business_hours
-
-        parse_business_hours(
-            value,
-            timezone=info.data.get("timezone", "UTC"),
-            holiday_country=info.data.get("holiday_country", ""),
-        )
-        return value
-
-    @field_validator("staff_chat_id", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator("default_language", mode="before")
-    @classmethod
-    def _normalise_language(cls, value: object) -> object:
-        from storage.languages import normalise_language
-
-        return normalise_language(value) if isinstance(value, str) else value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
-
     @field_validator("bot_api_url", "bot_api_file_url", "webhook_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -158,10 +70,6 @@ class Settings(BaseSettings):
             base = self.bot_api_url
             self.bot_api_file_url = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
         return self
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
     @property
     def webhook_path(self) -> str:

@@ -6,7 +6,7 @@ machine that vanished without closing its sockets, once TCP keepalives (set shor
 Every replica polls every few seconds; the first to get the lock holds the lease. The holder pings its
 connection on the same beat and treats a failed ping as a lost lease.
 
-On SQLite only one process runs the bot (see `bot/instance_lock.py`), so the lease is always held.
+On SQLite only one process runs the bot (see `bot/runtime/instance_lock.py`), so the lease is always held.
 
     async with SchedulerLease(url, on_acquired=start_jobs, on_lost=stop_jobs) as lease:
         ...  # lease.held says whether this replica runs the jobs right now

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy import ColumnElement, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -59,37 +59,6 @@ async def touch_customer(
     session.add(customer)
     await session.flush()
     return customer, created
-
-
-async def find_customers(session: AsyncSession, *, query: str, limit: int = 10) -> list[Customer]:
-    """Exact lookups first: Telegram id, @username, phone; then names containing the text."""
-    text = query.strip()
-    conditions: list[ColumnElement[bool]] = []
-    if text.lstrip("-").isdigit():
-        conditions.append(col(Customer.telegram_id) == int(text))
-    if text.startswith("@"):
-        conditions.append(func.lower(Customer.username) == text[1:].lower())
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) >= 6:
-        conditions.append(col(Customer.phone).like(f"%{digits}"))
-    if conditions:
-        result = await session.execute(select(Customer).where(or_(*conditions), is_person()).limit(limit))
-        found = list(result.scalars())
-        if found:
-            return found
-    from storage import search_index  # imported here: search_index imports this module
-
-    if search_index.indexable(text):
-        ids = await search_index.name_containing(session, piece=text, limit=limit)
-        indexed = (await session.execute(select(Customer).where(col(Customer.id).in_(ids)))).scalars()
-        return sorted(indexed, key=lambda customer: customer.id or 0)
-    # Too short for the index (one or two characters, as many Chinese names are): read the names in id order.
-    pattern = f"%{text.lower()}%"
-    full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
-    result = await session.execute(
-        select(Customer).where(full_name.like(pattern), is_person()).order_by(col(Customer.id)).limit(limit)
-    )
-    return list(result.scalars())
 
 
 async def set_unreachable(session: AsyncSession, *, telegram_id: int, unreachable: bool) -> bool:

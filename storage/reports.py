@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage.business_hours import BusinessHours
 from storage.models import Customer, FaqEvent, OutboxMessage, OutboxStatus, SegmentChange, SurveyResponse, Ticket
 from storage.models import Segment as SegmentEnum
 
@@ -93,8 +94,9 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-async def response_times(session: AsyncSession, *, span: Window) -> ResponseTimes:
-    """Time to first staff answer and to resolution of the tickets opened in the window."""
+async def response_times(session: AsyncSession, *, span: Window, hours: BusinessHours) -> ResponseTimes:
+    """Time to first staff answer and to resolution of the tickets opened in the window, in business minutes (the
+    clock of storage/sla.py)."""
     rows = await session.execute(
         select(col(Ticket.opened_at), col(Ticket.first_response_at), col(Ticket.resolved_at)).where(
             col(Ticket.opened_at) >= span.since
@@ -105,9 +107,9 @@ async def response_times(session: AsyncSession, *, span: Window) -> ResponseTime
     for opened_at, first_response_at, resolved_at in rows:
         day = opened_at.astimezone(span.zone).date()
         if first_response_at is not None:
-            first[day].append((first_response_at - opened_at).total_seconds() / 60)
+            first[day].append(hours.business_minutes_between(opened_at, first_response_at))
         if resolved_at is not None:
-            resolution[day].append((resolved_at - opened_at).total_seconds() / 60)
+            resolution[day].append(hours.business_minutes_between(opened_at, resolved_at))
     all_first = [value for values in first.values() for value in values]
     all_resolution = [value for values in resolution.values() for value in values]
     return ResponseTimes(
@@ -230,12 +232,12 @@ class StatsReport:
         return sum(day.closed for day in self.tickets)
 
 
-async def stats_report(session: AsyncSession, *, days: int, now: datetime, zone: ZoneInfo) -> StatsReport:
-    span = window(days=days, now=now, zone=zone)
+async def stats_report(session: AsyncSession, *, days: int, now: datetime, hours: BusinessHours) -> StatsReport:
+    span = window(days=days, now=now, zone=hours.zone)
     return StatsReport(
         span=span,
         tickets=await tickets_per_day(session, span=span),
-        times=await response_times(session, span=span),
+        times=await response_times(session, span=span, hours=hours),
         satisfaction=await csat_summary(session, since=span.since),
         segments=await segment_counts(session),
         moves=await segment_changes(session, since=span.since),

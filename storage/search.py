@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage import search_index
-from storage.customers import find_customers, is_person
+from storage.customers import is_person
 from storage.models import Customer
 
 CANDIDATES = 400
@@ -25,7 +25,8 @@ MIN_SCORE = 60.0
 
 
 async def lookup_customers(session: AsyncSession, *, query: str, limit: int = 10) -> list[Customer]:
-    """Telegram id, @username, phone or email match exactly; otherwise names containing the text."""
+    """The one customer lookup of staff commands (`/customer`, `/audit`, `/purchase`, `/refund`, `/note`, …):
+    Telegram id, @username (or a bare username), phone or e-mail match exactly; otherwise names containing the text."""
     text = query.strip()
     if re.fullmatch(r"[^@\s]+@[^@\s]+", text):
         result = await session.execute(
@@ -40,7 +41,36 @@ async def lookup_customers(session: AsyncSession, *, query: str, limit: int = 10
         found = list(result.scalars())
         if found:
             return found
-    return await find_customers(session, query=text, limit=limit)
+    return await _exact_or_name(session, query=text, limit=limit)
+
+
+async def _exact_or_name(session: AsyncSession, *, query: str, limit: int = 10) -> list[Customer]:
+    """Exact lookups first: Telegram id, @username, phone; then names containing the text."""
+    text = query.strip()
+    conditions: list[ColumnElement[bool]] = []
+    if text.lstrip("-").isdigit():
+        conditions.append(col(Customer.telegram_id) == int(text))
+    if text.startswith("@"):
+        conditions.append(func.lower(Customer.username) == text[1:].lower())
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 6:
+        conditions.append(col(Customer.phone).like(f"%{digits}"))
+    if conditions:
+        result = await session.execute(select(Customer).where(or_(*conditions), is_person()).limit(limit))
+        found = list(result.scalars())
+        if found:
+            return found
+    if search_index.indexable(text):
+        ids = await search_index.name_containing(session, piece=text, limit=limit)
+        indexed = (await session.execute(select(Customer).where(col(Customer.id).in_(ids)))).scalars()
+        return sorted(indexed, key=lambda customer: customer.id or 0)
+    # Too short for the index (one or two characters, as many Chinese names are): read the names in id order.
+    pattern = f"%{text.lower()}%"
+    full_name = func.lower(func.coalesce(Customer.first_name, "") + " " + func.coalesce(Customer.last_name, ""))
+    result = await session.execute(
+        select(Customer).where(full_name.like(pattern), is_person()).order_by(col(Customer.id)).limit(limit)
+    )
+    return list(result.scalars())
 
 
 @dataclass(frozen=True)

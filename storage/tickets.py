@@ -508,15 +508,6 @@ async def messages_by_id(session: AsyncSession, *, ids: list[int]) -> dict[int, 
     return {message.id: message for message in result.scalars() if message.id is not None}
 
 
-async def set_reachable(session: AsyncSession, *, telegram_id: int, reachable: bool) -> None:
-    """A customer who blocked the bot is unreachable: no proactive messages, staff are told replies bounce."""
-    await session.execute(
-        update(Customer)
-        .where(col(Customer.telegram_id) == telegram_id)
-        .values(unreachable=not reachable, updated_at=utcnow())
-    )
-
-
 async def update_staff_message(
     session: AsyncSession, *, message_id: int, text: str | None, file_id: str | None
 ) -> None:

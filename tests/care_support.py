@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import col, select
 from telegram import Bot
 
-from bot.outbox_texts import render
+from bot.ui.outbox_texts import render
 from scheduler.config import CareConfig
 from scheduler.sender import OutboxSender
 from storage.db import SessionFactory, transaction

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.app import background_of, build_application, start_background, stop_background
+from bot.app import build_application
 from bot.context import CarebotApp, Services
-from bot.updates import ChatOrderedDispatcher, accept, fetch_updates
+from bot.runtime.background import background_of, start_background, stop_background
+from bot.runtime.updates import ChatOrderedDispatcher, accept, fetch_updates
 from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -336,10 +336,10 @@ def test_every_prompt_template_and_refusal_is_translated() -> None:
     import re
     from pathlib import Path
 
-    from bot.i18n import catalog_keys
+    from bot.ui.i18n import catalog_keys
 
     root = Path(__file__).resolve().parent.parent
-    sources = (root / "storage/agreements.py").read_text() + (root / "bot/handlers/terms.py").read_text()
+    sources = (root / "storage/agreements.py").read_text() + (root / "bot/handlers/customer/terms.py").read_text()
     codes = set(re.findall(r'AgreementError\(\s*"(\w+)"', sources))
     assert {"not_newer", "supplement_target", "nothing_to_supplement"} <= codes
     for language in ("en", "zh_CN"):

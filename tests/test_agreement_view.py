@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from bot.agreement_view import (
+from bot.ui.agreement_view import (
     agreement_lines,
     agreement_messages,
     markdown_line,

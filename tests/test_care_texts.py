@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.i18n import catalog_keys
+from bot.ui.i18n import catalog_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"""["'](care\.[a-z0-9_]+(?:\.[a-z0-9_]+)*)["']""")

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from storage import customers, search
+from storage import search
 from storage.db import SessionFactory, alembic_config, create_engine, session_factory, transaction, upgrade_sync
 from storage.dbcopy import copy_database
 from storage.models import Customer
@@ -86,7 +86,7 @@ async def test_the_index_follows_new_renamed_and_deleted_customers(sessions: Ses
     assert await found(sessions, "Oswin Blackwod") == ["Oswin Blackwood"]
     assert await found(sessions, "oswin@example.net") == ["Oswin Blackwood"]
     async with sessions() as session:
-        listed = await customers.find_customers(session, query="win Black")
+        listed = await search.lookup_customers(session, query="win Black")
         assert [customer.display_name for customer in listed] == ["Oswin Blackwood"]
 
     async with transaction(sessions) as session:
@@ -100,7 +100,7 @@ async def test_short_names_are_found_without_the_index(sessions: SessionFactory)
     assert await found(sessions, "张伟") == ["张伟"]
     assert await found(sessions, "li") == ["Li Na"]
     async with sessions() as session:
-        assert [c.display_name for c in await customers.find_customers(session, query="张伟")] == ["张伟"]
+        assert [c.display_name for c in await search.lookup_customers(session, query="张伟")] == ["张伟"]
 
 
 INSERT_CUSTOMER = text(

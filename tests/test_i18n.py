@@ -6,7 +6,7 @@ import re
 import string
 from pathlib import Path
 
-from bot.i18n import catalog_keys, t
+from bot.ui.i18n import catalog_keys, t
 
 ROOT = Path(__file__).resolve().parent.parent
 LITERAL_KEY = re.compile(r"""\bt\(\s*[\w.]+\s*,\s*["']([a-z0-9_]+(?:\.[a-z0-9_]+)+)["']""")

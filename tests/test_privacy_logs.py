@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from telegram.error import BadRequest, NetworkError
 
-from bot.logs import LINE_FORMAT, RedactSecrets
+from bot.runtime.logs import LINE_FORMAT, RedactSecrets
 from storage.db import SessionFactory, transaction
 from storage.models import Customer
 

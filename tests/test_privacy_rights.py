@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from storage import customers
+from storage import customers, search
 from storage.csv_export import export_customers
 from storage.customers import ERASED_TELEGRAM_ID
 from storage.models import (
@@ -213,8 +213,8 @@ async def test_a_second_erasure_reuses_the_anonymous_record(bot: BotHarness, tg:
     assert leaks(await text_dump(bot.services.engine), first.secrets + second.secrets) == []
     # The placeholder is no person: staff searches and the customers export leave it out.
     async with bot.services.sessions() as session:
-        assert await customers.find_customers(session, query=str(ERASED_TELEGRAM_ID)) == []
-        assert await customers.find_customers(session, query="erased") == []
+        assert await search.lookup_customers(session, query=str(ERASED_TELEGRAM_ID)) == []
+        assert await search.lookup_customers(session, query="erased") == []
         assert b"erased" not in await export_customers(session)
 
 

@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 from sqlmodel import col, select
 
 from bot.purchases.api import PATH, SIGNATURE_HEADER, signature
+from bot.runtime.webhook import build_web_app
 from bot.settings import Settings
-from bot.webhook import build_web_app
 from storage.models import Purchase, SegmentChange
 from tests.harness import BotHarness
 from tests.staff_world import add_customer, stored_customer

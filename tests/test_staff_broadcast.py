@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select, update
 
-from bot.handlers.staff_broadcast import report_progress
+from bot.handlers.staff.broadcast import report_progress
 from storage.models import Broadcast, OutboxMessage
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness

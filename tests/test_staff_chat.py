@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import staff_chat
-from bot.ratelimit import CarebotRateLimiter
+from bot.runtime.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
-from bot.splitting import CAPTION_LIMIT, TEXT_LIMIT, split_caption, split_text, tg_len
-from bot.staff_chat import relay_of
+from bot.tickets import relay as relay_module
+from bot.tickets.relay import relay_of
+from bot.ui.splitting import CAPTION_LIMIT, TEXT_LIMIT, split_caption, split_text, tg_len
 from storage import staff_deliveries
 from storage.models import StaffDelivery, Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
@@ -139,7 +139,7 @@ async def test_a_backed_up_queue_combines_a_customers_texts_in_order(
 async def test_a_backlog_of_many_tickets_goes_out_in_one_pass_each_message_once_in_queue_order(
     bot: BotHarness, tg: FakeTelegram, admin: FakeUser, monkeypatch: pytest.MonkeyPatch, pass_seconds: float
 ) -> None:
-    monkeypatch.setattr(staff_chat, "PASS_SECONDS", pass_seconds)  # 0: every pass stops after one group
+    monkeypatch.setattr(relay_module, "PASS_SECONDS", pass_seconds)  # 0: every pass stops after one group
     staff = tg.group(STAFF_CHAT, "Care team", members=[admin])
     relay = relay_of(bot.app)
     await relay.stop()

@@ -171,7 +171,7 @@ async def test_an_unreadable_file_is_refused_politely(bot: BotHarness, tg: FakeT
 
 
 async def test_a_long_import_edits_one_progress_message_as_it_goes(bot: BotHarness, tg: FakeTelegram) -> None:
-    from bot.handlers.staff_common import EditedProgress
+    from bot.handlers.staff.common import EditedProgress
 
     world = await staff_world(bot, tg)
     status = await bot.app.bot.send_message(world.admin.id, "Checking…")

@@ -6,13 +6,13 @@ import io
 import warnings
 from datetime import timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from PIL import Image
 
-from bot.charts import render_stats
-from bot.handlers.staff_reports import chart_label
+from bot.handlers.staff.reports import chart_label
+from bot.ui.charts import render_stats
 from storage import reports
+from storage.business_hours import parse_business_hours
 from storage.db import transaction
 from storage.models import FaqEvent, OutboxMessage, SegmentChange, SurveyResponse, Ticket
 from storage.types import utcnow
@@ -20,7 +20,7 @@ from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
 from tests.staff_world import add_customer, audit_rows, say, staff_world
 
-ZONE = ZoneInfo("Asia/Shanghai")
+HOURS = parse_business_hours("", timezone="Asia/Shanghai")  # always open: business minutes are wall-clock minutes
 
 
 async def seed(bot: BotHarness) -> None:
@@ -66,7 +66,7 @@ async def seed(bot: BotHarness) -> None:
 async def test_report_figures_are_counted_in_sql(bot: BotHarness) -> None:
     await seed(bot)
     async with bot.services.sessions() as session:
-        report = await reports.stats_report(session, days=7, now=utcnow(), zone=ZONE)
+        report = await reports.stats_report(session, days=7, now=utcnow(), hours=HOURS)
     assert len(report.tickets) == 7 and report.opened == 3 and report.closed == 2
     assert report.times.first_response == 60 and report.times.resolution == 16 * 60
     assert report.satisfaction.distribution == {1: 1, 2: 0, 3: 0, 4: 2, 5: 1} and report.satisfaction.average == 3.5
@@ -102,7 +102,7 @@ async def test_stats_sends_a_summary_and_charts_that_open_as_images(bot: BotHarn
 async def test_chinese_chart_labels_render_without_missing_glyphs(bot: BotHarness) -> None:
     await seed(bot)
     async with bot.services.sessions() as session:
-        report = await reports.stats_report(session, days=90, now=utcnow(), zone=ZONE)
+        report = await reports.stats_report(session, days=90, now=utcnow(), hours=HOURS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warns "Glyph … missing from font(s)"
         charts = render_stats(report, partial(chart_label, "zh_CN"), first_target=60, resolution_target=24 * 60)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from bot.app import on_startup
-from bot.commands import COMMANDS, Audience, commands_for
-from bot.i18n import catalog_keys
+from bot.ui.commands import COMMANDS, Audience, commands_for
+from bot.ui.i18n import catalog_keys
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
 from tests.staff_world import add_customer, audit_rows, say, staff_world

@@ -91,7 +91,7 @@ async def test_staff_reply_reaches_the_customer_and_the_ticket_waits_for_them(
     assert text.content == "Yes, in 3 days!" and photo.media_type == "photo" and photo.caption == "Our parcel service"
     (ticket,) = await stored_tickets(bot)
     assert ticket.status == "pending" and ticket.first_response_at is not None
-    assert "Status: 💬 answered" in card_of(tg, staff, 1).content  # edited in place
+    assert "Status: 💬 answered, waiting for the customer" in card_of(tg, staff, 1).content  # edited in place
 
     tg.customer_sends_text(anna, "Great, thanks. And to Munich?")
     await bot.deliver()
@@ -319,6 +319,22 @@ async def test_a_customer_who_blocked_the_bot_is_marked_unreachable_and_staff_ar
     async with bot.services.sessions() as session:
         customer = (await session.execute(select(Customer))).scalar_one()
     assert not customer.unreachable
+
+
+async def test_a_customer_who_blocks_the_bot_is_marked_once_and_staff_are_told_once(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, anna: FakeUser
+) -> None:
+    tg.customer_sends_text(anna, "please call me back")
+    await bot.deliver()
+    tg.block_bot(anna)  # Telegram's my_chat_member update
+    tg.block_bot(anna)  # and, as Telegram may, the same news again
+    await bot.deliver()
+    notices = [m for m in tg.sent_to(staff) if "Undeliverable: the customer blocked the bot" in m.content]
+    assert len(notices) == 1
+    async with bot.services.sessions() as session:
+        customer = (await session.execute(select(Customer))).scalar_one()
+    assert customer.unreachable
+    assert "blocked the bot" in card_of(tg, staff, 1).content
 
 
 async def test_the_queue_lists_vip_first_then_the_longest_waiting_with_sla(

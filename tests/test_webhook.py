@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlmodel import select
 
-from bot import metrics
 from bot.app import build_application
 from bot.context import Services
+from bot.runtime import metrics
+from bot.runtime.updates import ChatOrderedDispatcher
+from bot.runtime.webhook import SECRET_HEADER, build_webhook_app
 from bot.settings import Settings
-from bot.updates import ChatOrderedDispatcher
-from bot.webhook import SECRET_HEADER, build_webhook_app
 from storage.db import create_engine, session_factory, transaction
 from storage.models import InboxUpdate
 from storage.outbox import PlannedMessage, enqueue_many
@@ -167,7 +167,7 @@ def _value(name: str) -> float:
 async def test_a_port_already_in_use_is_reported_not_crashed_on(bot: BotHarness) -> None:
     import socket
 
-    from bot.webhook import WebServer, start_server
+    from bot.runtime.webhook import WebServer, start_server
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -179,7 +179,7 @@ async def test_a_port_already_in_use_is_reported_not_crashed_on(bot: BotHarness)
 
 
 async def test_the_webhook_server_serves_until_told_to_stop(bot: BotHarness) -> None:
-    from bot.webhook import WebServer, start_server
+    from bot.runtime.webhook import WebServer, start_server
 
     server = WebServer(build_webhook_app(bot.app, bot.dispatcher), host="127.0.0.1", port=0)
     task = await start_server(server)

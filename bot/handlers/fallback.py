@@ -6,10 +6,10 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, filters
 
+from bot.caller import language_of
 from bot.context import CarebotApp, Context
-from bot.customers import language_of
-from bot.i18n import t
-from bot.throttle import auto_replies
+from bot.runtime.throttle import auto_replies
+from bot.ui.i18n import t
 
 FIRST_GROUP = -100
 

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import metrics
 from bot.context import CarebotApp, Services
+from bot.runtime import metrics
 from storage.db import transaction
 from storage.purchase_feed import FeedAnswer, FeedError, FeedVerdict, record_orders, rows_of
 

@@ -20,12 +20,14 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, CommandHandler, MessageHandler, PreCheckoutQueryHandler, filters
 
 from bot.auth import staff_only
+from bot.caller import language_of, touch_in
 from bot.context import CarebotApp, Context
-from bot.customers import language_of, touch_in
-from bot.handlers.staff_common import actor_id, answer, command_text, resolve_customer, role_and_language
-from bot.i18n import TELEGRAM_STARS, money, t
+from bot.handlers.customer import reachability
+from bot.handlers.customer.reachability import user_is_gone
+from bot.handlers.staff.common import actor_id, answer, command_text, resolve_customer, role_and_language
+from bot.runtime.updates import marking_handled
 from bot.settings import Settings
-from bot.updates import marking_handled
+from bot.ui.i18n import TELEGRAM_STARS, money, t
 from storage import purchases
 from storage.csv_import import parse_amount
 from storage.db import transaction
@@ -110,7 +112,9 @@ async def invoice_command(update: Update, context: Context) -> None:
             prices=[LabeledPrice(title, units)],
             provider_token=settings.payment_provider_token or None,
         )
-    except Forbidden:
+    except Forbidden as error:
+        if user_is_gone(error):
+            await reachability.mark(context, customer.telegram_id, unreachable=True, tell_staff=False)
         await answer(update, t(lang, "staff.invoice.unreachable", name=customer.display_name))
         return
     except TelegramError as error:

@@ -16,6 +16,7 @@ from scheduler.jobs.common import JobSpec
 from storage.db import SessionFactory, transaction
 from storage.models import Customer, OutboxMessage, Segment, Ticket, TicketStatus
 from storage.outbox import PlannedMessage, enqueue_many
+from storage.sla import first_response
 
 MAX_LINES = 40  # keeps the digest well under Telegram's 4096 characters
 
@@ -33,11 +34,10 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
         )
         overdue = []
         for ticket, customer in waiting.all():
-            vip = customer.segment == Segment.VIP.value
-            target = config.sla_vip_first_response_minutes if vip else config.sla_first_response_minutes
-            waited = hours.business_minutes_between(ticket.opened_at, now)
-            if waited > target:
-                overdue.append((ticket, customer, vip, int(waited), target))
+            clock = first_response(ticket, segment=customer.segment, hours=hours, targets=config.sla, now=now)
+            if clock.late:
+                vip = customer.segment == Segment.VIP.value
+                overdue.append((ticket, customer, vip, int(clock.waited), clock.target))
         if not overdue:
             return 0
         ids = sorted(ticket.id for ticket, *_ in overdue if ticket.id is not None)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from bot.webhook import SECRET_HEADER
+from bot.runtime.webhook import SECRET_HEADER
 from storage.db import create_engine, upgrade_sync
 from tests.botapi import FakeMessage, FakeTelegram, FakeUser, serve_botapi
 from tests.conftest import PG_URL

@@ -1,0 +1,98 @@
+"""First contact: /start, /language, /whoami and the menu's profile and language buttons."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ChatType, ParseMode
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.caller import language_of, touch
+from bot.context import CarebotApp, Context
+from bot.handlers.customer.terms import offer_agreement
+from bot.ui.i18n import t
+from bot.ui.keyboards import language_keyboard, main_menu
+from storage import customers
+from storage.db import transaction
+from storage.languages import LANGUAGES
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def start(update: Update, context: Context) -> None:
+    customer, _created = await touch(update, context)
+    lang = customer.language
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(
+        "\n\n".join(
+            [
+                t(lang, "start.greeting", name=customer.first_name or customer.display_name),
+                t(lang, "start.privacy_line"),
+                t(lang, "start.next_steps"),
+            ]
+        ),
+        parse_mode=ParseMode.HTML,
+        reply_markup=main_menu(lang),
+    )
+    await offer_agreement(context, customer)
+
+
+async def show_menu(update: Update, context: Context) -> None:
+    lang = await language_of(update, context)
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(
+        t(lang, "menu.title"), parse_mode=ParseMode.HTML, reply_markup=main_menu(lang)
+    )
+
+
+async def ask_language(update: Update, context: Context) -> None:
+    lang = await language_of(update, context)
+    await context.bot.send_message(
+        update.effective_chat.id,  # type: ignore[union-attr]
+        t(lang, "language.choose"),
+        parse_mode=ParseMode.HTML,
+        reply_markup=language_keyboard(),
+    )
+
+
+async def choose_language(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    chosen = query.data.split(":", 1)[1]
+    if chosen not in LANGUAGES:
+        await query.answer()
+        return
+    customer, _ = await touch(update, context)
+    async with transaction(context.services.sessions) as session:
+        stored = await customers.get_customer(session, telegram_id=customer.telegram_id)
+        assert stored is not None
+        stored.language = chosen
+        session.add(stored)
+    await query.answer()
+    await context.bot.send_message(
+        query.from_user.id, t(chosen, "language.changed"), parse_mode=ParseMode.HTML, reply_markup=main_menu(chosen)
+    )
+
+
+async def whoami(update: Update, context: Context) -> None:
+    lang = await language_of(update, context)
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    assert user is not None and chat is not None and message is not None
+    text: str = t(lang, "whoami.user", user_id=user.id)
+    if chat.type != ChatType.PRIVATE:
+        text += "\n" + t(lang, "whoami.chat", chat_id=chat.id)
+    await message.reply_text(text, parse_mode=ParseMode.HTML)
+
+
+async def menu_language(update: Update, context: Context) -> None:
+    assert update.callback_query is not None
+    await update.callback_query.answer()
+    await ask_language(update, context)
+
+
+def register(app: CarebotApp) -> None:
+    app.add_handler(CommandHandler("start", start, filters=PRIVATE))
+    app.add_handler(CommandHandler("menu", show_menu, filters=PRIVATE))
+    app.add_handler(CommandHandler("language", ask_language, filters=PRIVATE))
+    app.add_handler(CommandHandler("whoami", whoami))
+    app.add_handler(CallbackQueryHandler(choose_language, pattern=r"^lang:"))
+    app.add_handler(CallbackQueryHandler(menu_language, pattern=r"^menu:language$"))

@@ -1,0 +1,112 @@
+"""`/stats [7d|30d|90d]`: a short summary and PNG charts of tickets, response times, satisfaction, segments, FAQ."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+from telegram import InputMediaPhoto, Update
+from telegram.ext import CommandHandler
+
+from bot.auth import staff_only
+from bot.context import CarebotApp, Context
+from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
+from bot.ui.i18n import t
+from storage.db import transaction
+from storage.models import Role
+from storage.reports import StatsReport, stats_report
+from storage.staff import audit
+from storage.types import utcnow
+
+PERIODS = {"7d": 7, "30d": 30, "90d": 90}
+
+
+def _minutes(value: float | None, lang: str) -> str:
+    if value is None:
+        return "—"
+    if value < 120:
+        return t(lang, "staff.stats.minutes", value=f"{value:.0f}")
+    return t(lang, "staff.stats.hours", value=f"{value / 60:.1f}")
+
+
+def summary(report: StatsReport, lang: str, *, days: int, first_target: int, resolution_target: int) -> str:
+    satisfaction = report.satisfaction
+    faq = report.faq
+    segments = ", ".join(f"{t(lang, f'staff.segment.{name}')} {count}" for name, count in report.segments.items())
+    moves = ", ".join(
+        f"{t(lang, f'staff.segment.{move.from_segment}')} → {t(lang, f'staff.segment.{move.to_segment}')} {move.count}"
+        for move in report.moves[:4]
+    )
+    return lines(
+        t(lang, "staff.stats.title", days=days),
+        t(lang, "staff.stats.tickets", opened=report.opened, closed=report.closed),
+        t(
+            lang,
+            "staff.stats.first_response",
+            median=_minutes(report.times.first_response, lang),
+            target=_minutes(first_target, lang),
+        ),
+        t(
+            lang,
+            "staff.stats.resolution",
+            median=_minutes(report.times.resolution, lang),
+            target=_minutes(resolution_target, lang),
+        ),
+        t(
+            lang,
+            "staff.stats.satisfaction",
+            average=f"{satisfaction.average:.2f}" if satisfaction.average is not None else "—",
+            count=satisfaction.count,
+        ),
+        t(lang, "staff.stats.segments", segments=segments),
+        t(lang, "staff.stats.moves", moves=moves or t(lang, "staff.card.none")),
+        t(
+            lang,
+            "staff.stats.faq",
+            rate=f"{faq.hit_rate:.0%}" if faq.hit_rate is not None else "—",
+            questions=faq.questions,
+        ),
+        t(lang, "staff.stats.stuck_outbox", count=report.stuck_outbox) if report.stuck_outbox else None,
+    )
+
+
+def chart_label(lang: str, name: str) -> str:
+    return t(lang, f"staff.chart.{name}")
+
+
+@staff_only(Role.AGENT)
+async def stats_command(update: Update, context: Context) -> None:
+    args = context.args or []
+    period = args[0].lower() if args else "7d"
+    if len(args) > 1 or period not in PERIODS:
+        await usage(update, context, "stats")
+        return
+    _, lang = await role_and_language(update, context)
+    settings = context.services.settings
+    days = PERIODS[period]
+    async with transaction(context.services.sessions) as session:
+        report = await stats_report(session, days=days, now=utcnow(), hours=settings.hours)
+        await audit(session, actor_telegram_id=actor_id(update), action="stats.view", detail=period)
+    first_target = settings.sla_first_response_minutes
+    resolution_target = settings.sla_resolution_hours * 60
+    await answer(
+        update, summary(report, lang, days=days, first_target=first_target, resolution_target=resolution_target)
+    )
+    from bot.ui.charts import render_stats  # matplotlib loads on the first /stats, not at every start-up
+
+    charts = await asyncio.to_thread(
+        render_stats,
+        report,
+        partial(chart_label, lang),
+        first_target=first_target,
+        resolution_target=resolution_target,
+    )
+    message = update.effective_message
+    assert message is not None
+    await message.reply_media_group(
+        [InputMediaPhoto(png, filename=f"stats-{period}-{n}.png") for n, png in enumerate(charts, 1)]
+    )
+
+
+def register(app: CarebotApp) -> None:
+    app.add_handler(CommandHandler("stats", stats_command))

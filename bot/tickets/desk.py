@@ -1,0 +1,379 @@
+"""The staff side of tickets: replies relayed to customers, edits, internal notes, the card buttons and
+`/take /resolve /close /reopen /queue /note`.
+
+A staff member answers a ticket by replying (Telegram reply) to its card or any message of it in the staff chat,
+or by writing in its forum topic. Lines starting with `//` and `/note …` stay internal. Messages of people who are
+not registered staff are never relayed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram import (
+    InputMediaAnimation,
+    InputMediaAudio,
+    InputMediaDocument,
+    InputMediaPhoto,
+    InputMediaVideo,
+    Message,
+    ReactionTypeEmoji,
+    Update,
+    User,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.auth import staff_only, staff_role
+from bot.context import CarebotApp, Context
+from bot.tickets.filing import incoming_of, to_customer
+from bot.tickets.relay import relay_of
+from bot.tickets.views import (
+    category_label,
+    customer_link,
+    duration,
+    is_vip,
+    sla_state,
+    staff_language,
+    status_label,
+)
+from bot.ui.i18n import Safe, t
+from bot.ui.splitting import split_text
+from storage import tickets
+from storage.db import transaction
+from storage.models import Customer, Role, Ticket, TicketStatus
+from storage.staff import audit
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("take", "resolve", "close", "reopen")
+EDITABLE_MEDIA = {
+    "photo": InputMediaPhoto,
+    "video": InputMediaVideo,
+    "document": InputMediaDocument,
+    "audio": InputMediaAudio,
+    "animation": InputMediaAnimation,
+}
+TOLD_NOT_STAFF = "told_not_staff"
+
+
+def _lang(context: Context) -> str:
+    return staff_language(context.services.settings)
+
+
+async def _ticket_of(message: Message, context: Context) -> Ticket | None:
+    thread_id = message.message_thread_id if message.is_topic_message else None
+    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+    async with context.services.sessions() as session:
+        return await tickets.ticket_in_staff_chat(
+            session, chat_id=message.chat_id, thread_id=thread_id, reply_to_message_id=reply_to
+        )
+
+
+# ---------------------------------------------------------------- replies, notes and edits
+
+
+async def on_staff_message(update: Update, context: Context) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or user.is_bot:
+        return
+    ticket = await _ticket_of(message, context)
+    if ticket is None:  # the team talking among themselves
+        return
+    if await staff_role(update, context) is None:
+        await _tell_not_staff(message, user, context)
+        return
+    if message.text is not None and message.text.startswith("//"):
+        await _save_note(context, ticket, message, user, message.text[2:].strip())
+        return
+    await _reply_to_customer(context, ticket, message, user)
+
+
+async def _tell_not_staff(message: Message, user: User, context: Context) -> None:
+    """Said once per person (per run), so observers in the staff group are not nagged."""
+    told: set[int] = context.application.bot_data.setdefault(TOLD_NOT_STAFF, set())
+    if user.id in told:
+        return
+    told.add(user.id)
+    await message.reply_text(t(_lang(context), "tickets.staff.not_staff"), parse_mode=ParseMode.HTML)
+
+
+async def _save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
+    async with transaction(context.services.sessions) as session:
+        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
+            return
+        await tickets.record_staff_message(
+            session,
+            ticket=ticket,
+            direction="note",
+            kind="text",
+            text=text,
+            file_id=None,
+            author_telegram_id=user.id,
+            staff_chat_id=message.chat_id,
+            staff_message_id=message.message_id,
+        )
+    with contextlib.suppress(TelegramError):
+        await message.set_reaction(ReactionTypeEmoji("✍"))
+
+
+async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
+    lang = _lang(context)
+    async with context.services.sessions() as session:
+        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
+            return  # relayed before a restart: never twice
+        customer = await session.get(Customer, ticket.customer_id)
+    assert customer is not None
+    if ticket.status == TicketStatus.CLOSED.value:
+        await message.reply_text(t(lang, "tickets.staff.reply_to_closed", number=ticket.id), parse_mode="HTML")
+        return
+    try:
+        copied = await to_customer(
+            context,
+            customer.telegram_id,
+            lambda: context.bot.copy_message(customer.telegram_id, message.chat_id, message.message_id),
+        )
+    except BadRequest as error:
+        await message.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
+        return
+    if copied is None:
+        await message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
+        await _refresh(context, ticket.id or 0)
+        return
+    incoming = incoming_of(message)
+    async with transaction(context.services.sessions) as session:
+        current = await tickets.get_ticket(session, ticket_id=ticket.id or 0)
+        assert current is not None
+        before = (current.status, current.first_response_at)
+        await tickets.record_staff_message(
+            session,
+            ticket=current,
+            direction="out",
+            kind=incoming.kind if incoming else "other",
+            text=incoming.text if incoming else None,
+            file_id=incoming.file_id if incoming else None,
+            author_telegram_id=user.id,
+            staff_chat_id=message.chat_id,
+            staff_message_id=message.message_id,
+            customer_chat_id=customer.telegram_id,
+            customer_message_id=copied.message_id,
+        )
+        changed = before != (current.status, current.first_response_at)
+    if changed:
+        await _refresh(context, ticket.id or 0)
+
+
+async def on_staff_edit(update: Update, context: Context) -> None:
+    """A staff member edited a relayed reply: the customer's copy changes too."""
+    message = update.edited_message
+    if message is None:
+        return
+    async with context.services.sessions() as session:
+        stored = await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id)
+    if stored is None:
+        return
+    incoming = incoming_of(message)
+    text = incoming.text if incoming else None
+    if stored.direction == "out" and stored.customer_chat_id and stored.customer_message_id:
+        chat_id, message_id = stored.customer_chat_id, stored.customer_message_id
+        try:
+            if message.text is not None:
+                await context.bot.edit_message_text(
+                    message.text, chat_id=chat_id, message_id=message_id, entities=message.entities
+                )
+            elif (
+                incoming and incoming.file_id and incoming.file_id != stored.file_id and incoming.kind in EDITABLE_MEDIA
+            ):
+                media = EDITABLE_MEDIA[incoming.kind](
+                    incoming.file_id, caption=message.caption, caption_entities=message.caption_entities
+                )
+                await context.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id)
+            else:
+                await context.bot.edit_message_caption(
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    caption=message.caption,
+                    caption_entities=message.caption_entities,
+                )
+        except BadRequest as error:
+            if "not modified" not in error.message.lower():
+                await message.reply_text(
+                    t(_lang(context), "tickets.staff.edit_failed", reason=error.message), parse_mode="HTML"
+                )
+                return
+        except TelegramError:
+            log.warning("could not edit the customer's copy of a staff reply")
+            return
+    async with transaction(context.services.sessions) as session:
+        await tickets.update_staff_message(
+            session, message_id=stored.id or 0, text=text, file_id=incoming.file_id if incoming else None
+        )
+
+
+@staff_only(Role.AGENT)
+async def note_command(update: Update, context: Context) -> None:
+    message, user = update.effective_message, update.effective_user
+    assert message is not None and user is not None and message.text is not None
+    words = message.text.split(maxsplit=1)
+    text = words[1] if len(words) > 1 else ""
+    ticket = None
+    head, _, rest = text.partition(" ")
+    if head.startswith("#") and head[1:].isdigit():
+        async with context.services.sessions() as session:
+            ticket = await tickets.get_ticket(session, ticket_id=int(head[1:]))
+        text = rest
+    elif message.chat_id == context.services.settings.staff_chat_id:
+        ticket = await _ticket_of(message, context)
+    if ticket is None or not text.strip():
+        await message.reply_text(t(_lang(context), "tickets.staff.note_usage"), parse_mode=ParseMode.HTML)
+        return
+    await _save_note(context, ticket, message, user, text.strip())
+
+
+# ---------------------------------------------------------------- lifecycle: buttons and commands
+
+
+async def apply_action(context: Context, action: str, ticket_id: int, user: User) -> tuple[str, Customer | None]:
+    """Take, resolve, close or reopen a ticket; the card is edited in place and the customer told when it closes.
+
+    Returns the text for the staff member, and the customer when a message to them bounced.
+    """
+    lang = _lang(context)
+    async with transaction(context.services.sessions) as session:
+        ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
+        if ticket is None:
+            return t(lang, "tickets.staff.no_such_ticket", number=ticket_id), None
+        if action == "take":
+            changed = tickets.take(ticket, staff_telegram_id=user.id, staff_name=user.full_name)
+        elif action == "resolve":
+            changed = tickets.resolve(ticket)
+        elif action == "close":
+            changed = tickets.close(ticket)
+        else:
+            changed = tickets.reopen(ticket)
+        session.add(ticket)
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        if changed:
+            await audit(
+                session,
+                actor_telegram_id=user.id,
+                action=f"ticket.{action}",
+                customer_id=customer.id,
+                detail=f"#{ticket_id}",
+            )
+    if not changed:
+        return t(lang, "tickets.staff.unchanged", number=ticket_id, status=status_label(ticket.status, lang)), None
+    await _refresh(context, ticket_id, topic={"close": "close", "reopen": "reopen"}.get(action))
+    bounced = None
+    if action in ("resolve", "close"):
+        key = "tickets.closed" if action == "close" else "tickets.resolved"
+        text = t(customer.language, key, number=ticket_id)
+        sent = await to_customer(
+            context,
+            customer.telegram_id,
+            lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
+        )
+        bounced = customer if sent is None else None
+    return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced
+
+
+async def _refresh(context: Context, ticket_id: int, *, topic: str | None = None) -> None:
+    try:
+        await relay_of(context.application).refresh_card(ticket_id, topic=topic)
+    except TelegramError as error:
+        log.warning("could not update the card of ticket #%s (%s)", ticket_id, type(error).__name__)
+
+
+@staff_only(Role.AGENT)
+async def card_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_user is not None
+    _, action, number = query.data.split(":", 2)
+    if action not in ACTIONS or not number.isdigit():
+        await query.answer()
+        return
+    feedback, bounced = await apply_action(context, action, int(number), update.effective_user)
+    await query.answer(feedback[:200])
+    if bounced is not None and isinstance(query.message, Message):
+        await query.message.reply_text(t(_lang(context), "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
+
+
+def _number_from_args(args: list[str]) -> int | None:
+    if args and args[0].lstrip("#").isdigit():
+        return int(args[0].lstrip("#"))
+    return None
+
+
+def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+    @staff_only(Role.AGENT)
+    async def command(update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        assert message is not None and user is not None
+        number = _number_from_args(context.args or [])
+        if number is None and message.chat_id == context.services.settings.staff_chat_id:
+            ticket = await _ticket_of(message, context)
+            number = ticket.id if ticket else None
+        if number is None:
+            await message.reply_text(t(_lang(context), "tickets.staff.usage", command=action), parse_mode="HTML")
+            return
+        feedback, bounced = await apply_action(context, action, number, user)
+        await message.reply_text(feedback, parse_mode=ParseMode.HTML)
+        if bounced is not None:
+            await message.reply_text(t(_lang(context), "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
+
+    command.__name__ = f"{action}_command"
+    return command
+
+
+@staff_only(Role.AGENT)
+async def queue_command(update: Update, context: Context) -> None:
+    """Tickets waiting for staff: VIP first, then the longest waiting, with age and first-response target."""
+    message = update.effective_message
+    assert message is not None
+    lang, settings, now = _lang(context), context.services.settings, utcnow()
+    async with context.services.sessions() as session:
+        waiting = await tickets.queue(session)
+        pending_count = await tickets.count_by_status(session, status=TicketStatus.PENDING.value)
+    lines = [t(lang, "tickets.queue.title", count=len(waiting)) if waiting else t(lang, "tickets.queue.empty")]
+    for ticket, customer in waiting:
+        lines.append(
+            t(
+                lang,
+                "tickets.queue.item",
+                vip=t(lang, "tickets.card.vip") + " " if is_vip(customer) else "",
+                number=ticket.id,
+                name=customer_link(customer),
+                category=category_label(ticket.category, lang),
+                waiting=duration(now - (ticket.waiting_since or ticket.opened_at), lang),
+                age=duration(now - ticket.opened_at, lang),
+                sla=Safe(sla_state(ticket, customer, settings, lang, now)),
+            )
+        )
+    if pending_count:
+        lines.append(t(lang, "tickets.queue.pending", count=pending_count))
+    for part in split_text("\n".join(lines)):
+        await message.reply_text(part, parse_mode=ParseMode.HTML)
+
+
+def register(app: CarebotApp) -> None:
+    staff_chat_id = app.bot_data["services"].settings.staff_chat_id
+    for action in ACTIONS:
+        app.add_handler(CommandHandler(action, lifecycle_command(action)))
+    app.add_handler(CommandHandler("queue", queue_command))
+    app.add_handler(CommandHandler("note", note_command))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^tk:(take|resolve|close|reopen):\d+$"))
+    if staff_chat_id is None:
+        return
+    staff_chat = filters.Chat(chat_id=staff_chat_id)
+    app.add_handler(
+        MessageHandler(
+            staff_chat & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL, on_staff_message
+        )
+    )
+    app.add_handler(MessageHandler(staff_chat & filters.UpdateType.EDITED_MESSAGE, on_staff_edit))

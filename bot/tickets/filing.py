@@ -1,0 +1,206 @@
+"""Turning a customer's message into (part of) a ticket: store first, wake the staff relay, acknowledge.
+
+Shared by the customer's messages, the menu topics and the FAQ's "Talk to a person" button. The common case —
+more texts to a ticket that is open — goes through `TextFiler`, which stores many chats' texts in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from functools import cache
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from telegram import Message
+from telegram.constants import ParseMode
+from telegram.error import Forbidden
+from telegram.ext import Application
+
+from bot.context import Context, Services
+from bot.handlers.customer import reachability
+from bot.runtime import metrics
+from bot.runtime.throttle import auto_replies
+from bot.tickets.relay import relay_of
+from bot.tickets.views import duration, sla_target
+from bot.ui.i18n import t, when
+from storage import inbox, tickets
+from storage.business_hours import BusinessHours, parse_business_hours
+from storage.db import transaction
+from storage.models import Customer, Ticket, TicketCategory
+from storage.tickets import Filed, IncomingMessage, TextRun
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FILER_KEY = "text_filer"
+
+# The kinds of message a ticket carries (copyMessage relays each of them to staff as it is).
+MEDIA_KINDS = ("photo", "animation", "video", "video_note", "voice", "audio", "document", "sticker")
+CATEGORIES = tuple(c.value for c in TicketCategory)
+
+
+def incoming_of(message: Message) -> IncomingMessage | None:
+    """What the message is, or None for kinds Carebot does not relay (polls, dice, games, …)."""
+    kind: str | None = None
+    file_id: str | None = None
+    if message.text is not None:
+        kind = "text"
+    else:
+        for name in MEDIA_KINDS:
+            media = getattr(message, name)
+            if media:
+                kind = name
+                file_id = media[-1].file_id if isinstance(media, tuple) else media.file_id
+                break
+        else:
+            if message.venue is not None:
+                kind = "venue"
+            elif message.location is not None:
+                kind = "location"
+            elif message.contact is not None:
+                kind = "contact"
+    if kind is None:
+        return None
+    return IncomingMessage(
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        kind=kind,
+        text=message.text if message.text is not None else message.caption,
+        file_id=file_id,
+        media_group_id=message.media_group_id,
+    )
+
+
+@cache
+def business_hours(spec: str, zone: str, country: str) -> BusinessHours:
+    return parse_business_hours(spec, timezone=zone, holiday_country=country)
+
+
+async def file_message(
+    context: Context, customer: Customer, incoming: IncomingMessage, *, category: str = "other"
+) -> Ticket | None:
+    """Store the message in the customer's ticket and acknowledge a new or reopened ticket.
+
+    Returns the ticket, or None when this message was stored before (a re-processed update: nothing is doubled).
+    """
+    settings = context.services.settings
+    async with transaction(context.services.sessions) as session:
+        filed = await tickets.file_customer_message(
+            session,
+            customer=customer,
+            incoming=incoming,
+            category=category_of(category),
+            reopen_days=settings.reopen_days,
+        )
+    await after_filing(context, customer, filed)
+    return None if filed.duplicate else filed.ticket
+
+
+async def after_filing(context: Context, customer: Customer, filed: Filed) -> None:
+    """Once a filed message is committed: the staff relay is woken, a new or reopened ticket acknowledged."""
+    if filed.duplicate:
+        return
+    relay_of(context.application).wake()
+    if filed.opened:
+        metrics.count_ticket_opened()
+    if filed.opened or filed.reopened:
+        await acknowledge(context, customer, filed.ticket, reopened=filed.reopened)
+
+
+def category_of(name: str) -> str:
+    return name if name in CATEGORIES else "other"
+
+
+def expectation(context: Context, customer: Customer) -> str:
+    """When the customer can expect an answer: the first-response target, or when staff are back."""
+    settings = context.services.settings
+    lang = customer.language
+    hours = business_hours(settings.business_hours, settings.timezone, settings.holiday_country)
+    now = utcnow()
+    back = hours.next_opening(now)
+    if back <= now:
+        return t(lang, "tickets.ack.soon", wait=duration(sla_target(customer, settings), lang))
+    zone = ZoneInfo(customer.timezone or settings.timezone)
+    return t(lang, "tickets.ack.away", when=when(back.astimezone(zone), lang), zone=str(zone))
+
+
+async def acknowledge(context: Context, customer: Customer, ticket: Ticket, *, reopened: bool) -> None:
+    """Always sent (once per new or reopened ticket), and counted among the automatic replies."""
+    auto_replies(context.application).count(customer.telegram_id, "ack")
+    lang = customer.language
+    key = "tickets.ack.reopened" if reopened else "tickets.ack.new"
+    text = t(lang, key, number=ticket.id) + "\n" + expectation(context, customer)
+    await to_customer(
+        context,
+        customer.telegram_id,
+        lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
+    )
+
+
+async def to_customer(context: Context, telegram_id: int, send: Callable[[], Awaitable[T]]) -> T | None:
+    """Send to a customer; one who blocked the bot is marked unreachable (None is returned: the caller tells
+    staff, if a staff member's reply bounced)."""
+    try:
+        return await send()
+    except Forbidden:
+        await reachability.mark(context, telegram_id, unreachable=True, tell_staff=False)
+        return None
+
+
+class TextFiler:
+    """The fast lane's group commit: the runs of texts that chats bring while one commit is under way wait for
+    the next, and go together, in one transaction that also marks their updates handled."""
+
+    def __init__(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        self.app = app
+        self._waiting: list[tuple[TextRun, Sequence[int], asyncio.Future[bool]]] = []
+        self._committing = False
+
+    async def file(self, run: TextRun, update_ids: Sequence[int]) -> bool:
+        """Store `run` in the customer's open ticket and mark `update_ids` handled; False when theirs is another
+        case (nothing is stored then). The first caller commits for everyone until nobody is waiting."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((run, update_ids, future))
+        if not self._committing:
+            self._committing = True
+            try:
+                while self._waiting:
+                    batch, self._waiting = self._waiting, []
+                    await self._commit(batch)
+            finally:
+                self._committing = False
+                left, self._waiting = self._waiting, []  # only when cancelled: the handlers take them
+                for _, _, waiting in left:
+                    waiting.set_result(False)
+        return await future
+
+    async def _commit(self, batch: list[tuple[TextRun, Sequence[int], asyncio.Future[bool]]]) -> None:
+        services: Services = self.app.bot_data["services"]
+        try:
+            async with transaction(services.sessions) as session:
+                filed = await tickets.append_to_open_tickets(session, runs=[run for run, _, _ in batch])
+                handled = [i for run, ids, _ in batch if run.telegram_id in filed for i in ids]
+                await inbox.mark_many_processed(session, update_ids=handled)
+        except Exception as exc:  # each chat's handlers take its updates
+            for _, _, future in batch:
+                future.set_exception(exc)
+            return
+        except asyncio.CancelledError:  # the same, and a text that did get stored is found there, not doubled
+            for _, _, future in batch:
+                future.set_result(False)
+            raise
+        for run, _, future in batch:
+            future.set_result(run.telegram_id in filed)
+        if filed:
+            relay_of(self.app).wake()
+
+
+def text_filer(app: Application[Any, Any, Any, Any, Any, Any]) -> TextFiler:
+    found = app.bot_data.get(FILER_KEY)
+    if found is None:
+        found = app.bot_data[FILER_KEY] = TextFiler(app)
+    assert isinstance(found, TextFiler)
+    return found

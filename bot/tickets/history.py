@@ -1,0 +1,119 @@
+"""Staff look into tickets: `/ticket <n>` shows a ticket's history, `/assign <ticket> <staff>` hands it over."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import CommandHandler
+
+from bot.auth import staff_only
+from bot.context import CarebotApp, Context
+from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
+from bot.tickets.views import status_label
+from bot.ui.i18n import t, when
+from storage import staff
+from storage.db import transaction
+from storage.models import Role, TicketMessage
+from storage.staff import audit, role_of
+from storage.ticket_views import assign_ticket, ticket_with_history
+
+_NUMBER = re.compile(r"^#?(\d{1,9})$")
+
+
+def _message_line(message: TicketMessage, lang: str, context: Context) -> str:
+    moment = when(message.created_at.astimezone(context.services.settings.zone), lang)
+    body = (message.text or "").strip()
+    if message.kind != "text":
+        body = f"[{message.kind}] {body}".strip()
+    return t(lang, f"staff.ticket.{message.direction}", moment=moment, text=body[:500] or "—")
+
+
+@staff_only(Role.AGENT)
+async def ticket_command(update: Update, context: Context) -> None:
+    args = context.args or []
+    match = _NUMBER.match(args[0]) if len(args) == 1 else None
+    if match is None:
+        await usage(update, context, "ticket")
+        return
+    _, lang = await role_and_language(update, context)
+    number = int(match[1])
+    async with transaction(context.services.sessions) as session:
+        found = await ticket_with_history(session, ticket_id=number)
+        if found is not None:
+            await audit(
+                session,
+                actor_telegram_id=actor_id(update),
+                action="ticket.view",
+                customer_id=found[0].customer_id,
+                detail=f"#{number}",
+            )
+    if found is None:
+        await answer(update, t(lang, "staff.ticket.none", number=number))
+        return
+    ticket, customer, messages = found
+    zone = context.services.settings.zone
+    header = t(
+        lang,
+        "staff.ticket.title",
+        number=number,
+        status=status_label(ticket.status, lang),
+        category=t(lang, f"staff.ticket_category.{ticket.category}"),
+        name=customer.display_name if customer else "—",
+        telegram_id=customer.telegram_id if customer else "—",
+    )
+    assignee = (
+        t(lang, "staff.ticket.assignee", telegram_id=ticket.assignee_telegram_id)
+        if ticket.assignee_telegram_id
+        else t(lang, "staff.ticket.unassigned")
+    )
+    opened = t(lang, "staff.ticket.opened", moment=when(ticket.opened_at.astimezone(zone), lang))
+    history = [_message_line(message, lang, context) for message in messages] or [t(lang, "staff.ticket.no_messages")]
+    await answer(update, lines(header, assignee, opened, "", *history))
+
+
+@staff_only(Role.AGENT)
+async def assign_command(update: Update, context: Context) -> None:
+    args = context.args or []
+    match = _NUMBER.match(args[0]) if len(args) == 2 else None
+    if match is None:
+        await usage(update, context, "assign")
+        return
+    _, lang = await role_and_language(update, context)
+    who = args[1]
+    number = int(match[1])
+    settings = context.services.settings
+    async with transaction(context.services.sessions) as session:
+        if who.lower() == "me":
+            assignee: int | None = actor_id(update)
+        elif who.lstrip("@").isdigit() and await role_of(session, telegram_id=int(who), admin_ids=settings.admin_ids):
+            assignee = int(who)
+        else:
+            member = await staff.staff_member(session, username=who.lstrip("@"))
+            assignee = member.telegram_id if member else None
+        if assignee is None:
+            await answer(update, t(lang, "staff.assign.not_staff", who=who))
+            return
+        ticket = await assign_ticket(session, ticket_id=number, assignee_telegram_id=assignee)
+        if ticket is None:
+            await answer(update, t(lang, "staff.ticket.none", number=number))
+            return
+        await audit(
+            session,
+            actor_telegram_id=actor_id(update),
+            action="ticket.assign",
+            customer_id=ticket.customer_id,
+            detail=f"#{number} -> {assignee}",
+        )
+    await answer(update, t(lang, "staff.assign.done", number=number, who=who))
+    if assignee != actor_id(update):
+        # Best effort: they may never have opened a private chat with the bot.
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(assignee, t(lang, "staff.assign.notice", number=number), parse_mode="HTML")
+
+
+def register(app: CarebotApp) -> None:
+    app.add_handler(CommandHandler("ticket", ticket_command))
+    app.add_handler(CommandHandler("assign", assign_command))

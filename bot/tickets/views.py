@@ -1,0 +1,121 @@
+"""How tickets look: the staff card, the forum topic name, the card buttons, the customer's list, durations."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timedelta
+
+from babel.dates import format_timedelta
+from telegram import InlineKeyboardMarkup
+
+from bot.settings import Settings
+from bot.ui.i18n import Safe, day, t
+from bot.ui.keyboards import button
+from storage.models import Customer, Ticket, TicketStatus
+from storage.sla import first_response
+from storage.types import utcnow
+
+TOPIC_NAME_LIMIT = 128
+
+
+def staff_language(settings: Settings) -> str:
+    """The staff chat is shared by the whole team: it speaks the deployment's default language."""
+    return settings.default_language
+
+
+def duration(delta: timedelta, lang: str) -> str:
+    return format_timedelta(max(delta, timedelta(0)), locale=lang, format="short", threshold=1.5)
+
+
+def status_label(status: str, lang: str) -> str:
+    return t(lang, f"tickets.status.{status}")
+
+
+def category_label(category: str, lang: str) -> str:
+    return t(lang, f"tickets.category.{category}")
+
+
+def is_vip(customer: Customer) -> bool:
+    return customer.segment == "vip"
+
+
+def customer_link(customer: Customer) -> Safe:
+    """The customer's name, escaped, linking to their Telegram profile."""
+    name = html.escape(customer.display_name, quote=False)
+    return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
+
+
+def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str) -> Safe:
+    assignee: str = (
+        html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
+        if ticket.assignee_telegram_id
+        else "—"
+    )
+    lines = [
+        t(lang, "tickets.card.title", number=ticket.id, name=customer_link(customer))
+        + (" " + t(lang, "tickets.card.vip") if is_vip(customer) else ""),
+        t(
+            lang,
+            "tickets.card.details",
+            segment=t(lang, f"tickets.segment.{customer.segment}"),
+            category=category_label(ticket.category, lang),
+            status=status_label(ticket.status, lang),
+            assignee=Safe(assignee),
+            earlier=earlier,
+            telegram_id=customer.telegram_id,
+        ),
+    ]
+    if customer.username:
+        lines.append(html.escape("@" + customer.username, quote=False))
+    if customer.unreachable:
+        lines.append(t(lang, "tickets.card.unreachable"))
+    return Safe("\n".join(lines))
+
+
+def card_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup | None:
+    if ticket.status == TicketStatus.CLOSED.value:
+        return InlineKeyboardMarkup([[button(t(lang, "tickets.button.reopen"), f"tk:reopen:{ticket.id}")]])
+    actions = ["take"] if not ticket.assignee_telegram_id else []
+    if ticket.status != TicketStatus.RESOLVED.value:
+        actions.append("resolve")
+    actions.append("close")
+    return InlineKeyboardMarkup([[button(t(lang, f"tickets.button.{a}"), f"tk:{a}:{ticket.id}") for a in actions]])
+
+
+def topic_name(ticket: Ticket, customer: Customer, lang: str) -> str:
+    """`#n · name · category`, cut to Telegram's 128 characters (plain text: topic names are not HTML)."""
+    category = category_label(ticket.category, lang)
+    name = customer.display_name
+    text = f"#{ticket.id} · {name} · {category}"
+    if len(text) > TOPIC_NAME_LIMIT:
+        room = TOPIC_NAME_LIMIT - len(f"#{ticket.id} ·  · {category}") - 1
+        text = f"#{ticket.id} · {name[: max(room, 1)]}… · {category}"
+    return text[:TOPIC_NAME_LIMIT]
+
+
+def sla_target(customer: Customer, settings: Settings) -> timedelta:
+    """The customer's first-response target, in business minutes (storage/sla.py)."""
+    return timedelta(minutes=settings.sla.first_response(customer.segment))
+
+
+def sla_state(ticket: Ticket, customer: Customer, settings: Settings, lang: str, now: datetime | None = None) -> str:
+    """Answered in / time left / late by, on the one response-time clock (business minutes, storage/sla.py)."""
+    clock = first_response(
+        ticket, segment=customer.segment, hours=settings.hours, targets=settings.sla, now=now or utcnow()
+    )
+    if clock.answered:
+        return t(lang, "tickets.sla.answered", took=duration(timedelta(minutes=clock.waited), lang))
+    if clock.late:
+        return t(lang, "tickets.sla.breached", late=duration(timedelta(minutes=-clock.left), lang))
+    return t(lang, "tickets.sla.ok", left=duration(timedelta(minutes=clock.left), lang))
+
+
+def customer_ticket_line(ticket: Ticket, lang: str) -> str:
+    return t(
+        lang,
+        "tickets.list.item",
+        number=ticket.id,
+        category=category_label(ticket.category, lang),
+        status=status_label(ticket.status, lang),
+        opened=day(ticket.opened_at, lang),
+    )

@@ -1,0 +1,132 @@
+"""Every command of the bot in one table: who may use it and the catalog key of its description.
+
+The table drives the command menus Telegram shows (one per scope: customers by default, the staff chat, and each
+staff member's private chat) and `/help`, which lists the commands of the asker's role.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeChat,
+    BotCommandScopeChatMember,
+    BotCommandScopeDefault,
+)
+from telegram.error import TelegramError
+
+from storage.languages import LANGUAGES
+from storage.models import Role
+
+log = logging.getLogger(__name__)
+
+
+class Audience(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    audience: Audience
+
+    @property
+    def key(self) -> str:
+        """The catalog key of its one-line description."""
+        return f"staff.cmd.{self.name}"
+
+
+def _commands(audience: Audience, names: str) -> list[Command]:
+    return [Command(name, audience) for name in names.split()]
+
+
+COMMANDS: tuple[Command, ...] = (
+    *_commands(
+        Audience.CUSTOMER,
+        "start menu profile language tickets privacy mydata forget terms stop_greetings start_greetings"
+        " whoami cancel help",
+    ),
+    *_commands(
+        Audience.AGENT,
+        "customer find purchase invoice refund purchases note ticket assign take resolve close reopen queue faq stats redeem",
+    ),
+    *_commands(Audience.ADMIN, "staff export import broadcast audit"),
+)
+# Customer commands staff have as well: the rest of the customer menu is of no use in the staff chat.
+STAFF_ALSO = ("whoami", "cancel", "help")
+
+
+def audience_of(role: Role | None) -> Audience:
+    if role is None:
+        return Audience.CUSTOMER
+    return Audience.ADMIN if role == Role.ADMIN else Audience.AGENT
+
+
+def commands_for(audience: Audience) -> list[Command]:
+    """The commands shown to `audience`: customers see theirs; staff see the staff commands of their role."""
+    if audience == Audience.CUSTOMER:
+        return [command for command in COMMANDS if command.audience == Audience.CUSTOMER]
+    wanted = {Audience.AGENT} | ({Audience.ADMIN} if audience == Audience.ADMIN else set())
+    staff = [command for command in COMMANDS if command.audience in wanted]
+    return staff + [command for command in COMMANDS if command.name in STAFF_ALSO]
+
+
+def bot_commands(audience: Audience, language: str) -> list[BotCommand]:
+    from bot.ui.i18n import t
+
+    return [BotCommand(command.name, t(language, command.key)[:256]) for command in commands_for(audience)]
+
+
+# Telegram picks a menu by the user's language code; none means "everyone else".
+MENU_LANGUAGES = {"en": "en", "zh": "zh_CN"}
+
+
+async def set_menu(bot: Bot, scope: BotCommandScope, audience: Audience, default_language: str) -> bool:
+    """Set the menu of one scope in every language; False when Telegram refused (e.g. a chat the bot can't see)."""
+    try:
+        await bot.set_my_commands(bot_commands(audience, default_language), scope=scope)
+        for code, language in MENU_LANGUAGES.items():
+            await bot.set_my_commands(bot_commands(audience, language), scope=scope, language_code=code)
+    except TelegramError as error:
+        log.warning("could not set the command menu of a %s scope: %s", scope.type, error.message)
+        return False
+    return True
+
+
+async def clear_menu(bot: Bot, chat_id: int) -> None:
+    """A former staff member's private chat goes back to the customers' menu."""
+    scope = BotCommandScopeChat(chat_id)
+    try:
+        await bot.delete_my_commands(scope=scope)
+        for code in MENU_LANGUAGES:
+            await bot.delete_my_commands(scope=scope, language_code=code)
+    except TelegramError as error:
+        log.warning("could not clear a private chat's command menu: %s", error.message)
+
+
+async def publish_menus(
+    bot: Bot,
+    *,
+    default_language: str,
+    staff_chat_id: int | None,
+    staff: Iterable[tuple[int, Role]],
+) -> None:
+    """Customers get the default menu, the staff chat the agents' menu, each staff member's private chat their role's."""
+    assert set(MENU_LANGUAGES.values()) <= set(LANGUAGES)
+    await set_menu(bot, BotCommandScopeDefault(), Audience.CUSTOMER, default_language)
+    if staff_chat_id is not None:
+        await set_menu(bot, BotCommandScopeChat(staff_chat_id), Audience.AGENT, default_language)
+    for telegram_id, role in staff:
+        await set_menu(bot, BotCommandScopeChat(telegram_id), audience_of(role), default_language)
+        if staff_chat_id is not None and role == Role.ADMIN:
+            # Admins see their own commands in the staff chat too.
+            scope = BotCommandScopeChatMember(staff_chat_id, telegram_id)
+            await set_menu(bot, scope, Audience.ADMIN, default_language)

@@ -1,0 +1,51 @@
+"""The response-time clock: one rule for the ticket card, `/queue`, the SLA digest and `/stats`.
+
+Time is counted in business minutes (`CAREBOT_BUSINESS_HOURS`, less the public holidays of
+`CAREBOT_HOLIDAY_COUNTRY`): a ticket opened on Friday evening is not late on Monday at nine. VIP customers have a
+shorter first-response target of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.business_hours import BusinessHours
+from storage.models import Segment, Ticket
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    first_response_minutes: int
+    vip_first_response_minutes: int
+    resolution_hours: int
+
+    def first_response(self, segment: str) -> int:
+        """The first-response target in business minutes for a customer of this segment."""
+        return self.vip_first_response_minutes if segment == Segment.VIP.value else self.first_response_minutes
+
+
+@dataclass(frozen=True)
+class FirstResponse:
+    target: int  # business minutes
+    waited: float  # business minutes from opening to the first answer, or to now while unanswered
+    answered: bool
+
+    @property
+    def late(self) -> bool:
+        return self.waited > self.target
+
+    @property
+    def left(self) -> float:
+        return self.target - self.waited
+
+
+def first_response(
+    ticket: Ticket, *, segment: str, hours: BusinessHours, targets: SlaTargets, now: datetime
+) -> FirstResponse:
+    end = ticket.first_response_at or now
+    return FirstResponse(
+        target=targets.first_response(segment),
+        waited=hours.business_minutes_between(ticket.opened_at, end),
+        answered=ticket.first_response_at is not None,
+    )
