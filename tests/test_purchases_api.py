@@ -215,3 +215,12 @@ async def test_concurrent_requests_for_one_customer_all_count(bot: BotHarness, s
     assert [answer.status_code for answer in answers] == [200] * 5
     customer = await stored_customer(bot, 4001)
     assert (customer.purchase_count, customer.total_spent) == (100, Decimal("19990.00"))
+
+
+async def test_a_body_over_the_limit_is_413_and_not_read(bot: BotHarness, shop: httpx.AsyncClient) -> None:
+    from bot.purchases.api import MAX_BODY_BYTES
+
+    raw = b"[" + b" " * MAX_BODY_BYTES + b"]"
+    answer = await shop.post(PATH, content=raw, headers={SIGNATURE_HEADER: signature(SECRET, raw)})
+    assert answer.status_code == 413
+    assert await purchases(bot) == []

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/purchases"
 SIGNATURE_HEADER = "X-Carebot-Signature"
 SIGNATURE_PREFIX = "sha256="
-MAX_BODY_BYTES = 4 * 1024 * 1024  # 1,000 rows with long notes fit well within it
+MAX_BODY_BYTES = 8 * 1024 * 1024  # 1,000 rows with 1,000-character notes fit, even with every character escaped
 ATTEMPTS = 2  # a second try sees what a concurrent request stored first (the same reference): it is unchanged
 _STATUS = {FeedVerdict.ACCEPTED: 200, FeedVerdict.INVALID: 400, FeedVerdict.NOT_FOUND: 404}
 
