@@ -9,6 +9,7 @@ then all rows are applied in the caller's transaction by `apply_purchases`, or n
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -159,7 +160,8 @@ async def record_orders(
     vip: VipThresholds,
 ) -> FeedAnswer:
     """Check every row, then record them all in the caller's transaction (or nothing, when any row is wrong)."""
-    problems: list[RowProblem] = []
+    errors: defaultdict[int, list[str]] = defaultdict(list)  # by row index
+    unknown: dict[int, str] = {}  # rows whose customer nobody is: the reason, by row index
     contacts: dict[int, _Contact] = {}
     cells_of: dict[int, dict[str, str]] = {}
     for index, row in enumerate(rows):
@@ -167,7 +169,7 @@ async def record_orders(
             cells_of[index] = _cells(row)
             contacts[index] = _contact(cells_of[index])
         except ValueError as exc:
-            problems.append(RowProblem(index, str(exc)))
+            errors[index].append(str(exc))
     matches = await customers_by_contact(
         session,
         telegram_ids=[int(c.value) for c in contacts.values() if c.kind == "telegram_id"],
@@ -179,27 +181,27 @@ async def record_orders(
     for index, cells in cells_of.items():
         # An unknown customer's row is still checked, so that one answer names every problem.
         customer: Customer | None = None
-        errors: list[str] = []
         if index in contacts:
             try:
                 customer = _customer(contacts[index], matches)
             except LookupError as exc:
-                problems.append(RowProblem(index, str(exc), not_found=True))
+                unknown[index] = str(exc)
             except ValueError as exc:
-                errors.append(str(exc))
+                errors[index].append(str(exc))
         if not cells.get("reference"):
-            errors.append("reference is required (the shop's order id)")
+            errors[index].append("reference is required (the shop's order id)")
         try:
             row = parse_row(index, {**cells, "telegram_id": str(customer.telegram_id if customer else 1)})
         except ValueError as exc:
-            errors.append(str(exc))
+            errors[index].append(str(exc))
         else:
-            if customer is not None and not errors:
+            if customer is not None and not errors[index]:
                 parsed.rows.append(row)
-        if errors:
-            problems.append(RowProblem(index, "; ".join(errors)))
     reject_repeated_purchases(parsed)
-    problems += [RowProblem(rejection.line, rejection.reason) for rejection in parsed.rejections]
+    for rejection in parsed.rejections:
+        errors[rejection.line].append(rejection.reason)
+    problems = [RowProblem(index, "; ".join(found)) for index, found in errors.items() if found]
+    problems += [RowProblem(index, reason, not_found=True) for index, reason in unknown.items()]
     if problems:
         return _refused(problems)
     applied = await apply_purchases(session, parsed.rows, vip=vip, reason=FEED_REASON)
