@@ -130,7 +130,7 @@ async def test_every_problem_is_named_row_by_row(bot: BotHarness, shop: httpx.As
     rows: list[Any] = [
         order("A", amount=12.5),
         order("B", occurred_at="2999-01-01"),
-        {"amount": "1.00", "occurred_at": "2026-01-01", "reference": "C"},
+        {"amount": "1,00", "occurred_at": "2026-01-01", "reference": "C"},
         {**order("D"), "reference": ""},
         "not an object",
         order("F"),
@@ -138,10 +138,12 @@ async def test_every_problem_is_named_row_by_row(bot: BotHarness, shop: httpx.As
     ]
     answer = await post(shop, rows)
     assert answer.status_code == 400
-    errors = {problem["index"]: problem["error"] for problem in answer.json()["errors"]}
+    problems = answer.json()["errors"]
+    errors = {problem["index"]: problem["error"] for problem in problems}
+    assert len(problems) == len(errors) == 6  # one entry per wrong row
     assert errors[0] == 'amount must be a string such as "199.90"'
     assert "occurred_at is in the future" in errors[1]
-    assert errors[2] == "telegram_id, phone or email is required"
+    assert errors[2].startswith("telegram_id, phone or email is required; amount must be a number")
     assert "reference is required" in errors[3]
     assert errors[4] == "each purchase must be a JSON object"
     assert "already appears on line 5" in errors[6]
