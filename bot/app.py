@@ -16,7 +16,7 @@ from bot.context import CarebotApp, Context, Services
 from bot.handlers import fallback, pending
 from bot.handlers.customer import care, faq, privacy, profile, reachability, start, terms
 from bot.handlers.customer.reachability import tolerate_blocked_users
-from bot.handlers.staff import audit, membership
+from bot.handlers.staff import audit, faq_admin, membership
 from bot.handlers.staff import broadcast as staff_broadcast
 from bot.handlers.staff import customers as staff_customers
 from bot.handlers.staff import files as staff_files
@@ -53,6 +53,7 @@ HANDLER_MODULES = (
     staff_reports,
     staff_files,
     staff_broadcast,
+    faq_admin,
     faq,
     ticket_desk,
     tickets,

@@ -16,11 +16,11 @@ from sqlalchemy import bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import StaffDelivery, TicketMessage
+from storage.models import DeliveryStatus, StaffDelivery, TicketMessage
 from storage.outbox import insert_ignoring_duplicates
 from storage.types import utcnow
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+PENDING, SENT, FAILED = DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED
 
 
 async def enqueue(

@@ -18,11 +18,11 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from storage import staff_deliveries
-from storage.models import Customer, PendingInput, StaffDelivery, Ticket, TicketMessage, TicketStatus
+from storage.models import Customer, MessageDirection, PendingInput, StaffDelivery, Ticket, TicketMessage, TicketStatus
 from storage.outbox import insert_ignoring_duplicates
 from storage.types import clean_text, utcnow
 
-ACTIVE = (TicketStatus.OPEN.value, TicketStatus.PENDING.value, TicketStatus.RESOLVED.value)
+ACTIVE = (TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED)
 ALBUM_HOLD = timedelta(seconds=0.8)  # album parts arrive as separate updates: relay them together
 
 
@@ -82,13 +82,13 @@ async def find_customer_message(session: AsyncSession, *, chat_id: int, message_
 def _reopen(ticket: Ticket, now: datetime) -> bool:
     """The customer wrote: the ticket waits for staff again. Returns True when it was closed or resolved."""
     was = ticket.status
-    if was != TicketStatus.OPEN.value:
-        ticket.status = TicketStatus.OPEN.value
+    if was != TicketStatus.OPEN:
+        ticket.status = TicketStatus.OPEN
         ticket.waiting_since = now
     ticket.resolved_at = None
     ticket.closed_at = None
     ticket.updated_at = now
-    return was in (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value)
+    return was in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 async def file_customer_message(
@@ -137,7 +137,7 @@ async def file_in(
     assert ticket.id is not None
     message = TicketMessage(
         ticket_id=ticket.id,
-        direction="in",
+        direction=MessageDirection.IN,
         kind=incoming.kind,
         text=incoming.text,
         file_id=incoming.file_id,
@@ -211,7 +211,7 @@ async def append_to_open_tickets(
         .where(
             col(Customer.telegram_id).in_(by_customer),
             col(Ticket.id) == latest,
-            col(Ticket.status) == TicketStatus.OPEN.value,
+            col(Ticket.status) == TicketStatus.OPEN,
             ~dialog.exists(),
         )
     )
@@ -221,7 +221,7 @@ async def append_to_open_tickets(
     still_open = await session.execute(  # staff may have answered or closed one a moment ago
         update(Ticket)
         .where(col(Ticket.id).in_([ticket_id for _, ticket_id in targets.values()]))
-        .where(col(Ticket.status) == TicketStatus.OPEN.value)
+        .where(col(Ticket.status) == TicketStatus.OPEN)
         .values(updated_at=now, resolved_at=None, closed_at=None)
         .returning(col(Ticket.id))
     )
@@ -372,7 +372,7 @@ async def record_staff_message(
     session: AsyncSession,
     *,
     ticket: Ticket,
-    direction: str,
+    direction: MessageDirection,
     kind: str,
     text: str | None,
     file_id: str | None,
@@ -401,8 +401,8 @@ async def record_staff_message(
     if direction == "out":
         if ticket.first_response_at is None:
             ticket.first_response_at = now
-        if ticket.status == TicketStatus.OPEN.value:
-            ticket.status = TicketStatus.PENDING.value
+        if ticket.status == TicketStatus.OPEN:
+            ticket.status = TicketStatus.PENDING
         ticket.waiting_since = None
         ticket.updated_at = now
         session.add(ticket)
@@ -420,9 +420,9 @@ def take(ticket: Ticket, *, staff_telegram_id: int, staff_name: str) -> bool:
 
 
 def resolve(ticket: Ticket) -> bool:
-    if ticket.status in (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value):
+    if ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
         return False
-    ticket.status = TicketStatus.RESOLVED.value
+    ticket.status = TicketStatus.RESOLVED
     ticket.resolved_at = ticket.updated_at = utcnow()
     ticket.waiting_since = None
     return True
@@ -430,10 +430,10 @@ def resolve(ticket: Ticket) -> bool:
 
 def close(ticket: Ticket) -> bool:
     """Closed: `closed_at` is what the satisfaction-survey planner looks for."""
-    if ticket.status == TicketStatus.CLOSED.value:
+    if ticket.status == TicketStatus.CLOSED:
         return False
     now = utcnow()
-    ticket.status = TicketStatus.CLOSED.value
+    ticket.status = TicketStatus.CLOSED
     ticket.closed_at = ticket.updated_at = now
     ticket.resolved_at = ticket.resolved_at or now
     ticket.waiting_since = None
@@ -441,7 +441,7 @@ def close(ticket: Ticket) -> bool:
 
 
 def reopen(ticket: Ticket) -> bool:
-    if ticket.status in (TicketStatus.OPEN.value, TicketStatus.PENDING.value):
+    if ticket.status in (TicketStatus.OPEN, TicketStatus.PENDING):
         return False
     _reopen(ticket, utcnow())
     return True
@@ -452,7 +452,7 @@ async def queue(session: AsyncSession) -> list[tuple[Ticket, Customer]]:
     result = await session.execute(
         select(Ticket, Customer)
         .join(Customer, col(Customer.id) == col(Ticket.customer_id))
-        .where(col(Ticket.status) == TicketStatus.OPEN.value)
+        .where(col(Ticket.status) == TicketStatus.OPEN)
     )
     rows = [(ticket, customer) for ticket, customer in result.all()]
     rows.sort(key=lambda row: (row[1].segment != "vip", row[0].waiting_since or row[0].opened_at, row[0].id))

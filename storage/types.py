@@ -1,11 +1,12 @@
-"""Column types shared by every table: UTC timestamps and money."""
+"""Column types shared by every table: UTC timestamps, money and statuses."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Numeric
+from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -33,6 +34,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if isinstance(value, str):  # SQLite aggregates return text
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumColumn(TypeDecorator[E]):
+    """A `StrEnum` stored as its plain string (VARCHAR, no database enum type: adding a value needs no migration),
+    read back as the enum member."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 # Money is exact: Decimal in Python, NUMERIC(14, 2) in the database.

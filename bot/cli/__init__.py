@@ -121,7 +121,8 @@ def faq_import(
     block per language (`en:` / `zh_CN:`) holding `questions` and `answer`. CSV: the columns
     `language,category,questions,answer`, question variants separated by `|`.
     """
-    from storage.db import create_engine, session_factory, transaction, upgrade_sync
+    from bot.cli.database import opened
+    from storage.db import transaction, upgrade_sync
     from storage.faq import FaqFileError, import_entries, parse_faq_file
 
     settings = load_settings_or_exit()
@@ -133,12 +134,8 @@ def faq_import(
     upgrade_sync(settings.database_url)
 
     async def apply() -> int:
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                return await import_entries(session, entries=entries, replace=replace)
-        finally:
-            await engine.dispose()
+        async with opened(settings) as services, transaction(services.sessions) as session:
+            return await import_entries(session, entries=entries, replace=replace)
 
     added = asyncio.run(apply())
     typer.echo(f"imported {added} FAQ entries ({len(entries) - added} already there)")

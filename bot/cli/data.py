@@ -201,16 +201,11 @@ async def _apply_all(
 
 async def _with_services(settings: Settings, work: Callable[[Services, AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction on a fresh engine, disposed afterwards."""
-    from bot.context import Services
-    from storage.db import create_engine, session_factory, transaction
+    from bot.cli.database import opened
+    from storage.db import transaction
 
-    engine = create_engine(settings.database_url)
-    services = Services(settings=settings, engine=engine, sessions=session_factory(engine))
-    try:
-        async with transaction(services.sessions) as session:
-            return await work(services, session)
-    finally:
-        await engine.dispose()
+    async with opened(settings) as services, transaction(services.sessions) as session:
+        return await work(services, session)
 
 
 def _migrate(settings: Settings) -> None:

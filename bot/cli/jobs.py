@@ -29,8 +29,8 @@ async def _list(settings: Settings) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from bot.cli.database import opened
     from scheduler.jobs import JOBS, next_run
-    from storage.db import create_engine, session_factory, upgrade
     from storage.outbox import outbox_report
     from storage.outbox_passes import open_passes
     from storage.types import utcnow
@@ -48,14 +48,9 @@ async def _list(settings: Settings) -> None:
     jobs.add_row(SEND, "drains the outbox within Telegram's limits", "continuously while the bot runs", "-")
     console.print(jobs)
 
-    await upgrade(settings.database_url)
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine)() as session:
-            report = await outbox_report(session, now=now)
-            passes = await open_passes(session)
-    finally:
-        await engine.dispose()
+    async with opened(settings, migrate=True) as services, services.sessions() as session:
+        report = await outbox_report(session, now=now)
+        passes = await open_passes(session)
     counts = Table(title="Outbox")
     for column in ("pending", "sending", "sent", "failed", "skipped", "stuck in sending"):
         counts.add_column(column, justify="right")
@@ -93,23 +88,18 @@ def run(name: str = typer.Argument(..., help="a job of `carebot jobs list`, or `
 
 
 async def _run(settings: Settings, name: str) -> str:
+    from bot.cli.database import opened
     from bot.runtime.scheduling import outbox_sender, sender_bot
     from scheduler.jobs import run_job
-    from storage.db import create_engine, session_factory, upgrade
 
-    await upgrade(settings.database_url)
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    try:
+    async with opened(settings, migrate=True) as services:
         if name != SEND:
-            count = await run_job(name, sessions=sessions, config=settings)
+            count = await run_job(name, sessions=services.sessions, config=settings)
             return f"{name}: {count} planned"
         bot = sender_bot(settings)
         async with bot:
-            report = await outbox_sender(settings, sessions, bot).drain()
+            report = await outbox_sender(settings, services.sessions, bot).drain()
         return (
             f"send: {report.sent} sent, {report.failed} failed, {report.skipped} skipped, "
             f"{report.held} held for quiet hours"
         )
-    finally:
-        await engine.dispose()

@@ -62,20 +62,17 @@ def publish(
 async def _publish(
     settings: Settings, version: int, language: str, text: str, summary: str | None, supplement_to: int | None
 ) -> PublishResult:
+    from bot.cli.database import opened
     from storage import agreements
-    from storage.db import create_engine, session_factory, transaction
+    from storage.db import transaction
     from storage.staff import audit
 
-    engine = create_engine(settings.database_url)
-    try:
-        async with transaction(session_factory(engine)) as session:
-            result = await agreements.publish(
-                session, version=version, language=language, text=text, summary=summary, supplement_to=supplement_to
-            )
-            await audit(session, actor_telegram_id=None, action="terms.publish", detail=f"v{version} {language} (cli)")
-            return result
-    finally:
-        await engine.dispose()
+    async with opened(settings) as services, transaction(services.sessions) as session:
+        result = await agreements.publish(
+            session, version=version, language=language, text=text, summary=summary, supplement_to=supplement_to
+        )
+        await audit(session, actor_telegram_id=None, action="terms.publish", detail=f"v{version} {language} (cli)")
+        return result
 
 
 @terms_app.command("list")
@@ -87,31 +84,15 @@ def list_versions() -> None:
 
 
 async def _list(settings: Settings) -> list[str]:
-    from sqlalchemy import func
-    from sqlmodel import col, select
+    from bot.cli.database import opened
+    from storage.agreements import version_listing
 
-    from storage.db import create_engine, session_factory
-    from storage.models import AgreementAcceptance, AgreementText, AgreementVersion
-
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine)() as session:
-            versions = (
-                await session.execute(select(AgreementVersion).order_by(col(AgreementVersion.version)))
-            ).scalars()
-            languages: dict[int, list[str]] = {}
-            for number, language in await session.execute(select(AgreementText.version, AgreementText.language)):
-                languages.setdefault(number, []).append(language)
-            counts: dict[int | None, int] = {}
-            query = select(AgreementAcceptance.version, func.count()).group_by(col(AgreementAcceptance.version))
-            for number, count in await session.execute(query):
-                counts[number] = count
-            lines = []
-            for row in versions:
-                kind = f"supplement to {row.supplements_version}" if row.is_supplement else "version"
-                since = row.published_at.isoformat(timespec="minutes") if row.published_at else "draft"
-                langs = ",".join(sorted(languages.get(row.version, [])))
-                lines.append(f"{row.version}\t{kind}\t{langs}\t{since}\t{counts.get(row.version, 0)} accepted")
-            return lines or ["no agreement published"]
-    finally:
-        await engine.dispose()
+    async with opened(settings) as services, services.sessions() as session:
+        listing = await version_listing(session)
+    lines = []
+    for entry in listing:
+        row = entry.version
+        kind = f"supplement to {row.supplements_version}" if row.is_supplement else "version"
+        since = row.published_at.isoformat(timespec="minutes") if row.published_at else "draft"
+        lines.append(f"{row.version}\t{kind}\t{','.join(entry.languages)}\t{since}\t{entry.accepted} accepted")
+    return lines or ["no agreement published"]

@@ -45,7 +45,7 @@ from bot.ui.i18n import Safe, t
 from bot.ui.splitting import split_text
 from storage import tickets
 from storage.db import transaction
-from storage.models import Customer, Role, Ticket, TicketStatus
+from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
 from storage.staff import audit
 from storage.types import utcnow
 
@@ -110,7 +110,7 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
         await tickets.record_staff_message(
             session,
             ticket=ticket,
-            direction="note",
+            direction=MessageDirection.NOTE,
             kind="text",
             text=text,
             file_id=None,
@@ -153,7 +153,7 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
         await tickets.record_staff_message(
             session,
             ticket=current,
-            direction="out",
+            direction=MessageDirection.OUT,
             kind=incoming.kind if incoming else "other",
             text=incoming.text if incoming else None,
             file_id=incoming.file_id if incoming else None,
@@ -179,7 +179,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
         return
     incoming = incoming_of(message)
     text = incoming.text if incoming else None
-    if stored.direction == "out" and stored.customer_chat_id and stored.customer_message_id:
+    if stored.direction == MessageDirection.OUT and stored.customer_chat_id and stored.customer_message_id:
         chat_id, message_id = stored.customer_chat_id, stored.customer_message_id
         try:
             if message.text is not None:

@@ -14,7 +14,16 @@ from storage.models.purchase import Purchase, SegmentChange
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
 from storage.models.staff_work import Broadcast, BroadcastStatus, CustomerNote, StaffImport
-from storage.models.ticket import StaffDelivery, Ticket, TicketCategory, TicketMessage, TicketStatus
+from storage.models.ticket import (
+    DeliveryKind,
+    DeliveryStatus,
+    MessageDirection,
+    StaffDelivery,
+    Ticket,
+    TicketCategory,
+    TicketMessage,
+    TicketStatus,
+)
 
 __all__ = [
     "AcceptanceChannel",
@@ -27,10 +36,13 @@ __all__ = [
     "Coupon",
     "Customer",
     "CustomerNote",
+    "DeliveryKind",
+    "DeliveryStatus",
     "FaqEntry",
     "FaqEvent",
     "ForgottenAcceptances",
     "InboxUpdate",
+    "MessageDirection",
     "OutboxMessage",
     "OutboxPass",
     "OutboxStatus",

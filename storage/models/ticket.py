@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime, utcnow
+from storage.types import StrEnumColumn, UTCDateTime, utcnow
 
 
 class TicketStatus(StrEnum):
@@ -16,6 +16,25 @@ class TicketStatus(StrEnum):
     PENDING = "pending"  # staff answered, waiting for the customer
     RESOLVED = "resolved"
     CLOSED = "closed"
+
+
+class MessageDirection(StrEnum):
+    IN = "in"  # from the customer
+    OUT = "out"  # a staff reply, sent to the customer
+    NOTE = "note"  # internal to staff, never sent
+
+
+class DeliveryKind(StrEnum):
+    COPY = "copy"  # a customer message
+    EDIT = "edit"  # a customer edited one
+    NOTICE = "notice"  # a catalog text with `params`
+    CARD = "card"  # refresh the ticket card
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class TicketCategory(StrEnum):
@@ -35,7 +54,9 @@ class Ticket(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False))
     category: str = Field(default=TicketCategory.OTHER.value, max_length=16)
-    status: str = Field(default=TicketStatus.OPEN.value, max_length=16, index=True)
+    status: TicketStatus = Field(
+        default=TicketStatus.OPEN, sa_column=Column(StrEnumColumn(TicketStatus), nullable=False, index=True)
+    )
     assignee_telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     assignee_name: str | None = Field(default=None, max_length=256)
     staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
@@ -62,7 +83,7 @@ class TicketMessage(SQLModel, table=True):
     ticket_id: int = Field(
         sa_column=Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
     )
-    direction: str = Field(max_length=8)
+    direction: MessageDirection = Field(sa_column=Column(StrEnumColumn(MessageDirection, 8), nullable=False))
     kind: str = Field(default="text", max_length=16)
     text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     file_id: str | None = Field(default=None, max_length=256)
@@ -99,9 +120,11 @@ class StaffDelivery(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("ticket_messages.id", ondelete="CASCADE"), nullable=True),
     )
-    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    kind: DeliveryKind = Field(sa_column=Column(StrEnumColumn(DeliveryKind), nullable=False))
     params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    status: str = Field(default="pending", max_length=16)
+    status: DeliveryStatus = Field(
+        default=DeliveryStatus.PENDING, sa_column=Column(StrEnumColumn(DeliveryStatus), nullable=False)
+    )
     not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=512)
