@@ -31,8 +31,8 @@ log = logging.getLogger("shopify_adapter")
 
 
 def shopify_signed(body: bytes, header: str) -> bool:
-    expected = base64.b64encode(hmac.new(SHOPIFY_SECRET, body, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(expected, header)
+    expected = base64.b64encode(hmac.new(SHOPIFY_SECRET, body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, header.encode(errors="replace"))
 
 
 def purchase_of(topic: str, order: dict) -> dict | None:
