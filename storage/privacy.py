@@ -1,7 +1,7 @@
 """A customer's rights over their data, in one place: everything stored about them, and erasing it.
 
 Export: `SECTIONS` lists the customer-linked tables and the fields a customer sees; a table added later (say,
-agreement acceptances) is one more `Section(...)` line, and `tests/test_privacy_export.py` fails until every table
+agreement acceptances) is one more `Section(...)` line, and `tests/storage/test_privacy_export.py` fails until every table
 with a `customer_id` column is either exported here or named in `NOT_EXPORTED` with the reason.
 
 Erasure: personal data goes; what the business must keep for its accounts stays, detached from the person.

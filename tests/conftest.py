@@ -20,8 +20,9 @@ from sqlmodel import SQLModel
 from bot.context import Services
 from bot.settings import Settings
 from storage.db import SessionFactory, create_engine, session_factory, upgrade_sync
-from tests.botapi import FakeTelegram
+from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness, running_bot
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 PG_URL = os.environ.get("CAREBOT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -124,6 +125,18 @@ def tg() -> FakeTelegram:
 
 
 @pytest.fixture
+def admin(tg: FakeTelegram) -> FakeUser:
+    """The first admin (CAREBOT_ADMIN_IDS), a member of the staff group."""
+    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
+
+
+@pytest.fixture
+def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
+    """The staff group (CAREBOT_STAFF_CHAT_ID), a plain group."""
+    return tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
+
+
+@pytest.fixture
 async def bot(tg: FakeTelegram, services: Services) -> AsyncIterator[BotHarness]:
     """Carebot in-process against the fake Bot API; `await bot.deliver()` runs what users sent."""
     async with running_bot(tg, services) as harness:
@@ -136,8 +149,8 @@ def settings(database_url: str) -> Settings:
         bot_token="123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz",
         bot_api_url="http://127.0.0.1:9/bot",
         database_url=database_url,
-        staff_chat_id=-100500,
-        admin_ids=frozenset({900001}),
+        staff_chat_id=STAFF_CHAT_ID,
+        admin_ids=frozenset({ADMIN_ID}),
         timezone="Asia/Shanghai",
         default_language="zh_CN",
         rate_limits="off",

@@ -28,9 +28,9 @@ from storage.staff import audit
 from storage.types import utcnow
 from tests.botapi import FakeTelegram, FakeUser
 from tests.harness import BotHarness
+from tests.ids import STAFF_CHAT_ID
 
 VIP = VipThresholds(min_total=Decimal("10000"), min_purchases=10)
-STAFF_CHAT = -100500
 AGENT_ID = 700001
 
 
@@ -62,10 +62,12 @@ async def seed_customer(
     user = tg.user(telegram_id, first_name, last_name=last_name, username=username, language_code="en")
     tg.sends_command(user, "/start")
     await bot.deliver()
-    if STAFF_CHAT not in tg.chats:
-        tg.group(STAFF_CHAT, "Staff")
-    card = await bot.app.bot.send_message(STAFF_CHAT, f"Ticket card: {first_name} {last_name} {phone}")
-    copy = await bot.app.bot.send_message(STAFF_CHAT, f"{first_name}: my parcel {tag} with the blue umbrella is lost")
+    if STAFF_CHAT_ID not in tg.chats:
+        tg.group(STAFF_CHAT_ID, "Staff")
+    card = await bot.app.bot.send_message(STAFF_CHAT_ID, f"Ticket card: {first_name} {last_name} {phone}")
+    copy = await bot.app.bot.send_message(
+        STAFF_CHAT_ID, f"{first_name}: my parcel {tag} with the blue umbrella is lost"
+    )
     texts = [
         f"my parcel {tag} with the blue umbrella is lost",
         f"receipt photo {tag}-ALPHA-77",
@@ -92,7 +94,7 @@ async def seed_customer(
             )
         now = utcnow()
         open_ticket = Ticket(
-            customer_id=customer.id, staff_chat_id=STAFF_CHAT, card_message_id=card.message_id, status="pending"
+            customer_id=customer.id, staff_chat_id=STAFF_CHAT_ID, card_message_id=card.message_id, status="pending"
         )
         closed_ticket = Ticket(customer_id=customer.id, status="closed", closed_at=now)
         session.add_all([open_ticket, closed_ticket])
@@ -107,7 +109,7 @@ async def seed_customer(
                     author_telegram_id=telegram_id,
                     customer_chat_id=telegram_id,
                     customer_message_id=10,
-                    staff_chat_id=STAFF_CHAT,
+                    staff_chat_id=STAFF_CHAT_ID,
                     staff_message_id=copy.message_id,
                     created_at=now - timedelta(minutes=5),
                 ),

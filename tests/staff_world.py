@@ -11,9 +11,8 @@ from storage.db import transaction
 from storage.models import AuditEntry, Customer, StaffMember
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram, FakeUser
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
-STAFF_CHAT_ID = -100500
-ADMIN_ID = 900001
 AGENT_ID = 800001
 OUTSIDER_ID = 700001
 

@@ -11,7 +11,7 @@ copies `customers` and the target's own index follows.
 
 The FTS5 table is contentless: it keeps no copy of the text, only the index. Its rowid is the customer's id.
 A later migration that rebuilds `customers` in batch mode on SQLite drops the triggers with the old table and
-must create them again (tests/test_customer_search.py fails if the index stops following the customers).
+must create them again (tests/storage/test_customer_search.py fails if the index stops following the customers).
 """
 
 from collections.abc import Sequence

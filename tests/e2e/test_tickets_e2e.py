@@ -9,10 +9,14 @@ from pathlib import Path
 
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram
 from tests.harness import carebot_against_fake, start_carebot
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
-STAFF = -100500
-ADMIN = 900001
-SETTINGS = {"staff_chat_id": str(STAFF), "admin_ids": str(ADMIN), "default_language": "en", "rate_limits": "off"}
+SETTINGS = {
+    "staff_chat_id": str(STAFF_CHAT_ID),
+    "admin_ids": str(ADMIN_ID),
+    "default_language": "en",
+    "rate_limits": "off",
+}
 WAIT = 90  # seconds; generous for a loaded CI machine
 
 
@@ -28,9 +32,9 @@ def relayed_texts(tg: FakeTelegram, staff: FakeChat) -> list[str]:
 async def test_a_ticket_conversation_from_faq_to_a_new_ticket(
     tg: FakeTelegram, tmp_path: Path, database_url: str
 ) -> None:
-    admin = tg.user(ADMIN, "Alice", last_name="Admin")
+    admin = tg.user(ADMIN_ID, "Alice", last_name="Admin")
     intern = tg.user(7600, "Ivan")
-    staff = tg.group(STAFF, "Care team", members=[admin, intern])
+    staff = tg.group(STAFF_CHAT_ID, "Care team", members=[admin, intern])
     anna = tg.user(7601, "Anna", has_private_forwards=True)  # hides her forwards: copies still work
 
     def last(chat: object) -> FakeMessage:
@@ -84,8 +88,8 @@ async def test_a_ticket_conversation_from_faq_to_a_new_ticket(
 
 
 async def test_forum_topics_and_a_deleted_topic(tg: FakeTelegram, tmp_path: Path, database_url: str) -> None:
-    admin = tg.user(ADMIN, "Alice")
-    forum = tg.group(STAFF, "Care team", forum=True, members=[admin])
+    admin = tg.user(ADMIN_ID, "Alice")
+    forum = tg.group(STAFF_CHAT_ID, "Care team", forum=True, members=[admin])
     ben = tg.user(7611, "Ben")
     async with carebot_against_fake(tg, tmp_path, database_url, **SETTINGS) as carebot:
         tg.customer_sends_text(ben, "Is the shop open on Sunday?")
@@ -114,10 +118,10 @@ async def test_forum_topics_and_a_deleted_topic(tg: FakeTelegram, tmp_path: Path
 async def test_fifty_customers_at_once_each_message_reaches_staff_once_and_in_order(
     tg: FakeTelegram, tmp_path: Path, database_url: str
 ) -> None:
-    staff = tg.group(STAFF, "Care team", members=[tg.user(ADMIN, "Alice")])
+    staff = tg.group(STAFF_CHAT_ID, "Care team", members=[tg.user(ADMIN_ID, "Alice")])
     customers = [tg.user(8000 + n, f"Customer {n}") for n in range(50)]
     tg.set_flood_limits(per_chat=(25, 1.0))  # the staff chat answers 429 when pushed: waited out, never dropped
-    tg.fail_next(None, status=429, retry_after=1, chat_id=STAFF, times=3)
+    tg.fail_next(None, status=429, retry_after=1, chat_id=STAFF_CHAT_ID, times=3)
     async with carebot_against_fake(tg, tmp_path, database_url, **SETTINGS) as carebot:
         await tg.wait_for(lambda: tg.polls_waiting, WAIT, message=carebot.log())
         for n, customer in enumerate(customers):
@@ -130,13 +134,13 @@ async def test_fifty_customers_at_once_each_message_reaches_staff_once_and_in_or
         for n in range(50):
             assert [t for t in texts if t.startswith(f"c{n} ")] == [f"c{n} first", f"c{n} second"]
         assert all("ticket #" in tg.sent_to(c)[0].content for c in customers)
-        assert any(not call.ok for call in tg.calls if call.chat_id == STAFF)  # 429s happened
+        assert any(not call.ok for call in tg.calls if call.chat_id == STAFF_CHAT_ID)  # 429s happened
 
 
 async def test_killed_mid_way_and_restarted_no_message_is_lost_and_none_arrives_twice_but_the_one_in_flight(
     tg: FakeTelegram, tmp_path: Path, database_url: str
 ) -> None:
-    staff = tg.group(STAFF, "Care team", members=[tg.user(ADMIN, "Alice")])
+    staff = tg.group(STAFF_CHAT_ID, "Care team", members=[tg.user(ADMIN_ID, "Alice")])
     customers = [tg.user(8100 + n, f"Customer {n}") for n in range(10)]
     tg.set_flood_limits(per_chat=(5, 1.0))  # a slow staff chat: the kill comes while the relay is busy
     expected = [f"c{n} m{j}" for n in range(10) for j in range(3)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.ui.i18n import catalog_keys
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 KEY = re.compile(r"""["'](care\.[a-z0-9_]+(?:\.[a-z0-9_]+)*)["']""")
 
 

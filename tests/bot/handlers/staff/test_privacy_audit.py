@@ -12,10 +12,10 @@ from storage.staff import audit, audit_trail
 from storage.types import utcnow
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID
 from tests.privacy_support import AGENT_ID, seed_customer
 
 pytestmark = pytest.mark.usefixtures("no_handler_errors")
-ADMIN_ID = 900001
 
 
 async def test_audit_trail_is_newest_first_and_pages_by_id(bot: BotHarness, tg: FakeTelegram) -> None:

@@ -9,6 +9,7 @@ from bot.ui.commands import COMMANDS, Audience, commands_for
 from bot.ui.i18n import catalog_keys
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 from tests.staff_world import add_customer, audit_rows, say, staff_world
 
 
@@ -31,10 +32,10 @@ async def test_menus_are_set_per_scope_at_start_up(bot: BotHarness, tg: FakeTele
     customers = menu(tg, {"type": "default"})
     assert "start" in customers and "customer" not in customers
     assert menu(tg, {"type": "default"}, "en") == customers
-    group = menu(tg, {"type": "chat", "chat_id": -100500})
+    group = menu(tg, {"type": "chat", "chat_id": STAFF_CHAT_ID})
     assert "customer" in group and "stats" in group and "broadcast" not in group
-    assert "broadcast" in menu(tg, {"type": "chat", "chat_id": 900001})
-    assert "broadcast" in menu(tg, {"type": "chat_member", "chat_id": -100500, "user_id": 900001})
+    assert "broadcast" in menu(tg, {"type": "chat", "chat_id": ADMIN_ID})
+    assert "broadcast" in menu(tg, {"type": "chat_member", "chat_id": STAFF_CHAT_ID, "user_id": ADMIN_ID})
     agent_menu = menu(tg, {"type": "chat", "chat_id": 800001}, "en")
     assert "find" in agent_menu and "export" not in agent_menu
     descriptions = tg.commands[(json.dumps({"type": "chat", "chat_id": 800001}, sort_keys=True), "zh")]

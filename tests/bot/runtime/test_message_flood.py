@@ -16,8 +16,8 @@ from storage.faq import parse_faq_file
 from storage.models import Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
-STAFF = -100500
 DELIVERY = "How long does delivery take?"
 RETURNS = "Can I return an item?"
 FAQ = f"""
@@ -88,7 +88,7 @@ async def ticket_texts(bot: BotHarness) -> list[str | None]:
 async def test_a_hundred_messages_in_ten_seconds_are_all_kept_and_relayed_and_answered_a_handful_of_times(
     stocked: BotHarness, tg: FakeTelegram, no_handler_errors: object
 ) -> None:
-    staff = tg.group(STAFF, "Care team", members=[tg.user(900001, "Alice")])
+    staff = tg.group(STAFF_CHAT_ID, "Care team", members=[tg.user(ADMIN_ID, "Alice")])
     anna = tg.user(7001, "Anna", language_code="en")
     tg.set_flood_limits(per_chat=(1, 1.0))  # like Telegram: a second message within a second to a chat is a 429
     start = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)

@@ -15,6 +15,7 @@ from storage.models import OutboxMessage, Purchase, SurveyResponse, Ticket
 from storage.types import utcnow
 from tests.botapi import FakeTelegram
 from tests.care_support import add_customer, fake_sender, outbox_rows
+from tests.ids import STAFF_CHAT_ID
 
 CONFIG = CareConfig(quiet_hours="", rate_limits=False)
 
@@ -240,11 +241,11 @@ async def test_a_closed_ticket_gets_one_survey_and_one_reminder_a_day_later(
 async def test_overdue_tickets_are_listed_in_one_staff_digest_counted_in_business_hours(
     tg: FakeTelegram, sessions: SessionFactory
 ) -> None:
-    staff = tg.group(-100500, "Staff")
+    staff = tg.group(STAFF_CHAT_ID, "Staff")
     config = CareConfig(
         quiet_hours="",
         rate_limits=False,
-        staff_chat_id=-100500,
+        staff_chat_id=STAFF_CHAT_ID,
         default_language="en",
         business_hours="Mon-Fri 09:00-18:00",
     )

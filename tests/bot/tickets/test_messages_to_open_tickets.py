@@ -14,8 +14,7 @@ from storage import inbox
 from storage.models import Customer, InboxUpdate, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
-
-STAFF = -100500
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def staff(tg: FakeTelegram) -> FakeChat:
-    return tg.group(STAFF, "Care team", members=[tg.user(900001, "Alice")])
+    return tg.group(STAFF_CHAT_ID, "Care team", members=[tg.user(ADMIN_ID, "Alice")])
 
 
 async def with_open_tickets(bot: BotHarness, tg: FakeTelegram, count: int) -> list[FakeUser]:

@@ -19,6 +19,7 @@ from storage.db import transaction
 from storage.models import StaffMember
 from tests.botapi import SENDING_METHODS, Call, FakeTelegram
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID
 from tests.privacy_support import AGENT_ID, Seeded, seed_customer
 
 pytestmark = pytest.mark.usefixtures("no_handler_errors")
@@ -114,8 +115,8 @@ class Actor:
 ACTORS = (
     Actor("customer", 7101, Access.CUSTOMER),
     Actor("agent", AGENT_ID, Access.AGENT),
-    Actor("admin", 900001, Access.ADMIN),
-    Actor("admin in an unknown group", 900001, Access.ADMIN, group_id=-100777),
+    Actor("admin", ADMIN_ID, Access.ADMIN),
+    Actor("admin in an unknown group", ADMIN_ID, Access.ADMIN, group_id=-100777),
 )
 
 
@@ -167,7 +168,7 @@ def check_no_leak(calls: list[Call], seeded: Seeded, what: str) -> None:
 async def world(bot: BotHarness, tg: FakeTelegram) -> Seeded:
     seeded = await seed_customer(bot, tg)
     tg.user(7101, "Carl", language_code="en")
-    tg.user(900001, "Ada", language_code="en")
+    tg.user(ADMIN_ID, "Ada", language_code="en")
     tg.user(AGENT_ID, "Smith", language_code="en")
     tg.group(-100777, "Random group")
     return seeded

@@ -16,6 +16,7 @@ from storage.models import Coupon, Customer
 from storage.outbox import PlannedMessage, enqueue_many, outbox_report
 from tests.botapi import FakeTelegram
 from tests.care_support import RecordedSleep, add_customer, fake_sender, outbox_rows
+from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 NO_QUIET = CareConfig(quiet_hours="", rate_limits=False)
 
@@ -236,8 +237,8 @@ async def test_an_opted_out_customer_is_skipped_but_still_told_about_their_ticke
 async def test_a_broadcast_is_copied_with_its_media_and_the_stop_button(
     tg: FakeTelegram, sessions: SessionFactory
 ) -> None:
-    staff = tg.group(-100500, "Staff")
-    admin = tg.user(900001, "Admin")
+    staff = tg.group(STAFF_CHAT_ID, "Staff")
+    admin = tg.user(ADMIN_ID, "Admin")
     photo = tg.sends_photo(admin, caption="Spring sale!", chat=staff)
     user = tg.user(770, "Ray")
     customer = await add_customer(sessions, 770)

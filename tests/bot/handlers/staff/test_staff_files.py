@@ -12,6 +12,7 @@ from storage.models import Customer, Purchase, StaffImport
 from storage.types import utcnow
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID
 from tests.staff_world import add_customer, audit_rows, say, staff_world
 
 
@@ -67,7 +68,7 @@ async def test_exports_go_to_the_admins_private_chat_and_are_audited(bot: BotHar
 
 async def test_export_asks_to_open_a_private_chat_first(bot: BotHarness, tg: FakeTelegram) -> None:
     world = await staff_world(bot, tg)
-    tg.user(900001, "Ada", username="ada_admin", started=False)
+    tg.user(ADMIN_ID, "Ada", username="ada_admin", started=False)
     note = await say(bot, tg, world.admin, "/export customers", world.staff_chat)
     assert "open a chat with me" in note.content
     assert not [m for m in tg.sent_to(world.staff_chat) if "document" in m.data]

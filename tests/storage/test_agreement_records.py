@@ -18,7 +18,7 @@ from storage.db import SessionFactory, transaction
 from storage.models import AgreementAcceptance, AgreementText, AgreementVersion, Customer, OutboxMessage
 from storage.outbox import insert_ignoring_duplicates
 from storage.proactive import proactive_allowed
-from storage.types import UTCDateTime
+from storage.types import UTCDateTime, utcnow
 from tests.agreements import accept, at, new_customer, publish_both
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -183,7 +183,7 @@ async def test_renewal_prompts_30_days_before_and_on_the_last_day(sessions: Sess
     customer = await new_customer(sessions, 1001, language="en")
     await publish_both(sessions, 1, now=at("2026-01-01"))
     time_machine.move_to(at("2026-05-01T10:00:00"), tick=False)
-    await accept(sessions, customer, 1, agreements.utcnow())
+    await accept(sessions, customer, 1, utcnow())
 
     async def plan(when: str) -> int:
         async with transaction(sessions) as session:
@@ -338,8 +338,9 @@ def test_every_prompt_template_and_refusal_is_translated() -> None:
 
     from bot.ui.i18n import catalog_keys
 
-    root = Path(__file__).resolve().parent.parent
-    sources = (root / "storage/agreements.py").read_text() + (root / "bot/handlers/customer/terms.py").read_text()
+    root = Path(__file__).resolve().parents[2]
+    sources = "".join(path.read_text() for path in (root / "storage/agreements").glob("*.py"))
+    sources += (root / "bot/handlers/customer/terms.py").read_text()
     codes = set(re.findall(r'AgreementError\(\s*"(\w+)"', sources))
     assert {"not_newer", "supplement_target", "nothing_to_supplement"} <= codes
     for language in ("en", "zh_CN"):

@@ -14,23 +14,10 @@ from storage.types import utcnow
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram, FakeUser
 from tests.harness import BotHarness
 
-STAFF_CHAT = -100500
-ADMIN = 900001
-
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"default_language": "en"})
-
-
-@pytest.fixture
-def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(ADMIN, "Alice", last_name="Admin")
-
-
-@pytest.fixture
-def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
-    return tg.group(STAFF_CHAT, "Care team", members=[admin])
 
 
 @pytest.fixture

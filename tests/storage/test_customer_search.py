@@ -15,11 +15,11 @@ from storage import search
 from storage.db import SessionFactory, alembic_config, create_engine, session_factory, transaction, upgrade_sync
 from storage.dbcopy import copy_database
 from storage.models import Customer
+from tests.bot.handlers.customer.test_privacy_rights import forget_button
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
 from tests.privacy_support import seed_customer
 from tests.staff_world import say, staff_world
-from tests.test_privacy_rights import forget_button
 
 BEFORE_INDEX = "0012_outbox_passes"
 

@@ -11,6 +11,7 @@ from storage.models import CustomerNote, SurveyResponse, Ticket, TicketStatus
 from storage.types import utcnow
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
+from tests.ids import ADMIN_ID
 from tests.staff_world import add_customer, audit_rows, say, staff_world, stored_customer
 
 
@@ -22,7 +23,7 @@ async def test_agent_sees_a_masked_card_and_the_view_is_audited(bot: BotHarness,
     async with transaction(bot.services.sessions) as session:
         session.add(Ticket(customer_id=customer.id, status=TicketStatus.OPEN.value))  # type: ignore[arg-type]
         session.add(SurveyResponse(kind="csat", customer_id=customer.id, score=4))
-        session.add(CustomerNote(customer_id=customer.id, author_telegram_id=900001, text="prefers <email>"))  # type: ignore[arg-type]
+        session.add(CustomerNote(customer_id=customer.id, author_telegram_id=ADMIN_ID, text="prefers <email>"))  # type: ignore[arg-type]
 
     card = await say(bot, tg, world.agent, "/customer @wangli", world.staff_chat)
     assert "Wang Li" in card.content and "501" in card.content
@@ -38,7 +39,10 @@ async def test_agent_sees_a_masked_card_and_the_view_is_audited(bot: BotHarness,
     assert "13812345678" in card.content and "wang@example.com" in card.content
 
     views = await audit_rows(bot, "customer.view")
-    assert [(row.actor_telegram_id, row.customer_id) for row in views] == [(800001, customer.id), (900001, customer.id)]
+    assert [(row.actor_telegram_id, row.customer_id) for row in views] == [
+        (800001, customer.id),
+        (ADMIN_ID, customer.id),
+    ]
 
 
 async def test_ambiguous_names_give_a_short_list_and_unknown_ones_say_so(bot: BotHarness, tg: FakeTelegram) -> None:

@@ -11,7 +11,8 @@ from bot.tickets.views import sla_state
 from scheduler.jobs import run_job
 from storage.db import SessionFactory
 from tests.care_support import add_customer
-from tests.test_care_planning import add_ticket
+from tests.ids import STAFF_CHAT_ID
+from tests.scheduler.test_care_planning import add_ticket
 
 FRIDAY_17_50 = datetime(2026, 6, 5, 9, 50, tzinfo=UTC)  # Shanghai time
 MONDAY_08_30 = datetime(2026, 6, 8, 0, 30, tzinfo=UTC)
@@ -21,7 +22,7 @@ def office_settings(database_url: str) -> Settings:
     return Settings(
         bot_token="123456:TEST",
         database_url=database_url,
-        staff_chat_id=-100500,
+        staff_chat_id=STAFF_CHAT_ID,
         timezone="Asia/Shanghai",
         business_hours="Mon-Fri 09:00-18:00",
         sla_first_response_minutes=60,

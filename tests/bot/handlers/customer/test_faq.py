@@ -38,16 +38,6 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(900001, "Alice", last_name="Admin")
-
-
-@pytest.fixture
-def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
-    return tg.group(-100500, "Care team", members=[admin])
-
-
-@pytest.fixture
 async def stocked(bot: BotHarness) -> BotHarness:
     async with transaction(bot.services.sessions) as session:
         await faq.import_entries(session, entries=parse_faq_file("faq.yaml", YAML.encode()))

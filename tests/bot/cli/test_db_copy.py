@@ -33,6 +33,7 @@ from storage.outbox import PlannedMessage, enqueue_many
 from storage.outbox_passes import PassPlan, plan_pass
 from storage.segments import VipThresholds
 from storage.types import utcnow
+from tests.ids import ADMIN_ID
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ async def fill_every_table(sessions: SessionFactory) -> None:
             reference="order-1",
             vip=VipThresholds(min_total=Decimal("10000"), min_purchases=10),
         )
-        await staff.audit(session, actor_telegram_id=900001, action="customer.view", customer_id=customer.id)
+        await staff.audit(session, actor_telegram_id=ADMIN_ID, action="customer.view", customer_id=customer.id)
         await inbox.store_updates(session, updates=[IncomingUpdate(77, 5001, '{"update_id": 77}')], claimed_by="r1")
         await pending.expect_input(session, chat_id=5001, user_id=5001, kind="profile:phone")
         ticket = Ticket(customer_id=customer.id)  # type: ignore[arg-type]
@@ -92,7 +93,7 @@ async def fill_every_table(sessions: SessionFactory) -> None:
         session.add(entry)
         await session.flush()
         session.add(FaqEvent(faq_id=entry.id, event="hit"))
-        session.add(StaffMember(telegram_id=900002, name="Bob", role="agent", added_by=900001))
+        session.add(StaffMember(telegram_id=900002, name="Bob", role="agent", added_by=ADMIN_ID))
         now = utcnow()
         session.add(AgreementVersion(version=1, published_at=now))
         await session.flush()
@@ -108,9 +109,9 @@ async def fill_every_table(sessions: SessionFactory) -> None:
             )
         )
         session.add(ForgottenAcceptances(version=1, channel="chat", count=1))
-        session.add(CustomerNote(customer_id=customer.id, author_telegram_id=900001, text="Prefers mornings"))  # type: ignore[arg-type]
-        session.add(Broadcast(created_by=900001, segment="all", source_chat_id=900001, source_message_id=5))
-        session.add(StaffImport(kind="customers", file_id="f", sha256="0" * 64, actor_telegram_id=900001, chat_id=1))
+        session.add(CustomerNote(customer_id=customer.id, author_telegram_id=ADMIN_ID, text="Prefers mornings"))  # type: ignore[arg-type]
+        session.add(Broadcast(created_by=ADMIN_ID, segment="all", source_chat_id=ADMIN_ID, source_message_id=5))
+        session.add(StaffImport(kind="customers", file_id="f", sha256="0" * 64, actor_telegram_id=ADMIN_ID, chat_id=1))
 
 
 async def copy_to(source: str, target: str, *extra: str) -> Result:

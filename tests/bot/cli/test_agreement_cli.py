@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 from bot.cli import app
 from storage import agreements
 from storage.db import SessionFactory
+from storage.types import utcnow
 
 
 def carebot(*args: str) -> Result:
@@ -54,7 +55,7 @@ async def test_an_operator_publishes_both_languages_then_a_supplement(
     assert lines[0].startswith("1\tversion\ten,zh_CN\t") and lines[1].startswith("2\tsupplement to 1\ten,zh_CN\t")
 
     async with sessions() as session:
-        in_force = await agreements.version_in_force(session, at=agreements.utcnow())
+        in_force = await agreements.version_in_force(session, at=utcnow())
         parts = await agreements.agreement_texts(session, version=2, language="zh_CN")
     assert in_force is not None and in_force.version == 2
     assert parts[0][1].text == "# 客户协议\n\n我们为您服务。" and parts[0][1].summary == "我们为您服务"

@@ -26,6 +26,7 @@ from storage.csv_import import (
 from storage.db import SessionFactory, transaction
 from storage.models import Customer, Purchase, SegmentChange, SurveyResponse, Ticket
 from storage.segments import VipThresholds
+from tests.ids import ADMIN_ID
 
 CUSTOMERS = "telegram_id,first_name,last_name,username,phone,email,birthday,language,timezone"
 PURCHASES = "telegram_id,amount,currency,occurred_at,reference,note"
@@ -513,7 +514,7 @@ async def test_ticket_and_survey_exports_give_numbers_people_and_times_with_thei
             customer_id=li.id,  # type: ignore[arg-type]
             category="order",
             status="closed",
-            assignee_telegram_id=900001,
+            assignee_telegram_id=ADMIN_ID,
             opened_at=opened,
             first_response_at=opened.replace(minute=5),
             closed_at=opened.replace(hour=12),
@@ -525,7 +526,7 @@ async def test_ticket_and_survey_exports_give_numbers_people_and_times_with_thei
                 kind="csat",
                 customer_id=li.id,
                 ticket_id=ticket.id,
-                staff_telegram_id=900001,
+                staff_telegram_id=ADMIN_ID,
                 score=5,
                 comment="=great",
                 created_at=opened.replace(hour=13),

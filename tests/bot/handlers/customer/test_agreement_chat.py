@@ -10,11 +10,11 @@ from sqlmodel import col, select
 from storage import agreements, customers
 from storage.agreements import AgreementState
 from storage.models import AgreementAcceptance, AuditEntry, OutboxMessage
+from storage.types import utcnow
 from tests.agreements import at, publish_both
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
-
-ADMIN = 900001
+from tests.ids import ADMIN_ID
 
 
 async def acceptances(bot: BotHarness, telegram_id: int) -> list[AgreementAcceptance]:
@@ -165,7 +165,7 @@ async def test_a_prompt_for_an_older_version_shows_the_new_one(bot: BotHarness, 
 async def test_admin_publishes_both_languages_and_a_supplement_by_sending_files(
     bot: BotHarness, tg: FakeTelegram
 ) -> None:
-    admin = tg.user(ADMIN, "Boss", language_code="en")
+    admin = tg.user(ADMIN_ID, "Boss", language_code="en")
     agent = tg.user(700, "Agent", language_code="en")
     customer = tg.user(607, "Fay", language_code="zh")
 
@@ -218,7 +218,7 @@ async def test_admin_publishes_both_languages_and_a_supplement_by_sending_files(
             .scalars()
             .all()
         )
-        state = await agreements.customer_agreement(session, customer_id=ask.customer_id or 0, now=agreements.utcnow())
+        state = await agreements.customer_agreement(session, customer_id=ask.customer_id or 0, now=utcnow())
     assert ask.chat_id == 607 and ask.template == "terms.ask.supplement"
     assert json.loads(ask.params)["buttons"][0] == ["terms.button.agree", "terms:agree:2"]
     assert state.state == AgreementState.OUTDATED

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.ui.i18n import catalog_keys, t
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 LITERAL_KEY = re.compile(r"""\bt\(\s*[\w.]+\s*,\s*["']([a-z0-9_]+(?:\.[a-z0-9_]+)+)["']""")
 
 
