@@ -430,12 +430,18 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 async def _customers_by_telegram_id(
-    session: AsyncSession, telegram_ids: Iterable[int], *, totals_only: bool = False
+    session: AsyncSession, telegram_ids: Iterable[int], *, totals_only: bool = False, lock: bool = False
 ) -> dict[int, Customer]:
-    """The stored customers among `telegram_ids`; `totals_only` loads just what `apply_totals` reads (faster)."""
+    """The stored customers among `telegram_ids`; `totals_only` loads just what `apply_totals` reads (faster).
+
+    `lock` reads them afresh and, on PostgreSQL, locks their rows until the transaction ends (in telegram_id
+    order), so that a concurrent purchase of the same customer waits instead of moving stale totals.
+    """
     query = select(Customer)
     if totals_only:
         query = query.options(load_only(*(getattr(Customer, name) for name in _TOTALS_COLUMNS)))
+    if lock:
+        query = query.order_by(col(Customer.telegram_id)).with_for_update().execution_options(populate_existing=True)
     found: dict[int, Customer] = {}
     for chunk in _chunks(sorted(set(telegram_ids)), _IN_CHUNK):
         result = await session.scalars(query.where(col(Customer.telegram_id).in_(chunk)))
@@ -627,7 +633,7 @@ class _PurchasePlan:
 async def _plan_purchases(session: AsyncSession, rows: Sequence[PurchaseRow]) -> _PurchasePlan:
     """Sort rows into new, refunds of stored purchases, already imported (same reference and amount, nothing to
     refund) and conflicting (another amount). An import never takes a refund back."""
-    customers = await _customers_by_telegram_id(session, (row.telegram_id for row in rows), totals_only=True)
+    customers = await _customers_by_telegram_id(session, (row.telegram_id for row in rows), totals_only=True, lock=True)
     stored = await _stored_purchases(session, customers)
     plan = _PurchasePlan(customers)
     for row in rows:
