@@ -22,7 +22,7 @@ from telegram.ext import ApplicationHandlerStop, CommandHandler, MessageHandler,
 from bot.auth import staff_only
 from bot.caller import language_of, touch_in
 from bot.context import CarebotApp, Context
-from bot.handlers.customer import reachability
+from bot.handlers.customer import CUSTOMER_CHAT, reachability
 from bot.handlers.customer.reachability import user_is_gone
 from bot.handlers.staff.common import actor_id, answer, command_text, resolve_customer, role_and_language
 from bot.runtime.updates import marking_handled
@@ -203,6 +203,4 @@ async def refund_through_telegram(context: Context, *, purchase: Purchase, teleg
 def register(app: CarebotApp) -> None:
     app.add_handler(CommandHandler("invoice", invoice_command))
     app.add_handler(PreCheckoutQueryHandler(pre_checkout))
-    app.add_handler(
-        MessageHandler(filters.SUCCESSFUL_PAYMENT & filters.ChatType.PRIVATE, successful_payment), group=PAYMENT_GROUP
-    )
+    app.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT & CUSTOMER_CHAT, successful_payment), group=PAYMENT_GROUP)

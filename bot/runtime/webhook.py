@@ -3,7 +3,8 @@ uvicorn). `build_web_app` is the one place the served routes are put together: t
 the routes of every feature in `WEB_FEATURES` that is switched on (e.g. the order endpoint with CAREBOT_API_SECRET).
 
 Telegram posts each update to the path of `CAREBOT_WEBHOOK_URL` with the secret given to `setWebhook` in the
-`X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at.
+`X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at; an update whose ids the database cannot hold
+(no Telegram server sends one) gets 400.
 An update is stored in the inbox before the 200 goes out; until then Telegram keeps it and delivers it again.
 """
 
@@ -28,7 +29,7 @@ from telegram import Update
 from bot.context import CarebotApp, Services
 from bot.purchases import api as purchases_api
 from bot.runtime import metrics
-from bot.runtime.updates import ChatOrderedDispatcher, accept
+from bot.runtime.updates import ChatOrderedDispatcher, accept, storable
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ def _base_routes(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook:
             update = None
         if update is None:
             return PlainTextResponse("not a Telegram update", status_code=400)
+        if not storable(update):  # refused for good: a 5xx would have Telegram send it again and again
+            log.warning("webhook: update with an id out of the database's range")
+            return PlainTextResponse("update_id or chat id out of range", status_code=400)
         try:
             await accept(app, services.sessions, dispatcher, [update])
         except Exception as exc:  # not stored: Telegram delivers it again after a non-2xx answer

@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.constants import ParseMode
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import touch
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.terms import details_refused
+from bot.ui import callback_data
 from bot.ui.i18n import day, money, t
 from bot.ui.keyboards import profile_keyboard
 from storage import customers
@@ -95,7 +97,7 @@ async def profile_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    action = query.data.split(":", 1)[1]
+    action = callback_data.PROFILE.read(query.data).word("field")
     customer, _ = await touch(update, context)
     lang = customer.language
     if action == "done":
@@ -181,6 +183,6 @@ async def menu_profile(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("profile", show_profile, filters=filters.ChatType.PRIVATE))
-    app.add_handler(CallbackQueryHandler(profile_button, pattern=r"^profile:"))
-    app.add_handler(CallbackQueryHandler(menu_profile, pattern=r"^menu:profile$"))
+    app.add_handler(CommandHandler("profile", show_profile, filters=CUSTOMER_CHAT))
+    app.add_handler(CallbackQueryHandler(profile_button, pattern=callback_data.PROFILE))
+    app.add_handler(CallbackQueryHandler(menu_profile, pattern=callback_data.MENU_PROFILE))

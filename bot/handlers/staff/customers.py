@@ -29,6 +29,7 @@ from bot.handlers.staff.common import (
 )
 from bot.purchases.payments import STARS, refund_through_telegram
 from bot.tickets.views import status_label
+from bot.ui import callback_data
 from bot.ui.i18n import money, t
 from bot.ui.keyboards import LANGUAGE_NAMES, button
 from storage import coupons, purchases, search
@@ -165,8 +166,7 @@ async def customer_command(update: Update, context: Context) -> None:
         await send_card(update, context, customer)
 
 
-async def _customer_by_id(context: Context, data: str) -> Customer | None:
-    customer_id = int(data.rsplit(":", 1)[1])
+async def _customer_by_id(context: Context, customer_id: int) -> Customer | None:
     async with context.services.sessions() as session:
         return await session.get(Customer, customer_id)
 
@@ -176,7 +176,7 @@ async def card_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    customer = await _customer_by_id(context, query.data)
+    customer = await _customer_by_id(context, callback_data.CUSTOMER_CARD.read(query.data).number("customer"))
     if customer is not None:
         await send_card(update, context, customer)
 
@@ -378,7 +378,7 @@ async def purchases_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    customer = await _customer_by_id(context, query.data)
+    customer = await _customer_by_id(context, callback_data.CUSTOMER_PURCHASES.read(query.data).number("customer"))
     if customer is not None:
         await send_purchases(update, context, customer)
 
@@ -441,5 +441,5 @@ def register(app: CarebotApp) -> None:
     # A `/note` that replies to a message belongs to the tickets handler (a note inside a ticket).
     app.add_handler(CommandHandler("note", note_command, filters=~filters.REPLY))
     app.add_handler(CommandHandler("redeem", redeem_command))
-    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^staff:card:\d+$"))
-    app.add_handler(CallbackQueryHandler(purchases_button, pattern=r"^staff:purchases:\d+$"))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=callback_data.CUSTOMER_CARD))
+    app.add_handler(CallbackQueryHandler(purchases_button, pattern=callback_data.CUSTOMER_PURCHASES))
