@@ -20,8 +20,10 @@ from bot.handlers.staff import audit, faq_admin, membership
 from bot.handlers.staff import broadcast as staff_broadcast
 from bot.handlers.staff import customers as staff_customers
 from bot.handlers.staff import files as staff_files
+from bot.handlers.staff import purchases as staff_purchases
 from bot.handlers.staff import reports as staff_reports
 from bot.handlers.staff import roles as staff_roles
+from bot.purchases import payments
 from bot.runtime.ratelimit import CarebotRateLimiter
 from bot.runtime.throttle import auto_replies
 from bot.settings import Settings
@@ -47,6 +49,8 @@ HANDLER_MODULES = (
     staff_chat,
     staff_roles,
     staff_customers,
+    staff_purchases,
+    payments,
     staff_tickets,
     staff_reports,
     staff_files,

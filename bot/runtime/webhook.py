@@ -1,4 +1,6 @@
-"""Webhook mode's HTTP face: the Telegram webhook, `GET /healthz` and `GET /metrics` (starlette on uvicorn).
+"""The HTTP face: the Telegram webhook, `GET /healthz`, `GET /metrics` and the features' routes (starlette on
+uvicorn). `build_web_app` is the one place the served routes are put together: the webhook in webhook mode, and
+the routes of every feature in `WEB_FEATURES` that is switched on (e.g. the order endpoint with CAREBOT_API_SECRET).
 
 Telegram posts each update to the path of `CAREBOT_WEBHOOK_URL` with the secret given to `setWebhook` in the
 `X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at; an update whose ids the database cannot hold
@@ -13,7 +15,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -21,10 +23,11 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from telegram import Update
 
 from bot.context import CarebotApp, Services
+from bot.purchases import api as purchases_api
 from bot.runtime import metrics
 from bot.runtime.updates import ChatOrderedDispatcher, accept, storable
 
@@ -33,8 +36,28 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 HEALTH_TIMEOUT_SECONDS = 5
 
+WebFeature = Callable[[CarebotApp], list[BaseRoute]]
+# Each feature served over HTTP gives its routes, none while it is switched off. A new feature adds itself here.
+WEB_FEATURES: tuple[WebFeature, ...] = (purchases_api.routes,)
+
+
+def feature_routes(app: CarebotApp) -> list[BaseRoute]:
+    """The routes of the features that are switched on."""
+    return [route for feature in WEB_FEATURES for route in feature(app)]
+
+
+def build_web_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook: bool) -> Starlette:
+    """Every route this process serves: health and metrics, the webhook in webhook mode, the features' routes."""
+    routes = _base_routes(app, dispatcher, webhook=webhook)
+    return Starlette(routes=[*routes, *feature_routes(app)])
+
 
 def build_webhook_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher) -> Starlette:
+    """What webhook mode serves."""
+    return build_web_app(app, dispatcher, webhook=True)
+
+
+def _base_routes(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook: bool) -> list[BaseRoute]:
     services: Services = app.bot_data["services"]
     settings = services.settings
     secret = settings.webhook_secret.encode()
@@ -74,13 +97,11 @@ def build_webhook_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher) -> Sta
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    return Starlette(
-        routes=[
-            Route(settings.webhook_path, receive_update, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics_page, methods=["GET"]),
-        ]
-    )
+    return [
+        *([Route(settings.webhook_path, receive_update, methods=["POST"])] if webhook else []),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
+    ]
 
 
 class WebServer(uvicorn.Server):

@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[Access, str]] = {
     "customer": (Access.AGENT, "{customer}"),
     "find": (Access.AGENT, "Li"),
     "purchase": (Access.AGENT, "{customer} 10.00"),
+    "invoice": (Access.AGENT, "{customer} 10"),  # usage: a whole invoice goes to the customer's chat
     "refund": (Access.AGENT, "{customer} R1"),
     "purchases": (Access.AGENT, "{customer}"),
     "note": (Access.AGENT, "{customer} prefers mornings"),
