@@ -39,6 +39,7 @@ from bot.i18n import t
 from bot.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
 from bot.throttle import auto_replies
+from bot.updates import record_failure
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)
@@ -146,11 +147,17 @@ async def on_startup(app: CarebotApp) -> None:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Log without personal data and tell the user, politely, that their message is safe."""
+    """Log without personal data, have the update tried again later (`bot.updates`), and tell the user, politely
+    and once, that their message is safe."""
     if isinstance(context.error, BadRequest) and "not modified" in str(context.error).lower():
         return  # an edit to what the message already shows (a button pressed twice): nothing to do
     log.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
+    first_failure = True
+    if isinstance(update, Update) and context.error is not None:
+        first_failure = record_failure(context.application, update, context.error)
     if not isinstance(update, Update) or update.effective_chat is None or update.effective_chat.type != "private":
+        return
+    if not first_failure:  # told on the first try already
         return
     if not auto_replies(context.application).allow(update.effective_chat.id, "error"):
         return

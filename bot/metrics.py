@@ -20,11 +20,19 @@ from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from storage.db import SessionFactory
+from storage.inbox import count_parked as count_parked_updates
 from storage.models import OutboxMessage, OutboxStatus, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 
 UPDATES_HANDLED = Counter("carebot_updates_handled", "Telegram updates handled by this replica")
+UPDATE_RETRIES = Counter(
+    "carebot_update_retries", "Updates whose handling failed and that this replica will try again (one per failure)"
+)
+UPDATES_PARKED_HERE = Counter(
+    "carebot_updates_parked_by_replica", "Updates this replica parked after their last try failed"
+)
+UPDATES_PARKED = Gauge("carebot_updates_parked", "Updates parked in the inbox now, read from the database")
 TICKETS_OPENED = Counter("carebot_tickets_opened", "Tickets opened by this replica")
 TICKETS_CLOSED = Counter("carebot_tickets_closed", "Tickets closed by this replica")
 TICKETS = Gauge("carebot_tickets", "Tickets by status, read from the database", ["status"])
@@ -45,6 +53,14 @@ _NOT_SENDING = frozenset({"sendChatAction"})
 
 def count_update() -> None:
     UPDATES_HANDLED.inc()
+
+
+def count_retry() -> None:
+    UPDATE_RETRIES.inc()
+
+
+def count_parked() -> None:
+    UPDATES_PARKED_HERE.inc()
 
 
 def count_ticket_opened() -> None:
@@ -79,6 +95,7 @@ async def read_database_gauges(sessions: SessionFactory) -> None:
             tickets = dict(
                 (await session.execute(select(Ticket.status, func.count()).group_by(col(Ticket.status)))).tuples().all()
             )
+            parked = await count_parked_updates(session)
     except Exception as exc:  # a scrape must answer even when the database does not
         log.warning("metrics: database gauges not refreshed (%s)", type(exc).__name__)
         return
@@ -86,6 +103,7 @@ async def read_database_gauges(sessions: SessionFactory) -> None:
         OUTBOX.labels(status=outbox_status.value).set(outbox.get(outbox_status.value, 0))
     for ticket_status in TicketStatus:
         TICKETS.labels(status=ticket_status.value).set(tickets.get(ticket_status.value, 0))
+    UPDATES_PARKED.set(parked)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -21,7 +21,7 @@ from bot.context import CarebotApp, Services
 from bot.instance_lock import AlreadyRunning, single_bot_on
 from bot.scheduling import CareRuntime, start_care
 from bot.settings import Settings
-from bot.updates import ChatOrderedDispatcher, keep_claims, poll, resume
+from bot.updates import RETURNED_POLL_SECONDS, ChatOrderedDispatcher, keep_claims, poll, resume, take_returned
 from bot.webhook import WebServer, build_webhook_app, start_server
 from scheduler.lease import SchedulerLease
 from storage.db import is_sqlite, upgrade
@@ -95,6 +95,11 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             )
         if not webhook:
             receivers.append(asyncio.create_task(poll(app, services.sessions, dispatcher), name="poller"))
+        receivers.append(
+            asyncio.create_task(
+                take_returned(app, services.sessions, dispatcher, every=RETURNED_POLL_SECONDS), name="returned"
+            )
+        )
         care: CareRuntime | None = None
 
         async def lease_acquired() -> None:
