@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
+from bot.ratelimit import is_message_method
 from storage.db import SessionFactory
 from storage.inbox import count_parked as count_parked_updates
 from storage.models import OutboxMessage, OutboxStatus, Ticket, TicketStatus
@@ -46,9 +47,6 @@ TOO_MANY_REQUESTS = Counter("carebot_telegram_429", "429 Too Many Requests answe
 LEASE_HELD = Gauge("carebot_scheduler_lease_held", "1 on the replica holding the scheduler lease, 0 elsewhere")
 
 DATABASE_READ_TIMEOUT_SECONDS = 5
-# Bot API methods that put a message into a chat: their duration is the send latency.
-_SENDING_PREFIXES = ("send", "copyMessage", "forwardMessage")
-_NOT_SENDING = frozenset({"sendChatAction"})
 
 
 def count_update() -> None:
@@ -111,10 +109,6 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def is_sending_method(method: str) -> bool:
-    return method.startswith(_SENDING_PREFIXES) and method not in _NOT_SENDING
-
-
 class InstrumentedRequest(HTTPXRequest):
     """PTB's HTTP layer, timing sends and counting 429 answers (which PTB then honours and retries)."""
 
@@ -140,6 +134,6 @@ class InstrumentedRequest(HTTPXRequest):
         )
         if status == 429:
             count_429()
-        elif is_sending_method(url.rsplit("/", 1)[-1]):
+        elif is_message_method(url.rsplit("/", 1)[-1]):  # the calls that put a message into a chat
             observe_send_latency(time.perf_counter() - started)
         return status, payload
