@@ -34,7 +34,7 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from scheduler.sender import retry_after_seconds
-from scheduler.sliding_window import SlidingWindow
+from scheduler.sliding_window import Clock, Sleep, SlidingWindow
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,14 @@ def _weight(endpoint: str, data: dict[str, Any]) -> int:
 class CarebotRateLimiter(BaseRateLimiter[None]):
     """The limits above when `enabled`; when not, only 429 answers are honoured (for a local Bot API)."""
 
-    def __init__(self, *, enabled: bool = True, max_retries: int = 5) -> None:
+    def __init__(
+        self, *, enabled: bool = True, max_retries: int = 5, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.enabled = enabled
         self.max_retries = max_retries
-        self._overall = SlidingWindow(OVERALL_PER_SECOND, 1.0 + MARGIN)
+        self._clock = clock
+        self._sleep = sleep
+        self._overall = SlidingWindow(OVERALL_PER_SECOND, 1.0 + MARGIN, clock=clock, sleep=sleep)
         self._windows: dict[int | str, tuple[SlidingWindow, ...]] = {}
         self._paused_until: dict[int | str, float] = {}
 
@@ -112,9 +116,9 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
             if len(self._windows) > 2048:
                 for key in [k for k, ws in self._windows.items() if all(w.idle() for w in ws)]:
                     del self._windows[key]
-            found = (SlidingWindow(PRIVATE_LIMIT, PRIVATE_PERIOD + MARGIN),)
+            found = (SlidingWindow(PRIVATE_LIMIT, PRIVATE_PERIOD + MARGIN, clock=self._clock, sleep=self._sleep),)
             if isinstance(chat_id, str) or chat_id < 0:
-                found += (SlidingWindow(GROUP_LIMIT, GROUP_PERIOD + MARGIN),)
+                found += (SlidingWindow(GROUP_LIMIT, GROUP_PERIOD + MARGIN, clock=self._clock, sleep=self._sleep),)
             self._windows[chat_id] = found
         return found
 
