@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
+from bot import metrics
 from bot.cli import app as carebot
 from bot.context import Services
 from bot.settings import Settings
@@ -132,6 +133,9 @@ async def test_a_message_that_always_fails_is_parked_with_one_alert_and_delivere
     assert alert is not None and f"update {first}" in alert.content and f"chat {anna.id}" in alert.content
     assert "OperationalError" in alert.content and "broken" not in alert.content
 
+    await metrics.read_database_gauges(bot.services.sessions)
+    page = metrics.exposition()[0].decode()
+    assert "\ncarebot_updates_parked 1.0" in page and "\ncarebot_update_retries_total " in page
     code, listed = await run_carebot(settings, "inbox", "failed")
     assert code == 0 and str(first) in listed and "message" in listed and "OperationalError" in listed
     assert "broken" not in listed
