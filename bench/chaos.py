@@ -144,6 +144,7 @@ class Burst:
     sent: dict[str, float] = field(default_factory=dict)  # text -> when sent
     keys: dict[tuple[int, int], str] = field(default_factory=dict)  # (chat, message id) -> text
     updates: list[dict[str, Any]] = field(default_factory=list)
+    kills: list[float] = field(default_factory=list)  # when each SIGKILL was sent
 
 
 def customer_texts(tg: FakeTelegram, messages: int, customers: int) -> list[tuple[int, str]]:
@@ -176,6 +177,7 @@ async def polling_run(
         try:
             for index, (user_id, text) in enumerate(plan):
                 if index in kill_at:
+                    burst.kills.append(time.monotonic())
                     carebot.process.send_signal(signal.SIGKILL)
                     await carebot.process.wait()
                     killed += 1
@@ -275,6 +277,7 @@ async def webhook_run(
                 if index in kill_at:
                     holder = await replicas.lease_holder(http)
                     victim = holder if holder is not None else 0
+                    burst.kills.append(time.monotonic())
                     replicas.processes[victim].process.send_signal(signal.SIGKILL)
                     await replicas.processes[victim].process.wait()
                     killed += 1
@@ -301,6 +304,26 @@ async def drain(tg: FakeTelegram, burst: Burst, url: str, log: Any) -> None:
     while (await database_counts(url))[2] and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.5)
     await asyncio.sleep(3)
+
+
+def doubled_sends(tg: FakeTelegram, keys: dict[tuple[int, int], str]) -> list[tuple[float, str, list[str]]]:
+    """The staff-chat calls that showed again a message shown before: (when, method, the messages doubled)."""
+    seen: set[str] = set()
+    doubled: list[tuple[float, str, list[str]]] = []
+    for call in list(tg.calls):
+        if not call.ok or str(call.params.get("chat_id")) != str(STAFF):
+            continue
+        texts: list[str] = []
+        if call.method == "copyMessage":
+            key = (int(call.params["from_chat_id"]), int(call.params["message_id"]))
+            texts = [keys[key]] if key in keys else []
+        elif call.method == "sendMessage":
+            texts = [p for p in str(call.params.get("text", "")).split("\n\n") if p.startswith("chaos message ")]
+        again = [text for text in texts if text in seen]
+        if again:
+            doubled.append((call.at, call.method, again))
+        seen.update(texts)
+    return doubled
 
 
 def arrival_times(tg: FakeTelegram, keys: dict[tuple[int, int], str]) -> dict[str, float]:
@@ -371,7 +394,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 await asyncio.to_thread(keep_logs, workdir, Path(args.keep_logs))
     arrivals = arrival_times(tg, burst.keys)
     lost = [text for text in burst.sent if text not in shown]
-    doubled = sum(count - 1 for count in shown.values() if count > 1)
+    again = doubled_sends(tg, burst.keys)
+    doubled = len(again)
     last_sent = max(burst.sent.values())
     drained = (max(arrivals.values()) - last_sent) if arrivals else float("nan")
     mode = "PostgreSQL, 3 webhook replicas" if webhook else "SQLite, long polling"
@@ -385,8 +409,12 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"  stored {stored} of {len(burst.sent)}; not handled at the end: {waiting}")
     if lost:
         print(f"  lost: {', '.join(lost[:10])}{' …' if len(lost) > 10 else ''}")
+    for at, method, texts in again:
+        nearest = min((abs(at - k) for k in burst.kills), default=float("nan"))
+        print(f"  doubled by a {method} {nearest:.1f} s from a kill: {', '.join(t.split(':')[0] for t in texts)}")
     print(
-        f"chaos: lost {len(lost)} (goal 0), doubled staff-chat sends {doubled} (goal <= {killed}), "
+        f"chaos: lost {len(lost)} (goal 0), doubled staff-chat sends {doubled} (goal <= {killed}; "
+        f"{sum(len(texts) for _, _, texts in again)} messages shown twice), "
         f"parked {parked} (goal 0), drained {drained:.1f} s after the last message was sent"
     )
     return 0 if not lost and doubled <= killed and not parked else 1
