@@ -117,13 +117,16 @@ async def claim_unprocessed(
 
 
 async def claim_returned(session: AsyncSession, *, claimed_by: str) -> list[IncomingUpdate]:
-    """Claim the unhandled updates nobody holds: those `return_parked` handed back; oldest first."""
-    statement = update(InboxUpdate).where(
+    """Claim the unhandled updates nobody holds: those `return_parked` handed back; oldest first. Looked for with
+    a read first: this runs every few seconds, and on SQLite a write would take the database's write lock."""
+    returned = (
         col(InboxUpdate.processed_at).is_(None),
         col(InboxUpdate.parked_at).is_(None),
         col(InboxUpdate.claimed_by).is_(None),
     )
-    return await _claim(session, statement, claimed_by=claimed_by)
+    if (await session.execute(select(col(InboxUpdate.update_id)).where(*returned).limit(1))).first() is None:
+        return []
+    return await _claim(session, update(InboxUpdate).where(*returned), claimed_by=claimed_by)
 
 
 async def _claim(session: AsyncSession, statement: Any, *, claimed_by: str) -> list[IncomingUpdate]:
