@@ -410,8 +410,9 @@ async def main_async(args: argparse.Namespace) -> int:
     if lost:
         print(f"  lost: {', '.join(lost[:10])}{' …' if len(lost) > 10 else ''}")
     for at, method, texts in again:
-        nearest = min((abs(at - k) for k in burst.kills), default=float("nan"))
-        print(f"  doubled by a {method} {nearest:.1f} s from a kill: {', '.join(t.split(':')[0] for t in texts)}")
+        before = [k for k in burst.kills if k <= at]
+        after = f"{at - before[-1]:.1f} s after kill {len(before)}" if before else "before any kill"
+        print(f"  doubled by a {method} {after}: {', '.join(t.split(':')[0] for t in texts)}")
     print(
         f"chaos: lost {len(lost)} (goal 0), doubled staff-chat sends {doubled} (goal <= {killed}; "
         f"{sum(len(texts) for _, _, texts in again)} messages shown twice), "
