@@ -11,6 +11,8 @@ once; a message counts when it arrived:
   the sendMessage there whose text carries it (the relay combines texts when it falls behind); and at the end
   every message is also stored (`ticket_messages`).
 Throughput = messages / (last arrival - first message sent); latency = arrival - sent, per message.
+CPU = the seconds of CPU the bot's process used from the first message sent to the last arrival (all its threads:
+the figure the load of a shared machine moves least); peak RSS = its VmHWM then.
 Goal: Carebot's throughput ≥ 1.3 × the echo's and its p99 latency ≤ the echo's.
 """
 
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import os
 import signal
 import sys
 import tempfile
@@ -44,11 +47,33 @@ TIMEOUT = 600.0
 THROUGHPUT_GOAL = 1.3
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far, all its threads (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM; Linux; 0 elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 @dataclass
 class Result:
     name: str
     seconds: float
     latencies: list[float]
+    cpu: float = 0.0  # CPU seconds the bot's process used from the first message sent to the last arrival
+    rss_mb: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -61,7 +86,8 @@ class Result:
     def line(self) -> str:
         return (
             f"{self.name}: {len(self.latencies)} messages in {self.seconds:.2f} s = {self.throughput:.1f}/s, "
-            f"latency p50 {self.percentile(0.5) * 1000:.0f} ms, p99 {self.percentile(0.99) * 1000:.0f} ms"
+            f"latency p50 {self.percentile(0.5) * 1000:.0f} ms, p99 {self.percentile(0.99) * 1000:.0f} ms, "
+            f"CPU {self.cpu * 1000 / len(self.latencies):.2f} ms a message, peak RSS {self.rss_mb:.0f} MB"
         )
 
 
@@ -131,10 +157,12 @@ def in_staff_chat(by_key: dict[tuple[int, int], str]) -> Callable[[Call], list[s
     return texts
 
 
-def result(name: str, sent: dict[str, tuple[float, tuple[int, int]]], arrived: dict[str, float]) -> Result:
+def result(
+    name: str, sent: dict[str, tuple[float, tuple[int, int]]], arrived: dict[str, float], pid: int, cpu_before: float
+) -> Result:
     first = min(at for at, _ in sent.values())
     latencies = [arrived[text] - at for text, (at, _) in sent.items()]
-    return Result(name, max(arrived.values()) - first, latencies)
+    return Result(name, max(arrived.values()) - first, latencies, cpu_seconds(pid) - cpu_before, peak_rss_mb(pid))
 
 
 async def echo_run(messages: int, count: int, workdir: Path) -> Result:
@@ -146,11 +174,13 @@ async def echo_run(messages: int, count: int, workdir: Path) -> Result:
             sys.executable, str(ROOT / "bench" / "echo_bot.py"), TOKEN, server.base_url, stdout=log, stderr=log
         )
         try:
+            await tg.wait_for(lambda: tg.polls_waiting > 0, 60, message="the bot polling")
+            cpu_before = cpu_seconds(process.pid)
             sent = await send_all(tg, messages, count)
 
             arrivals = Arrivals(tg, echoed(sent))
             await tg.wait_for(lambda: arrivals.count() == messages, TIMEOUT, message="every echo")
-            return result("echo bot", sent, arrivals.at)
+            return result("echo bot", sent, arrivals.at, process.pid, cpu_before)
         finally:
             process.terminate()
             await process.wait()
@@ -158,7 +188,8 @@ async def echo_run(messages: int, count: int, workdir: Path) -> Result:
 
 
 async def profile(pid: int, output: Path) -> asyncio.subprocess.Process:
-    """py-spy (installed apart from the project: `pip install py-spy`) sampling `carebot run`, folded stacks."""
+    """py-spy (installed apart from the project: `pip install py-spy`) sampling `carebot run` while it holds the
+    GIL, folded stacks."""
     spy = await asyncio.create_subprocess_exec(
         "py-spy",
         "record",
@@ -168,6 +199,7 @@ async def profile(pid: int, output: Path) -> asyncio.subprocess.Process:
         "raw",
         "--rate",
         "200",
+        "--gil",  # samples of the thread holding the GIL: where the CPU goes, not who waits
         "--output",
         str(output),
         stdout=asyncio.subprocess.DEVNULL,
@@ -215,8 +247,11 @@ async def carebot_run(
             "CAREBOT_RATE_LIMITS": "off",
         }
         carebot = await start_carebot(env, workdir / "carebot.log")
-        spy = await profile(carebot.process.pid, profile_to) if profile_to else None
+        spy = None
         try:
+            await tg.wait_for(lambda: tg.polls_waiting > 0, 60, message="the bot polling")
+            spy = await profile(carebot.process.pid, profile_to) if profile_to else None  # the burst, not the start
+            cpu_before = cpu_seconds(carebot.process.pid)
             sent = await send_all(tg, messages, count)
             by_key = {key: text for text, (_, key) in sent.items()}
             arrivals = Arrivals(tg, in_staff_chat(by_key))
@@ -225,7 +260,7 @@ async def carebot_run(
                 TIMEOUT,
                 message=f"every message in the staff chat\n{carebot.log()[-3000:]}",
             )
-            outcome = result("Carebot", sent, arrivals.at)
+            outcome = result("Carebot", sent, arrivals.at, carebot.process.pid, cpu_before)
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
@@ -283,9 +318,11 @@ async def main_async(messages: int, count: int, database_url: str | None, profil
         print(carebot.line() + " (every message stored)")
     ratio = carebot.throughput / echo.throughput
     p99 = carebot.percentile(0.99) / echo.percentile(0.99)
+    cpu = carebot.cpu / echo.cpu if echo.cpu else 0.0
     print(
         f"inbound: throughput {ratio:.2f}x the echo bot (goal >= {THROUGHPUT_GOAL}x), "
-        f"p99 latency {p99:.2f}x the echo's (goal <= 1.0x)"
+        f"p99 latency {p99:.2f}x the echo's (goal <= 1.0x); CPU {cpu:.2f}x the echo's, "
+        f"peak RSS of carebot run {carebot.rss_mb:.0f} MB"
     )
 
 
