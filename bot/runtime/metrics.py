@@ -13,10 +13,11 @@ import asyncio
 import logging
 import time
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func
 from sqlmodel import col, select
-from telegram._utils.types import ODVInput
+from telegram._utils.types import JSONDict, ODVInput
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.runtime.ratelimit import is_message_method
@@ -122,7 +123,18 @@ def exposition() -> tuple[bytes, str]:
 
 
 class InstrumentedRequest(HTTPXRequest):
-    """PTB's HTTP layer, timing sends and counting 429 answers (which PTB then honours and retries)."""
+    """PTB's HTTP layer, timing sends and counting 429 answers (which PTB then honours and retries); answers
+    read with orjson (PTB's own reading, the standard library's, for what orjson refuses)."""
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        try:
+            data = orjson.loads(payload)
+        except ValueError:  # orjson.JSONDecodeError
+            return HTTPXRequest.parse_json_payload(payload)
+        if not isinstance(data, dict):
+            return HTTPXRequest.parse_json_payload(payload)
+        return data
 
     async def do_request(
         self,

@@ -30,11 +30,12 @@ import socket
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
@@ -72,7 +73,16 @@ def replica_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tuple[list[Update], int | None]:
+class Batch(list[Update]):
+    """The updates of one `getUpdates` answer, with each one's JSON as Telegram sent it (`payloads`, by update
+    id): what the inbox stores, without reading the update back into JSON."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.payloads: dict[int, str] = {}
+
+
+async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tuple[Batch, int | None]:
     """One getUpdates call, read update by update; returns the updates and the offset that confirms them.
 
     PTB's `get_updates` fails the whole batch when one update cannot be read (a kind or field this PTB version
@@ -86,7 +96,7 @@ async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tupl
     if offset is not None:
         params["offset"] = offset
     raw = await bot.do_api_request("getUpdates", api_kwargs=params, read_timeout=timeout + READ_MARGIN_SECONDS)
-    updates: list[Update] = []
+    updates = Batch()
     for item in raw if isinstance(raw, list) else []:
         update_id = int(item["update_id"])
         offset = max(offset or 0, update_id + 1)
@@ -102,7 +112,24 @@ async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tupl
             continue
         if update is not None:
             updates.append(update)
+            updates.payloads[update.update_id] = to_json(item)
     return updates, offset
+
+
+def to_json(data: object) -> str:
+    """orjson, or the standard library for what orjson refuses (integers past 64 bits, in fields Carebot does
+    not store in a column)."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(data, ensure_ascii=False)
+
+
+def from_json(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except ValueError:  # orjson.JSONDecodeError: also integers past 64 bits, which the standard library reads
+        return json.loads(text)
 
 
 def storable(update: Update) -> bool:
@@ -150,11 +177,14 @@ def set_fast_lane(app: CarebotApp, lane: FastLane) -> None:
     app.bot_data[FAST_LANE_KEY] = lane
 
 
-def incoming(update: Update) -> IncomingUpdate:
+def incoming(update: Update, payload: str | None = None) -> IncomingUpdate:
+    """What the inbox stores of `update`: `payload`, its JSON as received, when there is one."""
     chat = update.effective_chat
     user = update.effective_user
     chat_id = chat.id if chat else (user.id if user else None)
-    return IncomingUpdate(update.update_id, chat_id, json.dumps(update.to_dict(), ensure_ascii=False))
+    if payload is None:
+        payload = to_json(update.to_dict())
+    return IncomingUpdate(update.update_id, chat_id, payload)
 
 
 class ChatOrderedDispatcher:
@@ -357,12 +387,22 @@ class ChatOrderedDispatcher:
 
 
 async def accept(
-    app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, updates: Sequence[Update]
+    app: CarebotApp,
+    sessions: SessionFactory,
+    dispatcher: ChatOrderedDispatcher,
+    updates: Sequence[Update],
+    payloads: Mapping[int, str] | None = None,
 ) -> int:
-    """Store the batch, then hand the updates not seen before to the dispatcher; returns how many were new."""
+    """Store the batch, then hand the updates not seen before to the dispatcher; returns how many were new.
+
+    `payloads` (by update id) are the updates' JSON as received, stored as they are (a `Batch` brings its own)."""
+    if payloads is None:
+        payloads = updates.payloads if isinstance(updates, Batch) else {}
     async with transaction(sessions) as session:
         fresh = await inbox.store_updates(
-            session, updates=[incoming(u) for u in updates], claimed_by=dispatcher.replica
+            session,
+            updates=[incoming(u, payloads.get(u.update_id)) for u in updates],
+            claimed_by=dispatcher.replica,
         )
     fresh_ids = {u.update_id for u in fresh}
     for update in updates:
@@ -396,7 +436,7 @@ async def _hand_over(
     app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, claimed: Sequence[IncomingUpdate]
 ) -> None:
     for row in claimed:
-        update = Update.de_json(json.loads(row.payload), app.bot) if row.payload else None
+        update = Update.de_json(from_json(row.payload), app.bot) if row.payload else None
         if update is None:  # nothing left to handle: drop it rather than hold the claim forever
             async with transaction(sessions) as session:
                 await inbox.mark_processed(session, update_id=row.update_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,7 +28,7 @@ from telegram import Update
 from bot.context import CarebotApp, Services
 from bot.purchases import api as purchases_api
 from bot.runtime import metrics
-from bot.runtime.updates import ChatOrderedDispatcher, accept, storable
+from bot.runtime.updates import ChatOrderedDispatcher, accept, from_json, storable
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,14 @@ def build_webhook_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher) -> Sta
     return build_web_app(app, dispatcher, webhook=True)
 
 
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _base_routes(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook: bool) -> list[BaseRoute]:
     services: Services = app.bot_data["services"]
     settings = services.settings
@@ -66,7 +73,8 @@ def _base_routes(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook:
         if not secret or not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret):
             return PlainTextResponse("wrong or missing secret token", status_code=401)
         try:
-            data = json.loads(await request.body())
+            body = await request.body()
+            data = from_json(body)
             update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
         except Exception as exc:  # malformed JSON or not an update: nothing to store
             log.warning("webhook: unreadable update (%s)", type(exc).__name__)
@@ -77,7 +85,9 @@ def _base_routes(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook:
             log.warning("webhook: update with an id out of the database's range")
             return PlainTextResponse("update_id or chat id out of range", status_code=400)
         try:
-            await accept(app, services.sessions, dispatcher, [update])
+            # the JSON as Telegram sent it (always UTF-8) is what the inbox stores
+            payloads = {update.update_id: body.decode()} if _utf8(body) else {}
+            await accept(app, services.sessions, dispatcher, [update], payloads)
         except Exception as exc:  # not stored: Telegram delivers it again after a non-2xx answer
             log.warning("webhook: update %d not stored (%s)", update.update_id, type(exc).__name__)
             return PlainTextResponse("not stored, try again", status_code=503)
