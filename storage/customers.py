@@ -59,19 +59,22 @@ async def touch_customer(
         insert_ignoring_duplicates(session, table, ["telegram_id"]).values(**values).returning(table.c.id)
     )
     created = inserted.first() is not None
-    await session.execute(
-        update(Customer).where(col(Customer.telegram_id) == telegram_id).values(last_contact_at=now)
-    )  # holds the row (PostgreSQL) or the database (SQLite) until the transaction ends
+    # One statement refreshes the names and holds the row (PostgreSQL) or the database (SQLite) until the
+    # transaction ends, and returns the customer as stored (no ORM unit of work, no read afterwards).
     result = await session.execute(
-        select(Customer).where(col(Customer.telegram_id) == telegram_id).execution_options(populate_existing=True)
+        update(Customer)
+        .where(col(Customer.telegram_id) == telegram_id)
+        .values(
+            first_name=clean_text(first_name),
+            last_name=clean_text(last_name),
+            username=clean_text(username),
+            updated_at=now,
+            last_contact_at=now,
+        )
+        .returning(Customer),
+        execution_options={"synchronize_session": False, "populate_existing": True},
     )
     customer = result.scalar_one()
-    customer.first_name = clean_text(first_name)
-    customer.last_name = clean_text(last_name)
-    customer.username = clean_text(username)
-    customer.updated_at = now
-    session.add(customer)
-    await session.flush()
     return customer, created
 
 
