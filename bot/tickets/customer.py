@@ -12,7 +12,7 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.caller import touch, touch_in
 from bot.context import CarebotApp, Context
@@ -125,13 +125,31 @@ async def texts_to_open_ticket(app: CarebotApp, updates: Sequence[Update]) -> in
 
 def only_tickets_take(app: CarebotApp, update: Update) -> bool:
     """No handler but the dialog router (whose waiting dialogs the fast lane leaves alone) and `on_message` would
-    see this update: a handler for customer texts added later turns the fast lane off for what it takes."""
-    return all(
-        inspect.unwrap(handler.callback) in (pending.route, on_message)  # (handlers are wrapped: reachability)
-        for handlers in app.handlers.values()
-        for handler in handlers
-        if handler.check_update(update) not in (None, False)
-    )
+    see this update: a handler for customer texts added later turns the fast lane off for what it takes.
+
+    For a customer text (`CUSTOMER_TEXT`, never a command) only the other handlers need a look, and of those not
+    the command handlers (`others_than_tickets`)."""
+    return not any(handler.check_update(update) not in (None, False) for handler in others_than_tickets(app))
+
+
+OTHERS_KEY = "handlers_other_than_tickets"
+
+
+def others_than_tickets(app: CarebotApp) -> list[BaseHandler[Any, Any, Any]]:
+    """The handlers that could take a customer text from the dialog router and `on_message`, worked out again
+    whenever the handlers change."""
+    handlers = [handler for group in app.handlers.values() for handler in group]
+    key = tuple(map(id, handlers))
+    cached: tuple[tuple[int, ...], list[BaseHandler[Any, Any, Any]]] | None = app.bot_data.get(OTHERS_KEY)
+    if cached is None or cached[0] != key:
+        others = [
+            handler
+            for handler in handlers
+            if not isinstance(handler, CommandHandler)  # a command is not a CUSTOMER_TEXT
+            and inspect.unwrap(handler.callback) not in (pending.route, on_message)  # (wrapped: reachability)
+        ]
+        cached = app.bot_data[OTHERS_KEY] = (key, others)
+    return cached[1]
 
 
 async def on_edit(update: Update, context: Context) -> None:
