@@ -27,6 +27,8 @@ class Settings(CareConfig, BaseSettings):
     bot_api_file_url: str = ""
     database_url: str = "sqlite+aiosqlite:///./carebot.db"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # The business's name, as the greeting says it ("the customer-care assistant of Acme Tea"); empty: "this shop".
+    business_name: str = Field(default="", max_length=64)
     vip_min_total: Decimal = Field(default=Decimal("10000"), ge=0)
     vip_min_purchases: int = Field(default=10, ge=1)
     # Webhook mode (`carebot run --webhook`) and running several replicas.

@@ -346,7 +346,8 @@ class OutboxSender:
 
     async def _deliver(self, item: DueMessage) -> Outcome:
         message = item.message
-        language = item.language or self._config.default_language
+        fallback = self._config.language_of_staff if message.customer_id is None else self._config.default_language
+        language = item.language or fallback  # a row for no customer is for the staff chat
         try:
             params = json.loads(message.params)
             markup = self._markup(language, item, params)

@@ -19,8 +19,9 @@ TOPIC_NAME_LIMIT = 128
 
 
 def staff_language(settings: Settings) -> str:
-    """The staff chat is shared by the whole team: it speaks the deployment's default language."""
-    return settings.default_language
+    """What the staff group reads where no one in particular is answered (cards, notices): `CAREBOT_STAFF_LANGUAGE`.
+    Answers to a staff member follow `bot.caller.language_of`, which gives the same in the group."""
+    return settings.language_of_staff
 
 
 def duration(delta: timedelta, lang: str) -> str:

@@ -27,9 +27,10 @@ from bot.handlers.staff.common import (
     role_and_language,
     usage,
 )
+from bot.settings import Settings
 from bot.tickets.views import status_label
 from bot.ui.i18n import money, t
-from bot.ui.keyboards import LANGUAGE_NAMES, button
+from bot.ui.keyboards import button
 from storage import coupons, purchases, search
 from storage.coupons import RedeemOutcome
 from storage.csv_import import parse_amount
@@ -107,8 +108,8 @@ def card_text(card: CustomerCard, *, role: Role, lang: str, context: Context) ->
         t(
             lang,
             "staff.card.language",
-            language=LANGUAGE_NAMES.get(customer.language, customer.language),
-            timezone=customer.timezone or context.services.settings.timezone,
+            language=t(lang, f"language.name.{customer.language}"),
+            timezone=zone_shown(customer, context.services.settings, lang),
         ),
         t(
             lang,
@@ -129,6 +130,12 @@ def card_text(card: CustomerCard, *, role: Role, lang: str, context: Context) ->
         t(lang, "staff.card.notes_title") if notes else t(lang, "staff.card.no_notes"),
         *notes,
     )
+
+
+def zone_shown(customer: Customer, settings: Settings, lang: str) -> str:
+    """The time zone the customer's messages are timed in; "(default)" when it is the business's, not theirs."""
+    zone = str(settings.zone_of(customer.timezone))
+    return zone if customer.timezone == zone else t(lang, "staff.card.timezone_default", timezone=zone)
 
 
 def card_markup(customer: Customer, lang: str) -> InlineKeyboardMarkup:
