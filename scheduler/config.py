@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
@@ -30,6 +31,8 @@ class CareConfig(BaseModel):
     # What the staff group (and the staff digests) speak; unset: `default_language` (see `language_of_staff`).
     staff_language: Language | None = None
     staff_chat_id: int | None = None
+    # The admins named in the settings: staff, so never planned greetings as customers.
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     # `CAREBOT_RATE_LIMITS=on|off`: Telegram's published limits kept before each call, or only 429s honoured.
     rate_limits: bool = True
@@ -72,6 +75,13 @@ class CareConfig(BaseModel):
         if value == "":
             return None
         return normalise_language(value) if isinstance(value, str) else value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+        return value
 
     @field_validator("staff_chat_id", mode="before")
     @classmethod

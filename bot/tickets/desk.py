@@ -350,6 +350,8 @@ async def queue_command(update: Update, context: Context) -> None:
         pending_count = await tickets.count_by_status(session, status=TicketStatus.PENDING.value)
     lines = [t(lang, "tickets.queue.title", count=len(waiting)) if waiting else t(lang, "tickets.queue.empty")]
     for ticket, customer in waiting:
+        waited = duration(now - (ticket.waiting_since or ticket.opened_at), lang)
+        age = duration(now - ticket.opened_at, lang)  # said only when it differs from the waiting time
         lines.append(
             t(
                 lang,
@@ -358,8 +360,8 @@ async def queue_command(update: Update, context: Context) -> None:
                 number=ticket.id,
                 name=customer_link(customer),
                 category=category_label(ticket.category, lang),
-                waiting=duration(now - (ticket.waiting_since or ticket.opened_at), lang),
-                age=duration(now - ticket.opened_at, lang),
+                waiting=waited,
+                age="" if age == waited else t(lang, "tickets.queue.age", age=age),
                 sla=Safe(sla_state(ticket, customer, settings, lang, now)),
             )
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from datetime import datetime, timedelta
 
-from babel.dates import format_timedelta
 from telegram import InlineKeyboardMarkup
 
 from bot.settings import Settings
@@ -25,7 +24,13 @@ def staff_language(settings: Settings) -> str:
 
 
 def duration(delta: timedelta, lang: str) -> str:
-    return format_timedelta(max(delta, timedelta(0)), locale=lang, format="short", threshold=1.5)
+    """Minutes under two hours (whole hours as hours: "an hour", not "60 min"), then hours, from two days on days."""
+    minutes = max(round(delta.total_seconds() / 60), 0)
+    if minutes < 120 and (minutes < 60 or minutes % 60):
+        return t(lang, "tickets.duration.minutes", count=minutes)
+    if minutes < 48 * 60:
+        return t(lang, "tickets.duration.hours", count=round(minutes / 60))
+    return t(lang, "tickets.duration.days", count=round(minutes / (24 * 60)))
 
 
 def status_label(status: str, lang: str) -> str:

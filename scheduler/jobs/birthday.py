@@ -53,7 +53,9 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
                     not_before=local_time(day, zone),
                     now=now,
                 )
-                query = select(*columns).where(born_on(day), in_zone(value), proactive_allowed())
+                query = select(*columns).where(
+                    born_on(day), in_zone(value), proactive_allowed(admin_ids=config.admin_ids)
+                )
                 planned += await enqueue_query(session, query=query)
     return planned
 

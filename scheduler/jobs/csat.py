@@ -38,7 +38,7 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
             .where(
                 col(Ticket.status) == TicketStatus.CLOSED.value,
                 col(Ticket.closed_at) >= now - LOOK_BACK,
-                proactive_allowed(),
+                proactive_allowed(admin_ids=config.admin_ids),
             )
         )
         surveys = [
