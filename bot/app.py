@@ -22,6 +22,7 @@ from bot.handlers.staff import customers as staff_customers
 from bot.handlers.staff import files as staff_files
 from bot.handlers.staff import reports as staff_reports
 from bot.handlers.staff import roles as staff_roles
+from bot.purchases import payments
 from bot.runtime.ratelimit import CarebotRateLimiter
 from bot.runtime.throttle import auto_replies
 from bot.settings import Settings
@@ -47,6 +48,7 @@ HANDLER_MODULES = (
     staff_chat,
     staff_roles,
     staff_customers,
+    payments,
     staff_tickets,
     staff_reports,
     staff_files,

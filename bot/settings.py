@@ -35,10 +35,20 @@ class Settings(CareConfig, BaseSettings):
     webhook_url: str = ""
     webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
     replica_timeout_seconds: int = Field(default=30, ge=3, le=3600)
+    # Purchases that flow in by themselves: the signed order endpoint, and invoices paid inside Telegram.
+    api_secret: str = ""
+    payment_provider_token: str = ""
 
     # Tickets and the FAQ.
     reopen_days: int = Field(default=7, ge=0)
     faq_threshold: int = Field(default=80, ge=1, le=100)
+
+    @field_validator("api_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("must be empty or at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
     @field_validator("bot_api_url", "bot_api_file_url", "webhook_url")
     @classmethod

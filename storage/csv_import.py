@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from enum import StrEnum
 from functools import cache, partial
 from typing import Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -49,6 +50,7 @@ __all__ = [
     "CustomerRow",
     "ImportSummary",
     "ParseResult",
+    "PurchaseOutcome",
     "PurchaseRow",
     "Rejection",
     "apply_customers",
@@ -62,6 +64,8 @@ __all__ = [
     "parse_occurred_at",
     "parse_purchases_csv",
     "parse_telegram_id",
+    "purchase_row_parser",
+    "reject_repeated_purchases",
 ]
 
 MEGABYTE = 1024 * 1024
@@ -124,6 +128,12 @@ class ParseResult(Generic[RowT]):
     rejections: list[Rejection] = field(default_factory=list)
 
 
+class PurchaseOutcome(StrEnum):
+    CREATED = "created"  # a new purchase
+    REFUNDED = "refunded"  # a stored purchase refunded now, or a new one recorded as refunded
+    UNCHANGED = "unchanged"  # already recorded as the row says
+
+
 @dataclass
 class ImportSummary:
     customers_created: int = 0
@@ -134,6 +144,7 @@ class ImportSummary:
     refunds_imported: int = 0  # purchases recorded as refunded: new ones, or stored ones the file says were refunded
     segment_changes: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    outcomes: dict[int, PurchaseOutcome] = field(default_factory=dict)  # what became of each purchase row, by line
 
 
 # --- reading the file ---------------------------------------------------------------------------------------------
@@ -419,12 +430,18 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 async def _customers_by_telegram_id(
-    session: AsyncSession, telegram_ids: Iterable[int], *, totals_only: bool = False
+    session: AsyncSession, telegram_ids: Iterable[int], *, totals_only: bool = False, lock: bool = False
 ) -> dict[int, Customer]:
-    """The stored customers among `telegram_ids`; `totals_only` loads just what `apply_totals` reads (faster)."""
+    """The stored customers among `telegram_ids`; `totals_only` loads just what `apply_totals` reads (faster).
+
+    `lock` reads them afresh and, on PostgreSQL, locks their rows until the transaction ends (in telegram_id
+    order), so that a concurrent purchase of the same customer waits instead of moving stale totals.
+    """
     query = select(Customer)
     if totals_only:
         query = query.options(load_only(*(getattr(Customer, name) for name in _TOTALS_COLUMNS)))
+    if lock:
+        query = query.order_by(col(Customer.telegram_id)).with_for_update().execution_options(populate_existing=True)
     found: dict[int, Customer] = {}
     for chunk in _chunks(sorted(set(telegram_ids)), _IN_CHUNK):
         result = await session.scalars(query.where(col(Customer.telegram_id).in_(chunk)))
@@ -518,11 +535,24 @@ def parse_purchases_csv(
     An empty currency means `default_currency`; a time without an offset is in `default_timezone`; an empty
     reference is derived from the row's content. Raises CsvFileError for the file as a whole.
     """
-    occurred = partial(parse_occurred_at, zone=ZoneInfo(default_timezone), now=utcnow())
-    parse_row = partial(_purchase_row, currency=default_currency, occurred=occurred)
+    parse_row = purchase_row_parser(default_currency=default_currency, default_timezone=default_timezone)
     result = _parse(data, PURCHASE_COLUMNS, parse_row, progress, optional=(REFUNDED_COLUMN,))
-    _reject_duplicates(result, key=lambda row: (row.telegram_id, row.reference), reason=_repeated_purchase)
+    reject_repeated_purchases(result)
     return result
+
+
+def purchase_row_parser(
+    *, default_currency: str, default_timezone: str
+) -> Callable[[int, dict[str, str]], PurchaseRow]:
+    """The check of one purchase record given as cells by column name (a CSV row, or a row another source sent):
+    returns the row or raises ValueError naming every problem."""
+    occurred = partial(parse_occurred_at, zone=ZoneInfo(default_timezone), now=utcnow())
+    return partial(_purchase_row, currency=default_currency, occurred=occurred)
+
+
+def reject_repeated_purchases(result: ParseResult[PurchaseRow]) -> None:
+    """A purchase (telegram_id and reference) given twice: the first row stays, later ones are rejected."""
+    _reject_duplicates(result, key=lambda row: (row.telegram_id, row.reference), reason=_repeated_purchase)
 
 
 @dataclass(frozen=True)
@@ -596,14 +626,14 @@ class _PurchasePlan:
     customers: dict[int, Customer]  # the stored customers among the rows, by telegram_id
     new_rows: list[PurchaseRow] = field(default_factory=list)
     refunds: list[tuple[int, PurchaseRow]] = field(default_factory=list)  # (stored purchase id, row refunding it)
-    skipped: int = 0
+    unchanged: list[PurchaseRow] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
 
 async def _plan_purchases(session: AsyncSession, rows: Sequence[PurchaseRow]) -> _PurchasePlan:
     """Sort rows into new, refunds of stored purchases, already imported (same reference and amount, nothing to
     refund) and conflicting (another amount). An import never takes a refund back."""
-    customers = await _customers_by_telegram_id(session, (row.telegram_id for row in rows), totals_only=True)
+    customers = await _customers_by_telegram_id(session, (row.telegram_id for row in rows), totals_only=True, lock=True)
     stored = await _stored_purchases(session, customers)
     plan = _PurchasePlan(customers)
     for row in rows:
@@ -619,7 +649,7 @@ async def _plan_purchases(session: AsyncSession, rows: Sequence[PurchaseRow]) ->
         elif row.refunded_at is not None and not purchase.refunded:
             plan.refunds.append((purchase.id, row))
         else:
-            plan.skipped += 1
+            plan.unchanged.append(row)
     return plan
 
 
@@ -635,8 +665,9 @@ async def apply_purchases(
     vip: VipThresholds,
     default_language: str | None = None,
     progress: Progress | None = None,
+    reason: str = IMPORT_REASON,
 ) -> ImportSummary:
-    """Record the purchases; each customer's totals and segment move once, with history reason `import`.
+    """Record the purchases; each customer's totals and segment move once, with history reason `reason`.
 
     A telegram_id that is not a customer yet becomes one. A reference already recorded for the customer with the
     same amount is skipped; with another amount the row is rejected, and then nothing at all is written.
@@ -644,9 +675,10 @@ async def apply_purchases(
     purchase that is not refunded yet); a refund already stored stays, whatever the row says.
     """
     plan = await _plan_purchases(session, rows)
-    summary = ImportSummary(purchases_skipped=plan.skipped, rejections=plan.rejections)
+    summary = ImportSummary(purchases_skipped=len(plan.unchanged), rejections=plan.rejections)
     if plan.rejections:
         return summary
+    summary.outcomes = _outcomes(plan)
     customers, new_rows = plan.customers, plan.new_rows
     if any(row.telegram_id == ERASED_TELEGRAM_ID for row in new_rows):
         customers[ERASED_TELEGRAM_ID] = await erased_customers_record(session)
@@ -666,12 +698,21 @@ async def apply_purchases(
             amount_delta=amount_delta,
             count_delta=count_delta,
             vip=vip,
-            reason=IMPORT_REASON,
+            reason=reason,
         )
         summary.segment_changes += move.changed
     await _insert_segment_history(session)
     await session.flush()
     return summary
+
+
+def _outcomes(plan: _PurchasePlan) -> dict[int, PurchaseOutcome]:
+    outcomes = {row.line: PurchaseOutcome.UNCHANGED for row in plan.unchanged}
+    outcomes |= {row.line: PurchaseOutcome.REFUNDED for _, row in plan.refunds}
+    outcomes |= {
+        row.line: PurchaseOutcome.REFUNDED if row.refunded_at else PurchaseOutcome.CREATED for row in plan.new_rows
+    }
+    return outcomes
 
 
 async def _insert_segment_history(session: AsyncSession) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, update
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -65,3 +70,55 @@ async def set_unreachable(session: AsyncSession, *, telegram_id: int, unreachabl
         .values(unreachable=unreachable, updated_at=utcnow())
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+_IN_CHUNK = 900  # values per IN (...): below every SQLite version's limit of 999 parameters
+
+
+@dataclass
+class ContactMatches:
+    """Customers found by exact contact details: by Telegram id, by a phone's digits, by a lower-case email."""
+
+    by_telegram_id: dict[int, Customer] = field(default_factory=dict)
+    by_phone_digits: dict[str, list[Customer]] = field(default_factory=lambda: defaultdict(list))
+    by_email: dict[str, list[Customer]] = field(default_factory=lambda: defaultdict(list))
+
+    def phone(self, phone: str) -> list[Customer]:
+        return self.by_phone_digits.get(phone_digits(phone), [])
+
+    def email(self, email: str) -> list[Customer]:
+        return self.by_email.get(email.lower(), [])
+
+
+def phone_digits(phone: str) -> str:
+    return re.sub(r"\D", "", phone)
+
+
+def _chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+async def customers_by_contact(
+    session: AsyncSession,
+    *,
+    telegram_ids: Iterable[int] = (),
+    phones: Iterable[str] = (),
+    emails: Iterable[str] = (),
+) -> ContactMatches:
+    """Customers (people only) whose Telegram id, phone (the same digits, with or without `+`) or email (any case)
+    is exactly one of those given, looked up in bulk."""
+    found = ContactMatches()
+    for chunk in _chunks(sorted(set(telegram_ids))):
+        result = await session.scalars(select(Customer).where(col(Customer.telegram_id).in_(chunk), is_person()))
+        found.by_telegram_id.update((customer.telegram_id, customer) for customer in result)
+    variants = sorted({form for digits in map(phone_digits, phones) if digits for form in (digits, "+" + digits)})
+    for chunk in _chunks(variants):
+        result = await session.scalars(select(Customer).where(col(Customer.phone).in_(chunk), is_person()))
+        for customer in result:
+            found.by_phone_digits[phone_digits(customer.phone or "")].append(customer)
+    for chunk in _chunks(sorted({email.lower() for email in emails})):
+        result = await session.scalars(select(Customer).where(func.lower(Customer.email).in_(chunk), is_person()))
+        for customer in result:
+            found.by_email[(customer.email or "").lower()].append(customer)
+    return found

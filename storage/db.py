@@ -22,7 +22,8 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite runs in WAL mode with a busy timeout so CLI commands work beside the bot.
+    """An async engine; SQLite runs in WAL mode with a busy timeout so CLI commands work beside the bot, and
+    with `secure_delete` so that deleted content does not stay readable in the file's free space.
 
     Statement parameters are left out of error messages: they hold phone numbers, emails and message texts,
     and errors end up in logs.
@@ -44,6 +45,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed on its page, not left in free space: erased means erased on disk.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

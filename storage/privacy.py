@@ -10,23 +10,30 @@ shared placeholder, the *erased customers* record, which holds no personal data,
 total can point back to one person), is never contacted, and is left out of lists and counts
 (`storage.customers.is_person`). The customer's own row is deleted, so their Telegram
 id matches nothing and a later `/start` makes them a new, `potential` customer.
+
+Erased means erased on disk too. SQLite runs with `secure_delete` (storage/db.py), so deleted and overwritten
+content is zeroed in place; after the commit a `TRUNCATE` checkpoint copies the changed pages into the database
+file and empties the write-ahead log, which still held every earlier version of the rows. PostgreSQL keeps deleted
+rows as dead tuples until a vacuum: the tables that held the customer's texts are vacuumed after the commit.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, cast, delete, literal, or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import String, cast, delete, literal, or_, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import SQLModel, col, select
 
-from storage import agreements, search_index
+from storage import agreements, inbox, search_index
 from storage.customers import ERASED_TELEGRAM_ID
+from storage.db import SessionFactory, is_sqlite, transaction
 from storage.models import (
     Coupon,
     Customer,
@@ -46,6 +53,8 @@ from storage.models.staff_work import CustomerNote
 from storage.outbox import insert_ignoring_duplicates
 from storage.staff import audit
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 ERASED_NAME = "(erased customers)"
 # Ticket messages a customer sees: their own (`in`) and staff answers (`out`); `note` is internal to staff.
@@ -228,8 +237,60 @@ async def erased_customers_record(session: AsyncSession) -> Customer:
     return result.scalar_one()
 
 
-async def erase_customer(session: AsyncSession, *, customer_id: int) -> Erasure | None:
-    """Erase the customer's personal data in the caller's transaction; None when there is no such customer."""
+# The tables an erasure deletes or overwrites the customer's texts in: vacuumed on PostgreSQL afterwards.
+SCRUBBED_TABLES: tuple[type[SQLModel], ...] = (
+    Customer,
+    TicketMessage,
+    SurveyResponse,
+    CustomerNote,
+    Purchase,
+    OutboxMessage,
+    PendingInput,
+    InboxUpdate,
+)
+
+
+async def erase_customer(sessions: SessionFactory, *, customer_id: int, update_id: int | None = None) -> Erasure | None:
+    """Erase the customer's personal data and commit, then leave none of it in the database files
+    (`scrub_database_files`); None when there is no such customer.
+
+    `update_id` is the inbox update that asked for the erasure: its stored payload names the customer, so it is
+    marked handled (and its payload dropped) in the same transaction.
+    """
+    async with transaction(sessions) as session:
+        erasure = await erase_records(session, customer_id=customer_id)
+        if erasure is not None and update_id is not None:
+            await inbox.mark_processed(session, update_id=update_id)
+        engine = session.bind
+    if erasure is not None:
+        assert isinstance(engine, AsyncEngine)
+        await scrub_database_files(engine)
+    return erasure
+
+
+async def scrub_database_files(engine: AsyncEngine) -> None:
+    """After an erasure's commit: SQLite empties its write-ahead log into the database file (`TRUNCATE`
+    checkpoint; `secure_delete` zeroed the erased content there); PostgreSQL vacuums the tables that held it.
+
+    VACUUM cannot run in a transaction, hence the autocommit connection; plain VACUUM takes no lock that blocks
+    reads or writes, and `SKIP_LOCKED` passes over a table another vacuum is working on.
+    """
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        if is_sqlite(str(engine.url)):
+            busy, _, _ = (await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+            if busy:  # a reader held on past the busy timeout: the next checkpoint completes it
+                log.warning("erasure: the write-ahead log could not be emptied yet (database busy)")
+            return
+        tables = ", ".join(str(model.__tablename__) for model in SCRUBBED_TABLES)
+        await autocommit.execute(text(f"VACUUM (SKIP_LOCKED) {tables}"))
+
+
+async def erase_records(session: AsyncSession, *, customer_id: int) -> Erasure | None:
+    """Erase the customer's personal data in the caller's transaction; None when there is no such customer.
+
+    `erase_customer` does this and then scrubs the database files: use that, unless this is part of more work.
+    """
     customer = await session.get(Customer, customer_id)
     if customer is None or customer.telegram_id == ERASED_TELEGRAM_ID:
         return None

@@ -12,6 +12,16 @@ from storage.models import Customer, Purchase
 from storage.segments import SegmentMove, VipThresholds, apply_totals
 from storage.types import utcnow
 
+# What `apply_totals` reads, read again (and locked on PostgreSQL) before a customer's totals move.
+_TOTALS = ["segment", "total_spent", "purchase_count"]
+
+
+async def _fresh_totals(session: AsyncSession, customer: Customer) -> None:
+    """Re-read the customer's totals, locking the row on PostgreSQL until the transaction ends: a concurrent
+    purchase or refund of the same customer (another handler, another replica) waits, and none is lost."""
+    await session.flush()  # a refresh does not flush: totals moved earlier in this transaction would be lost
+    await session.refresh(customer, attribute_names=_TOTALS, with_for_update=True)
+
 
 class PurchaseError(ValueError):
     """A purchase or refund that cannot be recorded; the message says why."""
@@ -38,6 +48,7 @@ async def record_purchase(
     if amount <= 0:
         raise PurchaseError("amount must be positive")
     assert customer.id is not None
+    await _fresh_totals(session, customer)  # first: the new purchase's foreign key would share-lock the row
     if await find_purchase(session, customer_id=customer.id, reference=reference):
         raise PurchaseError(f"reference {reference} is already recorded for this customer")
     purchase = Purchase(
@@ -59,6 +70,7 @@ async def refund_purchase(
     session: AsyncSession, *, customer: Customer, reference: str, vip: VipThresholds
 ) -> tuple[Purchase, SegmentMove]:
     assert customer.id is not None
+    await _fresh_totals(session, customer)
     purchase = await find_purchase(session, customer_id=customer.id, reference=reference)
     if purchase is None:
         raise PurchaseError(f"no purchase {reference} for this customer")

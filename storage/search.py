@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from storage import search_index
 from storage.customers import is_person
 from storage.models import Customer
+from storage.types import fits_bigint
 
 CANDIDATES = 400
 MIN_SCORE = 60.0
@@ -48,7 +49,7 @@ async def _exact_or_name(session: AsyncSession, *, query: str, limit: int = 10) 
     """Exact lookups first: Telegram id, @username, phone; then names containing the text."""
     text = query.strip()
     conditions: list[ColumnElement[bool]] = []
-    if text.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]{1,19}", text) and fits_bigint(int(text)):  # a number too large is no Telegram id
         conditions.append(col(Customer.telegram_id) == int(text))
     if text.startswith("@"):
         conditions.append(func.lower(Customer.username) == text[1:].lower())

@@ -1,4 +1,4 @@
-"""Column types shared by every table: UTC timestamps, money and statuses."""
+"""Column types shared by every table: UTC timestamps, money, statuses, and the range of integer columns."""
 
 from __future__ import annotations
 
@@ -64,3 +64,14 @@ Money = Numeric(14, 2, asdecimal=True)
 def clean_text(value: str | None) -> str | None:
     """Text as every database stores it: PostgreSQL refuses NUL characters, which Telegram lets through."""
     return None if value is None else value.replace("\x00", "")
+
+
+# Integer columns hold what fits in them, on every database: row ids, counts, versions and scores are INTEGER
+# (32-bit on PostgreSQL), Telegram ids and update ids BIGINT (64-bit). A larger Python int fails the statement
+# (an OverflowError on SQLite, a DataError on PostgreSQL): numbers from outside are checked before they get there.
+INTEGER_MAX = 2**31 - 1
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def fits_bigint(value: int) -> bool:
+    return BIGINT_MIN <= value <= BIGINT_MAX

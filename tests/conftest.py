@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 from bot.context import Services
 from bot.settings import Settings
 from storage.db import SessionFactory, create_engine, session_factory, upgrade_sync
-from tests.botapi import FakeTelegram
+from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness, running_bot
 from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
@@ -122,6 +122,18 @@ def services(settings: Settings, engine: AsyncEngine, sessions: SessionFactory) 
 @pytest.fixture
 def tg() -> FakeTelegram:
     return FakeTelegram()
+
+
+@pytest.fixture
+def admin(tg: FakeTelegram) -> FakeUser:
+    """The first admin (CAREBOT_ADMIN_IDS), a member of the staff group."""
+    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
+
+
+@pytest.fixture
+def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
+    """The staff group (CAREBOT_STAFF_CHAT_ID), a plain group."""
+    return tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, MessageHa
 
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.runtime.throttle import auto_replies
 from bot.ui.i18n import t
 
@@ -44,5 +45,5 @@ async def button_without_data(update: Update, context: Context) -> None:
 def register(app: CarebotApp) -> None:
     app.add_handler(CallbackQueryHandler(button_without_data, pattern=without_data), group=FIRST_GROUP)
     # Group 0, registered last: they run only when no handler before them matched.
-    app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    app.add_handler(MessageHandler(filters.COMMAND & CUSTOMER_CHAT, unknown_command))
     app.add_handler(CallbackQueryHandler(unknown_button))

@@ -36,6 +36,12 @@ SEND_LATENCY = Histogram(
 )
 TOO_MANY_REQUESTS = Counter("carebot_telegram_429", "429 Too Many Requests answers from the Bot API")
 LEASE_HELD = Gauge("carebot_scheduler_lease_held", "1 on the replica holding the scheduler lease, 0 elsewhere")
+PURCHASE_API_REQUESTS = Counter(
+    "carebot_purchase_api_requests",
+    "Requests to POST /api/purchases by outcome: accepted, or refused as unauthorized, invalid, not_found, error",
+    ["outcome"],
+)
+PURCHASE_API_ROWS = Counter("carebot_purchase_api_rows", "Purchase rows of accepted API requests", ["status"])
 
 DATABASE_READ_TIMEOUT_SECONDS = 5
 # Bot API methods that put a message into a chat: their duration is the send latency.
@@ -61,6 +67,12 @@ def observe_send_latency(seconds: float) -> None:
 
 def count_429() -> None:
     TOO_MANY_REQUESTS.inc()
+
+
+def count_purchase_api_request(outcome: str, rows: dict[str, int] | None = None) -> None:
+    PURCHASE_API_REQUESTS.labels(outcome=outcome).inc()
+    for status, count in (rows or {}).items():
+        PURCHASE_API_ROWS.labels(status=status).inc(count)
 
 
 def set_lease_held(held: bool) -> None:

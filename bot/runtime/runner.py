@@ -22,7 +22,7 @@ from bot.runtime.background import start_background, stop_background
 from bot.runtime.instance_lock import AlreadyRunning, single_bot_on
 from bot.runtime.scheduling import CareRuntime, start_care
 from bot.runtime.updates import ChatOrderedDispatcher, keep_claims, poll, resume
-from bot.runtime.webhook import WebServer, build_webhook_app, start_server
+from bot.runtime.webhook import WebServer, build_web_app, feature_routes, start_server
 from bot.settings import Settings
 from scheduler.lease import SchedulerLease
 from storage.db import is_sqlite, upgrade
@@ -79,12 +79,15 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
         # the last one left; among webhook replicas only what a silent replica had claimed.
         alone = not webhook or is_sqlite(settings.database_url)
         timeout = timedelta(seconds=settings.replica_timeout_seconds)
-        if webhook:
-            server = WebServer(build_webhook_app(app, dispatcher), host=settings.http_host, port=settings.http_port)
+        # Webhook mode always serves HTTP; long polling only when a feature needs it (e.g. the order endpoint).
+        if webhook or feature_routes(app):
+            web = build_web_app(app, dispatcher, webhook=webhook)
+            server = WebServer(web, host=settings.http_host, port=settings.http_port)
             try:
                 receivers.append(await start_server(server))
             except OSError as exc:
                 raise StartupError(str(exc)) from None
+        if webhook:
             await register_webhook(app, settings)
         else:
             await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
@@ -116,6 +119,8 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
 
         async with SchedulerLease(settings.database_url, on_acquired=lease_acquired, on_lost=lease_lost):
             where = f"webhook on {settings.http_host}:{settings.http_port}" if webhook else "long polling"
+            if server is not None and not webhook:
+                where += f", serving HTTP on {settings.http_host}:{settings.http_port}"
             log.info("carebot started as @%s (%s, replica %s)", app.bot.username, where, dispatcher.replica)
             await _until_stopped(stop, receivers)
             if server is not None:

@@ -39,7 +39,7 @@ from scheduler.sender import retry_after_seconds
 from storage import inbox
 from storage.db import SessionFactory, transaction
 from storage.inbox import IncomingUpdate
-from storage.types import utcnow
+from storage.types import fits_bigint, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tupl
 
     PTB's `get_updates` fails the whole batch when one update cannot be read (a kind or field this PTB version
     does not know), so the same batch would come back forever and nothing after it would ever be handled; and
-    it logs the raw batch, message texts and all. Here such an update is skipped, logged by id and kind only.
+    it logs the raw batch, message texts and all. Here such an update is skipped, logged by id and kind only; so
+    is one the inbox cannot hold (`storable`), which no Telegram server sends.
     """
     # Calling getUpdates directly is the point here; PTB would warn about it on every poll.
     warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
@@ -79,9 +80,21 @@ async def fetch_updates(bot: Bot, *, offset: int | None, timeout: float) -> tupl
             kinds = ",".join(key for key in item if key != "update_id")
             log.warning("skipped update %d: cannot read kind %s (%s)", update_id, kinds, type(exc).__name__)
             continue
+        if update is not None and not storable(update):
+            kinds = ",".join(key for key in item if key != "update_id")
+            log.warning("skipped update of kind %s: an id out of the database's range", kinds)
+            continue
         if update is not None:
             updates.append(update)
     return updates, offset
+
+
+def storable(update: Update) -> bool:
+    """The inbox can hold it: its update id and chat id fit their BIGINT columns (a user id becomes a customer's
+    Telegram id, also BIGINT)."""
+    chat, user = update.effective_chat, update.effective_user
+    ids = (update.update_id, chat.id if chat else 0, user.id if user else 0)
+    return all(fits_bigint(value) for value in ids)
 
 
 FastLane = Callable[[CarebotApp, Sequence[Update]], Awaitable[int]]

@@ -1,7 +1,10 @@
-"""Webhook mode's HTTP face: the Telegram webhook, `GET /healthz` and `GET /metrics` (starlette on uvicorn).
+"""The HTTP face: the Telegram webhook, `GET /healthz`, `GET /metrics` and the features' routes (starlette on
+uvicorn). `build_web_app` is the one place the served routes are put together: the webhook in webhook mode, and
+the routes of every feature in `WEB_FEATURES` that is switched on (e.g. the order endpoint with CAREBOT_API_SECRET).
 
 Telegram posts each update to the path of `CAREBOT_WEBHOOK_URL` with the secret given to `setWebhook` in the
-`X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at.
+`X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at; an update whose ids the database cannot hold
+(no Telegram server sends one) gets 400.
 An update is stored in the inbox before the 200 goes out; until then Telegram keeps it and delivers it again.
 """
 
@@ -12,7 +15,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -20,20 +23,41 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from telegram import Update
 
 from bot.context import CarebotApp, Services
+from bot.purchases import api as purchases_api
 from bot.runtime import metrics
-from bot.runtime.updates import ChatOrderedDispatcher, accept
+from bot.runtime.updates import ChatOrderedDispatcher, accept, storable
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 HEALTH_TIMEOUT_SECONDS = 5
 
+WebFeature = Callable[[CarebotApp], list[BaseRoute]]
+# Each feature served over HTTP gives its routes, none while it is switched off. A new feature adds itself here.
+WEB_FEATURES: tuple[WebFeature, ...] = (purchases_api.routes,)
+
+
+def feature_routes(app: CarebotApp) -> list[BaseRoute]:
+    """The routes of the features that are switched on."""
+    return [route for feature in WEB_FEATURES for route in feature(app)]
+
+
+def build_web_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook: bool) -> Starlette:
+    """Every route this process serves: health and metrics, the webhook in webhook mode, the features' routes."""
+    routes = _base_routes(app, dispatcher, webhook=webhook)
+    return Starlette(routes=[*routes, *feature_routes(app)])
+
 
 def build_webhook_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher) -> Starlette:
+    """What webhook mode serves."""
+    return build_web_app(app, dispatcher, webhook=True)
+
+
+def _base_routes(app: CarebotApp, dispatcher: ChatOrderedDispatcher, *, webhook: bool) -> list[BaseRoute]:
     services: Services = app.bot_data["services"]
     settings = services.settings
     secret = settings.webhook_secret.encode()
@@ -49,6 +73,9 @@ def build_webhook_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher) -> Sta
             update = None
         if update is None:
             return PlainTextResponse("not a Telegram update", status_code=400)
+        if not storable(update):  # refused for good: a 5xx would have Telegram send it again and again
+            log.warning("webhook: update with an id out of the database's range")
+            return PlainTextResponse("update_id or chat id out of range", status_code=400)
         try:
             await accept(app, services.sessions, dispatcher, [update])
         except Exception as exc:  # not stored: Telegram delivers it again after a non-2xx answer
@@ -70,13 +97,11 @@ def build_webhook_app(app: CarebotApp, dispatcher: ChatOrderedDispatcher) -> Sta
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    return Starlette(
-        routes=[
-            Route(settings.webhook_path, receive_update, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics_page, methods=["GET"]),
-        ]
-    )
+    return [
+        *([Route(settings.webhook_path, receive_update, methods=["POST"])] if webhook else []),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
+    ]
 
 
 class WebServer(uvicorn.Server):

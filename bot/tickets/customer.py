@@ -17,12 +17,14 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.caller import touch, touch_in
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.faq import faq_answer, send_faq_answer
 from bot.runtime.throttle import auto_replies
 from bot.runtime.updates import marking_handled, set_fast_lane
 from bot.tickets.filing import after_filing, category_of, incoming_of, text_filer, to_customer
 from bot.tickets.relay import relay_of
 from bot.tickets.views import customer_ticket_line
+from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
 from storage import pending as pending_inputs
@@ -32,8 +34,7 @@ from storage.models import FaqEntry, TicketStatus
 from storage.tickets import Filed, TextRun
 from storage.types import utcnow
 
-PRIVATE = filters.ChatType.PRIVATE
-CUSTOMER_MESSAGE = PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+CUSTOMER_MESSAGE = CUSTOMER_CHAT & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
 CUSTOMER_TEXT = CUSTOMER_MESSAGE & filters.TEXT
 
 
@@ -155,7 +156,7 @@ async def choose_topic(update: Update, context: Context) -> None:
     """Menu: Pre-sale question / Order support / After-sale service -> the next message opens that kind of ticket."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    topic = query.data.split(":", 1)[1]
+    topic = callback_data.MENU_TOPIC.read(query.data).word("topic")
     await query.answer()
     customer, _ = await touch(update, context)
     lang = customer.language
@@ -199,9 +200,9 @@ async def close_own(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None
     customer, _ = await touch(update, context)
     lang = customer.language
-    number = query.data.rsplit(":", 1)[-1]
+    number = callback_data.CLOSE_OWN_TICKET.read(query.data).number("ticket")
     async with transaction(context.services.sessions) as session:
-        ticket = await tickets.get_ticket(session, ticket_id=int(number)) if number.isdigit() else None
+        ticket = await tickets.get_ticket(session, ticket_id=number)
         if ticket is None or ticket.customer_id != customer.id:  # never trust callback data
             ticket = None
         elif tickets.close(ticket):
@@ -231,10 +232,10 @@ async def close_own(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("tickets", show_tickets, filters=PRIVATE))
-    app.add_handler(CallbackQueryHandler(show_tickets, pattern=r"^menu:tickets$"))
-    app.add_handler(CallbackQueryHandler(choose_topic, pattern=r"^menu:(presale|order|aftersale)$"))
-    app.add_handler(CallbackQueryHandler(close_own, pattern=r"^tickets:close:\d+$"))
-    app.add_handler(MessageHandler(PRIVATE & filters.UpdateType.EDITED_MESSAGE, on_edit))
+    app.add_handler(CommandHandler("tickets", show_tickets, filters=CUSTOMER_CHAT))
+    app.add_handler(CallbackQueryHandler(show_tickets, pattern=callback_data.MENU_TICKETS))
+    app.add_handler(CallbackQueryHandler(choose_topic, pattern=callback_data.MENU_TOPIC))
+    app.add_handler(CallbackQueryHandler(close_own, pattern=callback_data.CLOSE_OWN_TICKET))
+    app.add_handler(MessageHandler(CUSTOMER_CHAT & filters.UpdateType.EDITED_MESSAGE, on_edit))
     app.add_handler(MessageHandler(CUSTOMER_MESSAGE, on_message))
     set_fast_lane(app, texts_to_open_ticket)

@@ -42,7 +42,9 @@ from bot.tickets.views import (
     staff_language,
     status_label,
 )
+from bot.ui import callback_data
 from bot.ui.i18n import Safe, t
+from bot.ui.numbers import record_number
 from bot.ui.splitting import split_text
 from storage import tickets
 from storage.db import transaction
@@ -226,9 +228,9 @@ async def note_command(update: Update, context: Context) -> None:
     text = words[1] if len(words) > 1 else ""
     ticket = None
     head, _, rest = text.partition(" ")
-    if head.startswith("#") and head[1:].isdigit():
+    if head.startswith("#") and (number := record_number(head)) is not None:
         async with context.services.sessions() as session:
-            ticket = await tickets.get_ticket(session, ticket_id=int(head[1:]))
+            ticket = await tickets.get_ticket(session, ticket_id=number)
         text = rest
     elif message.chat_id == context.services.settings.staff_chat_id:
         ticket = await _ticket_of(message, context)
@@ -300,21 +302,17 @@ async def _refresh(context: Context, ticket_id: int, *, topic: str | None = None
 async def card_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None and update.effective_user is not None
-    _, action, number = query.data.split(":", 2)
-    if action not in ACTIONS or not number.isdigit():
-        await query.answer()
-        return
+    pressed = callback_data.TICKET_CARD.read(query.data)
+    action, number = pressed.word("action"), pressed.number("ticket")
     lang = await language_of(update, context)
-    feedback, bounced = await apply_action(context, action, int(number), update.effective_user, lang=lang)
+    feedback, bounced = await apply_action(context, action, number, update.effective_user, lang=lang)
     await query.answer(feedback[:200])
     if bounced is not None and isinstance(query.message, Message):
         await query.message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
 
 
 def _number_from_args(args: list[str]) -> int | None:
-    if args and args[0].lstrip("#").isdigit():
-        return int(args[0].lstrip("#"))
-    return None
+    return record_number(args[0]) if args else None
 
 
 def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
@@ -377,7 +375,7 @@ def register(app: CarebotApp) -> None:
         app.add_handler(CommandHandler(action, lifecycle_command(action)))
     app.add_handler(CommandHandler("queue", queue_command))
     app.add_handler(CommandHandler("note", note_command))
-    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^tk:(take|resolve|close|reopen):\d+$"))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=callback_data.TICKET_CARD))
     if staff_chat_id is None:
         return
     staff_chat = filters.Chat(chat_id=staff_chat_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -14,13 +13,12 @@ from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
 from bot.tickets.views import status_label
 from bot.ui.i18n import t, when
+from bot.ui.numbers import record_number, telegram_id
 from storage import staff
 from storage.db import transaction
 from storage.models import Role, TicketMessage
 from storage.staff import audit, role_of
 from storage.ticket_views import assign_ticket, ticket_with_history
-
-_NUMBER = re.compile(r"^#?(\d{1,9})$")
 
 
 def _message_line(message: TicketMessage, lang: str, context: Context) -> str:
@@ -34,12 +32,11 @@ def _message_line(message: TicketMessage, lang: str, context: Context) -> str:
 @staff_only(Role.AGENT)
 async def ticket_command(update: Update, context: Context) -> None:
     args = context.args or []
-    match = _NUMBER.match(args[0]) if len(args) == 1 else None
-    if match is None:
+    number = record_number(args[0]) if len(args) == 1 else None
+    if number is None:
         await usage(update, context, "ticket")
         return
     _, lang = await role_and_language(update, context)
-    number = int(match[1])
     async with transaction(context.services.sessions) as session:
         found = await ticket_with_history(session, ticket_id=number)
         if found is not None:
@@ -77,19 +74,19 @@ async def ticket_command(update: Update, context: Context) -> None:
 @staff_only(Role.AGENT)
 async def assign_command(update: Update, context: Context) -> None:
     args = context.args or []
-    match = _NUMBER.match(args[0]) if len(args) == 2 else None
-    if match is None:
+    number = record_number(args[0]) if len(args) == 2 else None
+    if number is None:
         await usage(update, context, "assign")
         return
     _, lang = await role_and_language(update, context)
     who = args[1]
-    number = int(match[1])
+    typed_id = telegram_id(who)
     settings = context.services.settings
     async with transaction(context.services.sessions) as session:
         if who.lower() == "me":
             assignee: int | None = actor_id(update)
-        elif who.lstrip("@").isdigit() and await role_of(session, telegram_id=int(who), admin_ids=settings.admin_ids):
-            assignee = int(who)
+        elif typed_id is not None and await role_of(session, telegram_id=typed_id, admin_ids=settings.admin_ids):
+            assignee = typed_id
         else:
             member = await staff.staff_member(session, username=who.lstrip("@"))
             assignee = member.telegram_id if member else None

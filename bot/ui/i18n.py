@@ -100,7 +100,12 @@ def t(language: str, key: str, /, **params: object) -> Safe:
     return Safe(text)
 
 
+TELEGRAM_STARS = "XTR"  # Telegram's currency code for Stars, which Babel does not know
+
+
 def money(amount: Decimal, currency: str, language: str) -> str:
+    if currency == TELEGRAM_STARS:
+        return t(language, "payment.stars", count=f"{amount:.0f}")
     return format_currency(amount, currency, locale=Locale.parse(language))
 
 

@@ -1,4 +1,5 @@
-"""Inline keyboards. Callback data is `<concern>:<action>[:<arg>]`, never over Telegram's 64 bytes."""
+"""Inline keyboards. Callback data is `<concern>:<action>[:<arg>]`, never over Telegram's 64 bytes; the handlers read
+it with the patterns in `bot/ui/callback_data.py`."""
 
 from __future__ import annotations
 

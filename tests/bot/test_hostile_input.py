@@ -5,12 +5,21 @@ handler (`no_handler_errors`)."""
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
+from telegram.ext import CallbackQueryHandler
 
+from bot.ui.callback_data import CallbackPattern
+from bot.ui.i18n import t
 from storage import customers
+from storage.models import InboxUpdate
+from storage.types import BIGINT_MAX, INTEGER_MAX
 from tests.botapi import FakeTelegram
 from tests.harness import BotHarness
 
@@ -251,3 +260,160 @@ async def test_a_customer_who_blocked_the_bot_is_marked_unreachable_without_an_e
     async with bot.services.sessions() as session:
         stored = await customers.get_customer(session, telegram_id=305)
     assert stored is not None and stored.unreachable
+
+
+# --- numbers too large for the database -----------------------------------------------------------------------------
+STALE = "This button no longer works"
+# Around the edges of INTEGER (record ids) and BIGINT (Telegram ids, times), and far beyond.
+EDGES = [0, 1, 2**31 - 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**19, 10**40, 10**50, 10**55 - 1]
+NUMBERS = st.one_of(st.sampled_from(EDGES), st.integers(min_value=0, max_value=10**55))
+FIELD = re.compile(r"\{(\w+):([^}]+)\}")
+LIMITS = {"int": INTEGER_MAX, "bigint": BIGINT_MAX}
+
+
+def registered_patterns(bot: BotHarness) -> list[CallbackPattern]:
+    return [
+        handler.pattern
+        for handlers in bot.app.handlers.values()
+        for handler in handlers
+        if isinstance(handler, CallbackQueryHandler) and isinstance(handler.pattern, CallbackPattern)
+    ]
+
+
+def fill(template: str, draw: Callable[[st.SearchStrategy[Any]], Any]) -> tuple[str, bool]:
+    """Callback data of the template's shape with drawn values; and whether every number fits its column."""
+    data, fits, at = "", True, 0
+    for field in FIELD.finditer(template):
+        kind = field[2]
+        if kind in LIMITS:
+            number = draw(NUMBERS)
+            fits = fits and number <= LIMITS[kind]
+            value = str(number)
+        elif kind == "word":
+            value = draw(st.sampled_from(["en", "zh_CN", "phone", "done", "x"]))
+        else:
+            value = draw(st.sampled_from(kind.split("|")))
+        data += template[at : field.start()] + value
+        at = field.end()
+    return data + template[at:], fits
+
+
+async def test_the_reported_oversized_buttons_are_answered_as_stale(bot: BotHarness, tg: FakeTelegram) -> None:
+    customer = tg.user(306, "Pat", language_code="en")
+    admin = tg.user(900001, "Ada", language_code="en")  # an admin: the staff buttons get past the staff check
+    tg.sends_command(customer, "/start")
+    tg.sends_command(admin, "/start")
+    await bot.deliver()
+    for_customer = ["tickets:close:" + "9" * 50, "care:csat:" + "9" * 40 + ":5", "faq:person:" + "9" * 53]
+    for_customer += ["care:nps:" + "9" * 20, "terms:agree:" + "9" * 20, "privacy:forget:" + "9" * 30]
+    for_customer += ["tickets:close:²", "privacy:forget:²", "faq:helped:٣"]  # digits int() does not read
+    for_staff = ["tk:close:" + "9" * 55, "staff:card:" + "9" * 53, "staff:purchases:2147483648", "audit:1:" + "9" * 30]
+    for_staff += ["staff:bcast:go:" + "9" * 20, "staff:import:commit:" + "9" * 20]
+    presses = [
+        (data, tg.presses_button(user, tg.last_sent(user), data, strict=False))  # type: ignore[arg-type]
+        for user, samples in ((customer, for_customer), (admin, for_staff))
+        for data in samples
+    ]
+    await bot.deliver()
+    for data, press in presses:
+        answer = tg.callback_queries[press.data["callback_query"]["id"]]
+        assert answer.answered and answer.answer["text"].startswith(STALE), data
+
+
+def test_every_button_handler_reads_its_data_with_a_callback_pattern(bot: BotHarness) -> None:
+    """Only the catch-all (no pattern) and the handler of buttons without data take data no pattern checked."""
+    unchecked = [
+        handler.callback.__name__
+        for handlers in bot.app.handlers.values()
+        for handler in handlers
+        if isinstance(handler, CallbackQueryHandler)
+        and handler.pattern is not None
+        and not isinstance(handler.pattern, CallbackPattern)
+        and getattr(handler.pattern, "__name__", None) != "without_data"
+    ]
+    assert unchecked == []
+
+
+@EXAMPLES
+@given(choice=st.data())
+async def test_any_number_in_any_button_is_answered(bot: BotHarness, tg: FakeTelegram, choice: st.DataObject) -> None:
+    admin = tg.user(900001, "Ada", language_code="en")
+    if tg.last_sent(admin) is None:
+        tg.sends_command(admin, "/start")
+        await bot.deliver()
+    patterns = registered_patterns(bot)
+    assert len(patterns) >= 20, "every button's pattern is a CallbackPattern"
+    pattern = choice.draw(st.sampled_from(patterns))
+    data, fits = fill(choice.draw(st.sampled_from(pattern.templates)), choice.draw)
+    press = tg.presses_button(admin, tg.last_sent(admin), data, strict=False)  # type: ignore[arg-type]
+    await bot.deliver()
+    answer = tg.callback_queries[press.data["callback_query"]["id"]]
+    assert answer.answered, data
+    if not fits:  # (an earlier example may have switched the admin to Chinese)
+        assert answer.answer["text"] in {t("en", "fallback.unknown_button"), t("zh_CN", "fallback.unknown_button")}, (
+            data
+        )
+
+
+COMMANDS_WITH_NUMBERS = [
+    "/ticket {n}",
+    "/ticket #{n}",
+    "/assign {n} me",
+    "/assign 1 {n}",
+    "/assign 1 @{n}",
+    "/take {n}",
+    "/resolve #{n}",
+    "/close {n}",
+    "/reopen {n}",
+    "/note #{n} called back",
+    "/customer {n}",
+    "/customer -{n}",
+    "/customer id:{n}",
+    "/purchase {n} 10.00",
+    "/purchase {n} {n}",
+    "/refund {n} R1",
+    "/purchases {n}",
+    "/note {n} prefers mornings",
+    "/redeem {n}",
+    "/audit {n}",
+    "/audit id:{n}",
+    "/faq remove {n}",
+    "/faq remove #{n}",
+    "/terms_publish {n}",
+    "/terms_publish 2 supplement {n}",
+    "/staff add {n}",
+    "/staff remove {n}",
+    "/stats {n}d",
+    "/find {n}",
+    "/start {n}",
+]
+TYPED_NUMBERS = st.one_of(NUMBERS.map(str), st.sampled_from(["²", "٣٤", "-1", "0", "9" * 50, "1e9", "0x10"]))
+
+
+@EXAMPLES
+@given(command=st.sampled_from(COMMANDS_WITH_NUMBERS), number=TYPED_NUMBERS)
+async def test_any_number_typed_into_a_command_gets_a_polite_answer(
+    bot: BotHarness, tg: FakeTelegram, command: str, number: str
+) -> None:
+    admin = tg.user(900001, "Ada", language_code="en")
+    before = len(tg.sent_to(admin))
+    tg.sends_command(admin, command.format(n=number))
+    await bot.deliver()
+    assert len(tg.sent_to(admin)) > before, command.format(n=number)
+
+
+async def test_the_poller_skips_an_update_the_inbox_cannot_hold(
+    bot: BotHarness, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = tg.user(307, "Pat", language_code="en")
+    tg.sends_command(user, "/start")
+    tg.sends_command(tg.user(308, "Max", language_code="en"), "/start")
+    oversized = tg.updates[-1]
+    oversized.update_id = oversized.data["update_id"] = 2**63
+    assert await bot.deliver() == 1
+    assert tg.last_sent(user).content.startswith("Hello, Pat")  # type: ignore[union-attr]
+    assert tg.sent_to(308) == []
+    assert "skipped update of kind message" in caplog.text
+    async with bot.services.sessions() as session:
+        stored = (await session.execute(select(InboxUpdate.update_id))).scalars().all()
+    assert max(stored) < 2**31

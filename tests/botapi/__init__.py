@@ -5,7 +5,7 @@
 * :func:`serve_botapi` — the same fake over HTTP on 127.0.0.1 (``python -m tests.botapi``).
 """
 
-from tests.botapi.core import SENDING_METHODS, CallbackRecord, Fault, SendRecord
+from tests.botapi.core import SENDING_METHODS, CallbackRecord, Fault, SendRecord, StarPayment
 from tests.botapi.markup import MarkupError, parse_html, parse_markdown, parse_markdown_v2
 from tests.botapi.models import (
     BOT_FIRST_NAME,
@@ -46,6 +46,7 @@ __all__ = [
     "Fault",
     "MarkupError",
     "SendRecord",
+    "StarPayment",
     "StoredFile",
     "Topic",
     "UploadedFile",

@@ -52,6 +52,7 @@ SENDING_METHODS = frozenset(
         "sendVenue",
         "sendPoll",
         "sendDice",
+        "sendInvoice",
         "copyMessage",
         "copyMessages",
         "forwardMessage",
@@ -74,6 +75,8 @@ _JSON_PARAMS = frozenset(
         "message_ids",
         "reaction",
         "permissions",
+        "prices",
+        "suggested_tip_amounts",
     ]
 )
 _INT_PARAMS = frozenset(
@@ -95,6 +98,7 @@ _INT_PARAMS = frozenset(
         "height",
         "live_period",
         "video_start_timestamp",
+        "max_tip_amount",
     ]
 )
 _FLOAT_PARAMS = frozenset(["latitude", "longitude", "horizontal_accuracy"])
@@ -114,6 +118,7 @@ _BOOL_PARAMS = frozenset(
         "allow_paid_broadcast",
         "is_big",
         "for_channels",
+        "ok",
     ]
 )
 
@@ -199,6 +204,15 @@ class SendRecord:
 
 
 @dataclass
+class StarPayment:
+    """A payment a user made in Telegram Stars (`XTR`), and whether the bot refunded it."""
+
+    user_id: int
+    total_amount: int
+    refunded: bool = False
+
+
+@dataclass
 class CallbackRecord:
     """A callback query a user created, and the bot's answer if any."""
 
@@ -220,6 +234,8 @@ class TelegramCore:
         self.calls: list[Call] = []
         self.updates: list[FakeUpdate] = []
         self.callback_queries: dict[str, CallbackRecord] = {}
+        self.pre_checkout_queries: dict[str, CallbackRecord] = {}
+        self.star_payments: dict[str, StarPayment] = {}  # by telegram_payment_charge_id
         self.sends: list[SendRecord] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.webhook: JSON | None = None

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from tests.botapi.core import CallbackRecord
+from tests.botapi.core import CallbackRecord, StarPayment
 from tests.botapi.markup import auto_entities
 from tests.botapi.methods import MethodsMixin
 from tests.botapi.models import (
@@ -354,6 +354,47 @@ class DriversMixin(MethodsMixin):
         }
         self.callback_queries[query["id"]] = CallbackRecord(query)
         return self.queue_update("callback_query", query, message)
+
+    # ------------------------------------------------------------------ payments
+    def pays_invoice(self, user: FakeUser, invoice: FakeMessage) -> FakeUpdate:
+        """The user presses Pay under an invoice the bot sent: queues the ``pre_checkout_query`` update."""
+        shown = invoice.data.get("invoice")
+        if shown is None or invoice.chat_id != user.id:
+            raise ValueError(f"{invoice!r} is not an invoice in {user.id}'s chat")
+        query: JSON = {
+            "id": str(5_000_000_000_000_000_000 + self.next_id()),
+            "from": user.to_json(),
+            "currency": shown["currency"],
+            "total_amount": shown["total_amount"],
+            "invoice_payload": invoice.params["payload"],
+        }
+        self.pre_checkout_queries[query["id"]] = CallbackRecord(query)
+        return self.queue_update("pre_checkout_query", query)
+
+    def payment_succeeds(self, user: FakeUser, checkout: FakeUpdate) -> FakeMessage:
+        """Telegram charged the user after the bot approved ``checkout``: queues the ``successful_payment`` message.
+
+        Raises when the bot did not answer the pre-checkout query with ``ok`` (Telegram would not charge).
+        """
+        query = checkout.data["pre_checkout_query"]
+        record = self.pre_checkout_queries[query["id"]]
+        if not (record.answered and record.answer.get("ok")):
+            raise ValueError(f"pre-checkout query {query['id']} was not approved: {record.answer}")
+        charge_id = f"stxCHARGE{self.next_id():08d}" if query["currency"] == "XTR" else f"tg-charge-{self.next_id()}"
+        if query["currency"] == "XTR":
+            self.star_payments[charge_id] = StarPayment(user.id, query["total_amount"])
+        payment = {
+            "currency": query["currency"],
+            "total_amount": query["total_amount"],
+            "invoice_payload": query["invoice_payload"],
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "" if query["currency"] == "XTR" else f"provider-{charge_id}",
+        }
+        return self._user_message(user, None, {"successful_payment": payment})
+
+    def redelivers(self, message: FakeMessage) -> FakeUpdate:
+        """Telegram delivers a message's update again under a new update id (as after a lost confirmation)."""
+        return self.queue_update("message", message.data)
 
     # ------------------------------------------------------------------ groups (staff)
     def group_message(

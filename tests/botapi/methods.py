@@ -661,6 +661,65 @@ class MethodsMixin(TelegramCore):
         record.answer = dict(p)
         return True
 
+    # ------------------------------------------------------------------ payments
+    @api("sendInvoice")
+    def send_invoice(self, p: JSON, f: Files) -> JSON:
+        chat = self._writable_chat(p)
+        title, description = str(p.get("title", "")), str(p.get("description", ""))
+        payload, currency = str(p.get("payload", "")), str(p.get("currency", ""))
+        prices = p.get("prices")
+        if not 1 <= len(title) <= 32:
+            raise bad_request("INVOICE_TITLE_INVALID" if title else "INVOICE_TITLE_EMPTY")
+        if not 1 <= len(description) <= 255:
+            raise bad_request("INVOICE_DESCRIPTION_INVALID" if description else "INVOICE_DESCRIPTION_EMPTY")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise bad_request("INVOICE_PAYLOAD_INVALID")
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise bad_request("CURRENCY_INVALID")
+        if not isinstance(prices, list) or not prices:
+            raise bad_request("can't parse prices JSON object")
+        amounts = [price.get("amount") if isinstance(price, dict) else None for price in prices]
+        if not all(isinstance(amount, int) for amount in amounts) or sum(amounts) <= 0:  # type: ignore[arg-type]
+            raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
+        if currency == "XTR":
+            if p.get("provider_token"):
+                raise bad_request("PAYMENT_PROVIDER_INVALID")  # Stars invoices have no provider
+            if len(prices) != 1:
+                raise bad_request("STARS_INVOICE_INVALID")
+        elif not p.get("provider_token"):
+            raise bad_request("PAYMENT_PROVIDER_INVALID")
+        invoice = {
+            "title": title,
+            "description": description,
+            "start_parameter": str(p.get("start_parameter", "")),
+            "currency": currency,
+            "total_amount": sum(amounts),  # type: ignore[arg-type]
+        }
+        return self._deliver(chat, p, {"invoice": invoice}).snapshot()
+
+    @api("answerPreCheckoutQuery")
+    def answer_pre_checkout_query(self, p: JSON, f: Files) -> bool:
+        record = self.pre_checkout_queries.get(str(p.get("pre_checkout_query_id", "")))
+        if record is None or record.answered:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        if "ok" not in p:
+            raise bad_request('parameter "ok" is required')
+        if not p["ok"] and not str(p.get("error_message", "")):
+            raise bad_request("ERROR_MESSAGE_EMPTY")
+        record.answered = True
+        record.answer = dict(p)
+        return True
+
+    @api("refundStarPayment")
+    def refund_star_payment(self, p: JSON, f: Files) -> bool:
+        payment = self.star_payments.get(str(p.get("telegram_payment_charge_id", "")))
+        if payment is None or payment.user_id != p.get("user_id"):
+            raise bad_request("CHARGE_ID_INVALID")
+        if payment.refunded:
+            raise bad_request("CHARGE_ALREADY_REFUNDED")
+        payment.refunded = True
+        return True
+
     # ------------------------------------------------------------------ forum topics
     @api("createForumTopic")
     def create_forum_topic(self, p: JSON, f: Files) -> JSON:

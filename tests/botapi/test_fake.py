@@ -14,6 +14,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
+    LabeledPrice,
     MenuButtonCommands,
     Message,
     MessageOriginHiddenUser,
@@ -256,6 +257,41 @@ async def test_callback_query_answer_once(tg: FakeTelegram, bot: Bot, alice: Fak
     assert await bot.answer_callback_query(press.callback_query_id or "", text="Closed")
     with pytest.raises(BadRequest, match="Query is too old"):
         await bot.answer_callback_query(press.callback_query_id or "")
+
+
+async def test_stars_invoice_checkout_payment_and_refund(tg: FakeTelegram, bot: Bot, alice: FakeUser) -> None:
+    with pytest.raises(BadRequest, match="Payment_provider_invalid"):
+        await bot.send_invoice(alice.id, "Tea", "Green tea", "p-1", "XTR", [LabeledPrice("Tea", 5)], provider_token="x")
+    with pytest.raises(BadRequest, match="Stars_invoice_invalid"):
+        await bot.send_invoice(alice.id, "Tea", "Green tea", "p-1", "XTR", [LabeledPrice("A", 5), LabeledPrice("B", 1)])
+    with pytest.raises(BadRequest, match="Payment_provider_invalid"):
+        await bot.send_invoice(alice.id, "Tea", "Green tea", "p-1", "EUR", [LabeledPrice("Tea", 500)])
+    sent = await bot.send_invoice(alice.id, "Tea", "Green tea", "p-1", "XTR", [LabeledPrice("Tea", 5)])
+    assert sent.invoice is not None and (sent.invoice.currency, sent.invoice.total_amount) == ("XTR", 5)
+
+    checkout = tg.pays_invoice(alice, tg.sent_to(alice)[0])
+    with pytest.raises(ValueError, match="not approved"):
+        tg.payment_succeeds(alice, checkout)
+    [update] = await bot.get_updates()
+    query = update.pre_checkout_query
+    assert query is not None and (query.invoice_payload, query.from_user.id) == ("p-1", alice.id)
+    with pytest.raises(BadRequest, match="Error_message_empty"):
+        await bot.answer_pre_checkout_query(query.id, ok=False)
+    assert await bot.answer_pre_checkout_query(query.id, ok=True)
+    with pytest.raises(BadRequest, match="Query is too old"):
+        await bot.answer_pre_checkout_query(query.id, ok=True)
+
+    paid = tg.payment_succeeds(alice, checkout)
+    [update] = await bot.get_updates(offset=update.update_id + 1)
+    payment = update.message.successful_payment if update.message else None
+    assert payment is not None and payment.total_amount == 5
+    charge = paid.data["successful_payment"]["telegram_payment_charge_id"]
+    assert payment.telegram_payment_charge_id == charge
+    with pytest.raises(BadRequest, match="Charge_id_invalid"):
+        await bot.refund_star_payment(alice.id + 1, charge)
+    assert await bot.refund_star_payment(alice.id, charge)
+    with pytest.raises(BadRequest, match="Charge_already_refunded"):
+        await bot.refund_star_payment(alice.id, charge)
 
 
 async def test_group_membership_privacy_and_raw_updates(

@@ -480,9 +480,9 @@ async def test_an_erased_customers_purchases_import_back_as_anonymous_amounts(se
         sessions,
         csv_file(PURCHASES, "46,80.00,,2024-05-01,D1,", "46,20.00,,2024-05-02,D2,", "47,50.00,,2024-05-03,E1,"),
     )
-    async with transaction(sessions) as session:
+    async with sessions() as session:
         (di,) = await session.scalars(select(Customer).where(col(Customer.telegram_id) == 46))
-        await privacy.erase_customer(session, customer_id=di.id or 0)
+    await privacy.erase_customer(sessions, customer_id=di.id or 0)
     async with sessions() as session:
         customers_csv, purchases_csv = await export_customers(session), await export_purchases(session)
     assert [line.split(",")[0] for line in purchases_csv.decode("utf-8-sig").splitlines()[1:]] == ["0", "0", "47"]

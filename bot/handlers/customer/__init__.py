@@ -1,0 +1,8 @@
+"""The customer's side: handlers for a customer's private chat with the bot.
+
+Every command here is registered with `CUSTOMER_CHAT`, the one filter that says where customers talk to Carebot.
+"""
+
+from telegram.ext import filters
+
+CUSTOMER_CHAT = filters.ChatType.PRIVATE

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,23 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import touch
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.profile import show_profile
+from bot.ui import callback_data
+from bot.ui.callback_data import CallbackPattern, Values
 from bot.ui.i18n import t
-from scheduler.sender import STOP_CALLBACK
 from storage import customers, surveys
 from storage.db import transaction
 from storage.models import Customer, SurveyResponse
 from storage.surveys import CSAT_COMMENT_AT_MOST, NPS_COMMENT_AT_MOST
 from storage.types import utcnow
-
-PRIVATE = filters.ChatType.PRIVATE
-CSAT_DATA = re.compile(r"^care:csat:(\d+):(\d+)$")
-NPS_DATA = re.compile(r"^care:nps:(\d+)$")
 
 
 async def _reply(context: Context, customer: Customer, key: str, **params: Any) -> None:
@@ -76,35 +73,36 @@ async def _close_buttons(update: Update) -> None:
 Recorded = SurveyResponse | None
 
 
-async def _record_csat(session: AsyncSession, context: Context, customer_id: int, match: re.Match[str]) -> Recorded:
-    return await surveys.record_csat(session, ticket_id=int(match[1]), customer_id=customer_id, score=int(match[2]))
+async def _record_csat(session: AsyncSession, context: Context, customer_id: int, pressed: Values) -> Recorded:
+    ticket_id, score = pressed.number("ticket"), pressed.number("score")
+    return await surveys.record_csat(session, ticket_id=ticket_id, customer_id=customer_id, score=score)
 
 
-async def _record_nps(session: AsyncSession, context: Context, customer_id: int, match: re.Match[str]) -> Recorded:
+async def _record_nps(session: AsyncSession, context: Context, customer_id: int, pressed: Values) -> Recorded:
     window_days = context.services.settings.survey_interval_days
-    return await surveys.record_nps(session, customer_id=customer_id, score=int(match[1]), window_days=window_days)
+    score = pressed.number("score")
+    return await surveys.record_nps(session, customer_id=customer_id, score=score, window_days=window_days)
 
 
 # Each survey's buttons: their callback data, how the score is stored, and up to which score a comment is asked.
-SURVEY_BUTTONS: dict[str, tuple[re.Pattern[str], Callable[..., Awaitable[Recorded]], int]] = {
-    "csat": (CSAT_DATA, _record_csat, CSAT_COMMENT_AT_MOST),
-    "nps": (NPS_DATA, _record_nps, NPS_COMMENT_AT_MOST),
+SURVEY_BUTTONS: dict[str, tuple[CallbackPattern, Callable[..., Awaitable[Recorded]], int]] = {
+    "csat": (callback_data.CSAT, _record_csat, CSAT_COMMENT_AT_MOST),
+    "nps": (callback_data.NPS, _record_nps, NPS_COMMENT_AT_MOST),
 }
 
 
 async def survey_button(update: Update, context: Context) -> None:
-    """A score pressed on a CSAT or NPS question (forged data stores nothing and gets the same polite answer)."""
+    """A score pressed on a CSAT or NPS question (a survey not theirs, or a score out of its scale, stores nothing
+    and gets the same polite answer)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     kind = query.data.split(":")[1]
     pattern, record, comment_at_most = SURVEY_BUTTONS[kind]
-    match = pattern.match(query.data)
+    pressed = pattern.read(query.data)
     customer, _ = await touch(update, context)
     assert customer.id is not None
-    response = None
-    if match is not None:
-        async with transaction(context.services.sessions) as session:
-            response = await record(session, context, customer.id, match)
+    async with transaction(context.services.sessions) as session:
+        response = await record(session, context, customer.id, pressed)
     await _answered(update, context, customer, response, kind=kind, comment_at_most=comment_at_most)
 
 
@@ -156,7 +154,7 @@ async def freshness_button(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None
     await query.answer()
     await _close_buttons(update)
-    if query.data.endswith(":update"):
+    if callback_data.FRESHNESS.read(query.data).word("answer") == "update":
         await show_profile(update, context)
         return
     customer, _ = await touch(update, context)
@@ -169,9 +167,9 @@ async def freshness_button(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("stop_greetings", stop_greetings, filters=PRIVATE))
-    app.add_handler(CommandHandler("start_greetings", start_greetings, filters=PRIVATE))
-    app.add_handler(CallbackQueryHandler(stop_button, pattern=f"^{STOP_CALLBACK}$"))
-    for kind in SURVEY_BUTTONS:
-        app.add_handler(CallbackQueryHandler(survey_button, pattern=rf"^care:{kind}:"))
-    app.add_handler(CallbackQueryHandler(freshness_button, pattern=r"^care:fresh:(yes|update)$"))
+    app.add_handler(CommandHandler("stop_greetings", stop_greetings, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("start_greetings", start_greetings, filters=CUSTOMER_CHAT))
+    app.add_handler(CallbackQueryHandler(stop_button, pattern=callback_data.CARE_STOP))
+    for pattern, _, _ in SURVEY_BUTTONS.values():
+        app.add_handler(CallbackQueryHandler(survey_button, pattern=pattern))
+    app.add_handler(CallbackQueryHandler(freshness_button, pattern=callback_data.FRESHNESS))

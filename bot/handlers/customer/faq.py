@@ -15,6 +15,7 @@ from bot.caller import language_of, touch
 from bot.context import CarebotApp, Context
 from bot.runtime.throttle import auto_replies
 from bot.tickets.filing import file_message, incoming_of
+from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
 from bot.ui.splitting import split_text
@@ -72,7 +73,7 @@ async def helped(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = await language_of(update, context)
-    faq_id = _id_of(query.data)
+    faq_id = callback_data.FAQ_HELPED.read(query.data).number("faq")
     async with transaction(context.services.sessions) as session:
         await faq.record_event(session, event="helped", faq_id=faq_id)
     await query.answer(t(lang, "faq.helped_thanks"))
@@ -83,12 +84,13 @@ async def talk_to_person(update: Update, context: Context) -> None:
     """The question the FAQ answer replied to becomes a ticket, as the customer wrote it."""
     query = update.callback_query
     assert query is not None and query.data is not None
+    faq_id = callback_data.FAQ_PERSON.read(query.data).number("faq")
     customer, _ = await touch(update, context)
     answer = query.message
     question = getattr(answer, "reply_to_message", None)
     await query.answer()
     async with transaction(context.services.sessions) as session:
-        await faq.record_event(session, event="escalated", faq_id=_id_of(query.data))
+        await faq.record_event(session, event="escalated", faq_id=faq_id)
     if answer is not None and hasattr(answer, "edit_reply_markup"):
         await answer.edit_reply_markup(None)
     incoming = incoming_of(question) if question is not None else None
@@ -98,15 +100,10 @@ async def talk_to_person(update: Update, context: Context) -> None:
     category = "other"
     async with context.services.sessions() as session:
         entries = await faq.list_entries(session)
-    category = next((e.category for e in entries if e.id == _id_of(query.data)), category)
+    category = next((e.category for e in entries if e.id == faq_id), category)
     await file_message(context, customer, incoming, category=category)
 
 
-def _id_of(data: str) -> int | None:
-    tail = data.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
-
 def register(app: CarebotApp) -> None:
-    app.add_handler(CallbackQueryHandler(helped, pattern=r"^faq:helped:"))
-    app.add_handler(CallbackQueryHandler(talk_to_person, pattern=r"^faq:person:"))
+    app.add_handler(CallbackQueryHandler(helped, pattern=callback_data.FAQ_HELPED))
+    app.add_handler(CallbackQueryHandler(talk_to_person, pattern=callback_data.FAQ_PERSON))

@@ -15,19 +15,19 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.tickets.views import staff_language
+from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
 from storage import customers, privacy
-from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
-PRIVATE = filters.ChatType.PRIVATE
 FORGET_BUTTON_SECONDS = 3600
 MAX_TEXT = 4096
 DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
@@ -86,10 +86,8 @@ async def ask_forget(update: Update, context: Context) -> None:
     )
 
 
-def _fresh(shown_at: str) -> bool:
-    if not shown_at.isdigit():
-        return False
-    age = time.time() - int(shown_at)
+def _fresh(shown_at: int) -> bool:
+    age = time.time() - shown_at
     return -60 <= age <= FORGET_BUTTON_SECONDS
 
 
@@ -97,24 +95,28 @@ async def forget_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = await language_of(update, context)
-    _, action, *rest = query.data.split(":", 2)
+    pressed = callback_data.PRIVACY.read(query.data)
+    action = pressed.word("action")
     in_private = query.message is not None and query.message.chat.type == ChatType.PRIVATE
     if action == "keep":
         await query.answer()
         await _drop_buttons(query)
         await context.bot.send_message(query.from_user.id, t(lang, "privacy.kept"), parse_mode=ParseMode.HTML)
         return
-    if action != "forget" or not in_private or not rest or not _fresh(rest[0]):
+    if not in_private or not _fresh(pressed.number("shown_at")):
         await query.answer(t(lang, "privacy.button_expired"), show_alert=True)
         return
     await query.answer()
-    async with transaction(context.services.sessions) as session:
+    async with context.services.sessions() as session:
         customer = await customers.get_customer(session, telegram_id=query.from_user.id)
-        erasure = (
-            None
-            if customer is None or customer.id is None
-            else await privacy.erase_customer(session, customer_id=customer.id)
+    # This very update names the customer too: its stored copy goes with the rest.
+    erasure = (
+        None
+        if customer is None or customer.id is None
+        else await privacy.erase_customer(
+            context.services.sessions, customer_id=customer.id, update_id=update.update_id
         )
+    )
     await _drop_buttons(query)
     if erasure is None:
         await context.bot.send_message(query.from_user.id, t(lang, "privacy.nothing_stored"), parse_mode=ParseMode.HTML)
@@ -177,7 +179,7 @@ async def remove_staff_copies(context: Context, erasure: privacy.Erasure) -> Non
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("privacy", show_privacy, filters=PRIVATE))
-    app.add_handler(CommandHandler("mydata", send_my_data, filters=PRIVATE))
-    app.add_handler(CommandHandler("forget", ask_forget, filters=PRIVATE))
-    app.add_handler(CallbackQueryHandler(forget_button, pattern=r"^privacy:"))
+    app.add_handler(CommandHandler("privacy", show_privacy, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("mydata", send_my_data, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("forget", ask_forget, filters=CUSTOMER_CHAT))
+    app.add_handler(CallbackQueryHandler(forget_button, pattern=callback_data.PRIVACY))

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.constants import ParseMode
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import touch
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.terms import details_refused
-from bot.ui.i18n import t
+from bot.ui import callback_data
+from bot.ui.i18n import day, money, t
 from bot.ui.keyboards import profile_keyboard
 from storage import customers
 from storage.db import transaction
-from storage.models import Customer
+from storage.models import Customer, Purchase
+from storage.purchases import list_purchases
 from storage.types import utcnow
 from storage.validation import (
     InvalidValue,
@@ -30,7 +35,37 @@ FIELDS = ("birthday", "phone", "email", "timezone")
 OPTIONAL_DETAILS = ("birthday", "phone", "email")  # stored only under an agreement in force, once one is published
 
 
-def profile_text(customer: Customer, lang: str) -> str:
+RECENT_PURCHASES = 5
+
+
+def purchase_lines(recent: Sequence[Purchase], lang: str, zone: ZoneInfo) -> list[str]:
+    """The customer's latest purchases, newest first, refunds marked."""
+    lines: list[str] = [t(lang, "profile.purchases_title")]
+    for purchase in recent:
+        key = "profile.purchase_refunded_entry" if purchase.refunded_at else "profile.purchase_entry"
+        lines.append(
+            t(
+                lang,
+                key,
+                day=day(purchase.occurred_at.astimezone(zone), lang),
+                amount=money(purchase.amount, purchase.currency, lang),
+                reference=purchase.reference,
+            )
+        )
+    return lines if recent else [*lines, t(lang, "profile.no_purchases")]
+
+
+async def recent_purchases(context: Context, customer: Customer) -> list[Purchase]:
+    assert customer.id is not None
+    async with context.services.sessions() as session:
+        return await list_purchases(session, customer_id=customer.id, limit=RECENT_PURCHASES)
+
+
+def customer_zone(customer: Customer, context: Context) -> ZoneInfo:
+    return ZoneInfo(customer.timezone) if customer.timezone else context.services.settings.zone
+
+
+def profile_text(customer: Customer, lang: str, recent: Sequence[Purchase] = (), zone: ZoneInfo | None = None) -> str:
     unset = t(lang, "profile.unset")
     lines = [
         t(lang, "profile.title"),
@@ -40,6 +75,8 @@ def profile_text(customer: Customer, lang: str) -> str:
         t(lang, "profile.email", value=customer.email or unset),
         t(lang, "profile.timezone", value=customer.timezone or unset),
         "",
+        *purchase_lines(recent, lang, zone or ZoneInfo("UTC")),
+        "",
         t(lang, "profile.hint"),
     ]
     return "\n".join(lines)
@@ -47,9 +84,10 @@ def profile_text(customer: Customer, lang: str) -> str:
 
 async def show_profile(update: Update, context: Context) -> None:
     customer, _ = await touch(update, context)
+    recent = await recent_purchases(context, customer)
     await context.bot.send_message(
         customer.telegram_id,
-        profile_text(customer, customer.language),
+        profile_text(customer, customer.language, recent, customer_zone(customer, context)),
         parse_mode=ParseMode.HTML,
         reply_markup=profile_keyboard(customer.language),
     )
@@ -59,7 +97,7 @@ async def profile_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    action = query.data.split(":", 1)[1]
+    action = callback_data.PROFILE.read(query.data).word("field")
     customer, _ = await touch(update, context)
     lang = customer.language
     if action == "done":
@@ -129,9 +167,10 @@ async def receive_value(update: Update, context: Context, kind: str, _data: dict
         session.add(stored)
     await pending.done(update, context)
     await message.reply_text(t(lang, "profile.updated"), parse_mode=ParseMode.HTML, reply_markup=ReplyKeyboardRemove())
+    recent = await recent_purchases(context, stored)
     await context.bot.send_message(
         customer.telegram_id,
-        profile_text(stored, lang),
+        profile_text(stored, lang, recent, customer_zone(stored, context)),
         parse_mode=ParseMode.HTML,
         reply_markup=profile_keyboard(lang),
     )
@@ -144,6 +183,6 @@ async def menu_profile(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("profile", show_profile, filters=filters.ChatType.PRIVATE))
-    app.add_handler(CallbackQueryHandler(profile_button, pattern=r"^profile:"))
-    app.add_handler(CallbackQueryHandler(menu_profile, pattern=r"^menu:profile$"))
+    app.add_handler(CommandHandler("profile", show_profile, filters=CUSTOMER_CHAT))
+    app.add_handler(CallbackQueryHandler(profile_button, pattern=callback_data.PROFILE))
+    app.add_handler(CallbackQueryHandler(menu_profile, pattern=callback_data.MENU_PROFILE))

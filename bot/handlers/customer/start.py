@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ChatType, ParseMode
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.caller import language_of, touch
 from bot.context import CarebotApp, Context
+from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.terms import offer_agreement
+from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import language_keyboard, main_menu
 from storage import customers
 from storage.db import transaction
 from storage.languages import LANGUAGES
-
-PRIVATE = filters.ChatType.PRIVATE
 
 
 async def start(update: Update, context: Context) -> None:
@@ -57,7 +57,7 @@ async def ask_language(update: Update, context: Context) -> None:
 async def choose_language(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    chosen = query.data.split(":", 1)[1]
+    chosen = callback_data.LANGUAGE.read(query.data).word("code")
     if chosen not in LANGUAGES:
         await query.answer()
         return
@@ -90,9 +90,9 @@ async def menu_language(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("start", start, filters=PRIVATE))
-    app.add_handler(CommandHandler("menu", show_menu, filters=PRIVATE))
-    app.add_handler(CommandHandler("language", ask_language, filters=PRIVATE))
+    app.add_handler(CommandHandler("start", start, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("menu", show_menu, filters=CUSTOMER_CHAT))
+    app.add_handler(CommandHandler("language", ask_language, filters=CUSTOMER_CHAT))
     app.add_handler(CommandHandler("whoami", whoami))
-    app.add_handler(CallbackQueryHandler(choose_language, pattern=r"^lang:"))
-    app.add_handler(CallbackQueryHandler(menu_language, pattern=r"^menu:language$"))
+    app.add_handler(CallbackQueryHandler(choose_language, pattern=callback_data.LANGUAGE))
+    app.add_handler(CallbackQueryHandler(menu_language, pattern=callback_data.MENU_LANGUAGE))

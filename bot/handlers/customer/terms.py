@@ -21,9 +21,12 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.auth import staff_only
 from bot.caller import language_of, touch
 from bot.context import CarebotApp, Context
+from bot.handlers.customer import CUSTOMER_CHAT
+from bot.ui import callback_data
 from bot.ui.agreement_view import agreement_messages, local_day, publish_report
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
+from bot.ui.numbers import row_id
 from storage import agreements
 from storage.agreements import AgreementError, AgreementState, CustomerAgreement
 from storage.db import transaction
@@ -34,7 +37,6 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-PRIVATE = filters.ChatType.PRIVATE
 LATER = "terms:later"
 MAX_FILE_KB = 256
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
@@ -197,9 +199,10 @@ async def agree(update: Update, context: Context, version: int) -> None:
 async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    action, _, argument = query.data.removeprefix("terms:").partition(":")
-    if action == "agree" and argument.isdigit():
-        await agree(update, context, int(argument))
+    pressed = callback_data.TERMS.read(query.data)
+    action = pressed.word("action")
+    if action == "agree":
+        await agree(update, context, pressed.number("version"))
         return
     await query.answer()
     customer, _ = await touch(update, context)
@@ -225,7 +228,8 @@ class PublishRequest:
 
 def parse_publish_args(words: list[str]) -> PublishRequest | None:
     """`N [supplement [M]] [en|zh_CN]` in any order after N; None when it is not that."""
-    if not words or not words[0].isdigit():
+    version = row_id(words[0]) if words else None
+    if version is None:
         return None
     supplement, target, language = False, None, None
     rest = words[1:]
@@ -233,14 +237,15 @@ def parse_publish_args(words: list[str]) -> PublishRequest | None:
         word = rest.pop(0)
         if word.lower() == "supplement":
             supplement = True
-            if rest and rest[0].isdigit():
-                target = int(rest.pop(0))
+            if rest and (number := row_id(rest[0])) is not None:
+                target = number
+                rest.pop(0)
             continue
         try:
             language = normalise_language(word)
         except ValueError:
             return None
-    return PublishRequest(int(words[0]), supplement, target, language)
+    return PublishRequest(version, supplement, target, language)
 
 
 def language_of_file(file_name: str | None, text: str) -> str:
@@ -316,7 +321,7 @@ async def publish_from_chat(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
-    app.add_handler(CommandHandler("terms", show_terms, filters=PRIVATE))
+    app.add_handler(CommandHandler("terms", show_terms, filters=CUSTOMER_CHAT))
     app.add_handler(CommandHandler("terms_publish", publish_from_chat))
     app.add_handler(MessageHandler(filters.Document.ALL & filters.CaptionRegex(PUBLISH_CAPTION), publish_from_chat))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^terms:(agree:\d+|read:\d+|later)$"))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=callback_data.TERMS))

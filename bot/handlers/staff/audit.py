@@ -13,8 +13,10 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.auth import staff_only
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
+from bot.ui import callback_data
 from bot.ui.i18n import Safe, t, when
 from bot.ui.keyboards import button
+from bot.ui.numbers import row_id
 from storage import customers
 from storage.db import transaction
 from storage.models import AuditEntry, Customer, Role, StaffMember
@@ -29,8 +31,7 @@ async def find_customer(context: Context, query: str) -> tuple[Customer | None, 
     """`id:<n>` is the internal customer id (also of erased customers, whose row is gone); anything else is
     looked up like every staff command does (storage.search.lookup_customers)."""
     async with context.services.sessions() as session:
-        if query.lower().startswith("id:") and query[3:].strip().isdigit():
-            customer_id = int(query[3:].strip())
+        if query.lower().startswith("id:") and (customer_id := row_id(query[3:].strip())) is not None:
             found = await customers.get_customer_by_id(session, customer_id=customer_id)
             return (found or Customer(id=customer_id, telegram_id=0)), []
         matches = await lookup_customers(session, query=query, limit=6)
@@ -124,14 +125,11 @@ async def older_page(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = await language_of(update, context)
-    parts = query.data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-        await query.answer(t(lang, "audit.bad_button"), show_alert=True)
-        return
+    pressed = callback_data.AUDIT_OLDER.read(query.data)
     await query.answer()
-    customer, _ = await find_customer(context, f"id:{parts[1]}")
+    customer, _ = await find_customer(context, f"id:{pressed.number('customer')}")
     assert customer is not None
-    text, keyboard = await render_page(context, lang, customer, int(parts[2]))
+    text, keyboard = await render_page(context, lang, customer, pressed.number("before"))
     chat = update.effective_chat
     assert chat is not None
     await context.bot.send_message(
@@ -147,4 +145,4 @@ async def older_page(update: Update, context: Context) -> None:
 
 def register(app: CarebotApp) -> None:
     app.add_handler(CommandHandler("audit", show_audit))
-    app.add_handler(CallbackQueryHandler(older_page, pattern=r"^audit:"))
+    app.add_handler(CallbackQueryHandler(older_page, pattern=callback_data.AUDIT_OLDER))

@@ -19,6 +19,7 @@ from bot.caller import language_of
 from bot.context import CarebotApp, Context, Services
 from bot.handlers import pending
 from bot.handlers.staff.common import actor_id, answer, usage
+from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
 from storage import broadcasts
@@ -99,8 +100,8 @@ async def receive_broadcast_message(update: Update, context: Context, _kind: str
 async def broadcast_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, _, action, raw_id = query.data.split(":")
-    broadcast_id = int(raw_id)
+    pressed = callback_data.BROADCAST.read(query.data)
+    action, broadcast_id = pressed.word("action"), pressed.number("broadcast")
     lang = await language_of(update, context)
     message = query.message
     assert isinstance(message, Message)
@@ -204,4 +205,4 @@ async def on_startup(app: CarebotApp) -> None:
 
 def register(app: CarebotApp) -> None:
     app.add_handler(CommandHandler("broadcast", broadcast_command))
-    app.add_handler(CallbackQueryHandler(broadcast_button, pattern=r"^staff:bcast:(go|no):\d+$"))
+    app.add_handler(CallbackQueryHandler(broadcast_button, pattern=callback_data.BROADCAST))

@@ -27,8 +27,10 @@ from bot.handlers.staff.common import (
     role_and_language,
     usage,
 )
+from bot.purchases.payments import STARS, refund_through_telegram
 from bot.settings import Settings
 from bot.tickets.views import status_label
+from bot.ui import callback_data
 from bot.ui.i18n import money, t
 from bot.ui.keyboards import button
 from storage import coupons, purchases, search
@@ -171,8 +173,7 @@ async def customer_command(update: Update, context: Context) -> None:
         await send_card(update, context, customer)
 
 
-async def _customer_by_id(context: Context, data: str) -> Customer | None:
-    customer_id = int(data.rsplit(":", 1)[1])
+async def _customer_by_id(context: Context, customer_id: int) -> Customer | None:
     async with context.services.sessions() as session:
         return await session.get(Customer, customer_id)
 
@@ -182,7 +183,7 @@ async def card_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    customer = await _customer_by_id(context, query.data)
+    customer = await _customer_by_id(context, callback_data.CUSTOMER_CARD.read(query.data).number("customer"))
     if customer is not None:
         await send_card(update, context, customer)
 
@@ -301,6 +302,10 @@ async def refund_command(update: Update, context: Context) -> None:
         if found.refunded_at is not None:
             await answer(update, t(lang, "staff.refund.already", reference=reference))
             return
+        refused = await refund_through_telegram(context, purchase=found, telegram_id=stored.telegram_id)
+        if refused is not None:
+            await answer(update, t(lang, "staff.refund.star_failed", reference=reference, reason=refused))
+            return
         purchase, move = await purchases.refund_purchase(
             session, customer=stored, reference=reference, vip=context.services.vip
         )
@@ -323,6 +328,7 @@ async def refund_command(update: Update, context: Context) -> None:
                 reference=reference,
             ),
             change,
+            t(lang, "staff.refund.stars_returned") if purchase.currency == STARS else None,
         ),
     )
 
@@ -379,7 +385,7 @@ async def purchases_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    customer = await _customer_by_id(context, query.data)
+    customer = await _customer_by_id(context, callback_data.CUSTOMER_PURCHASES.read(query.data).number("customer"))
     if customer is not None:
         await send_purchases(update, context, customer)
 
@@ -442,5 +448,5 @@ def register(app: CarebotApp) -> None:
     # A `/note` that replies to a message belongs to the tickets handler (a note inside a ticket).
     app.add_handler(CommandHandler("note", note_command, filters=~filters.REPLY))
     app.add_handler(CommandHandler("redeem", redeem_command))
-    app.add_handler(CallbackQueryHandler(card_button, pattern=r"^staff:card:\d+$"))
-    app.add_handler(CallbackQueryHandler(purchases_button, pattern=r"^staff:purchases:\d+$"))
+    app.add_handler(CallbackQueryHandler(card_button, pattern=callback_data.CUSTOMER_CARD))
+    app.add_handler(CallbackQueryHandler(purchases_button, pattern=callback_data.CUSTOMER_PURCHASES))

@@ -10,6 +10,7 @@ from bot.auth import staff_only
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
 from bot.ui.i18n import Safe, t
+from bot.ui.numbers import record_number
 from bot.ui.splitting import split_text
 from storage import faq
 from storage.db import transaction
@@ -29,10 +30,10 @@ async def faq_command(update: Update, context: Context) -> None:
         reply = await _add(context, words[1:], body, lang)
     elif action == "list":
         reply = await _list(context, words[1:], lang)
-    elif action == "remove" and len(words) == 2 and words[1].lstrip("#").isdigit():
+    elif action == "remove" and len(words) == 2 and (faq_id := record_number(words[1])) is not None:
         async with transaction(context.services.sessions) as session:
-            removed = await faq.remove_entry(session, faq_id=int(words[1].lstrip("#")))
-        reply = t(lang, "faq.removed" if removed else "faq.not_found", id=words[1].lstrip("#"))
+            removed = await faq.remove_entry(session, faq_id=faq_id)
+        reply = t(lang, "faq.removed" if removed else "faq.not_found", id=faq_id)
     else:
         reply = t(lang, "faq.usage")
     for part in _chunks(reply):

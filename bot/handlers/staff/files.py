@@ -24,6 +24,7 @@ from bot.context import CarebotApp, Context
 from bot.handlers import pending
 from bot.handlers.staff.common import EditedProgress, actor_id, answer, clip, lines, usage
 from bot.settings import Settings
+from bot.ui import callback_data
 from bot.ui.i18n import Safe, t
 from bot.ui.keyboards import button
 from storage import csv_import, imports
@@ -299,20 +300,21 @@ def _summary_text(lang: str, summary: ImportSummary) -> Safe:
 async def import_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, _, action, raw_id = query.data.split(":")
+    pressed = callback_data.IMPORT.read(query.data)
+    action, import_id = pressed.word("action"), pressed.number("import")
     lang = await language_of(update, context)
     message = query.message
     assert isinstance(message, Message)
     await query.answer()
     if action == "discard":
         async with transaction(context.services.sessions) as session:
-            await imports.claim_import(session, import_id=int(raw_id))
+            await imports.claim_import(session, import_id=import_id)
         await message.edit_text(t(lang, "staff.import.discarded"), parse_mode=ParseMode.HTML)
         return
     await message.edit_text(t(lang, "staff.import.committing"), parse_mode=ParseMode.HTML)
     progress = EditedProgress(message, partial(_committing_text, lang))
     async with progress:
-        outcome = await _commit(context, int(raw_id), actor_id(update), lang, progress)
+        outcome = await _commit(context, import_id, actor_id(update), lang, progress)
     text = outcome.problem if outcome.summary is None else _summary_text(lang, outcome.summary)
     await message.edit_text(clip(text or ""), parse_mode=ParseMode.HTML)
 
@@ -328,4 +330,4 @@ def register(app: CarebotApp) -> None:
     app.add_handler(CommandHandler("export", export_command))
     app.add_handler(CommandHandler("import", import_command))
     app.add_handler(MessageHandler(filters.Document.ALL & IMPORT_CAPTION, import_command))
-    app.add_handler(CallbackQueryHandler(import_button, pattern=r"^staff:import:(commit|discard):\d+$"))
+    app.add_handler(CallbackQueryHandler(import_button, pattern=callback_data.IMPORT))

@@ -188,3 +188,21 @@ async def test_the_webhook_server_serves_until_told_to_stop(bot: BotHarness) -> 
         assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
     server.should_exit = True
     await task
+
+
+async def test_an_update_whose_ids_the_database_cannot_hold_is_refused_for_good(
+    bot: BotHarness, tg: FakeTelegram, client: httpx.AsyncClient
+) -> None:
+    user = tg.user(703, "Ann", language_code="en")
+    update = update_of(tg, tg.sends_command(user, "/start"))
+    oversized = {**update, "update_id": 2**63}
+    answer = await client.post("/telegram/hook", json=oversized, headers={SECRET_HEADER: SECRET})
+    assert answer.status_code == 400  # not a 5xx: Telegram would send it again and again
+    foreign = {**update, "update_id": update["update_id"] + 1}
+    foreign["message"] = {**update["message"], "chat": {**update["message"]["chat"], "id": -(2**70)}}
+    assert (await client.post("/telegram/hook", json=foreign, headers={SECRET_HEADER: SECRET})).status_code == 400
+    assert await stored_update_ids(bot) == []
+    fine = await client.post("/telegram/hook", json=update, headers={SECRET_HEADER: SECRET})
+    assert fine.status_code == 200
+    await bot.dispatcher.drain()
+    assert greetings(tg, user.id) == 1

@@ -18,17 +18,12 @@ from storage import staff_deliveries
 from storage.models import StaffDelivery, Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
-from tests.ids import ADMIN_ID, STAFF_CHAT_ID
+from tests.ids import STAFF_CHAT_ID
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"default_language": "en"})
-
-
-@pytest.fixture
-def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
 
 
 @pytest.fixture

@@ -13,22 +13,11 @@ from storage.models import AuditEntry, Customer, Ticket, TicketMessage
 from storage.types import utcnow
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram, FakeUser
 from tests.harness import BotHarness
-from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"default_language": "en"})
-
-
-@pytest.fixture
-def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
-
-
-@pytest.fixture
-def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
-    return tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from storage.faq import FaqFileError, NewEntry, parse_faq_file
 from storage.models import FaqEntry, FaqEvent, Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
-from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 YAML = """
 - category: order
@@ -36,16 +35,6 @@ YAML = """
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"default_language": "en"})
-
-
-@pytest.fixture
-def admin(tg: FakeTelegram) -> FakeUser:
-    return tg.user(ADMIN_ID, "Alice", last_name="Admin")
-
-
-@pytest.fixture
-def staff(tg: FakeTelegram, admin: FakeUser) -> FakeChat:
-    return tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
 
 
 @pytest.fixture

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from storage import customers, search
 from storage.csv_export import export_customers
 from storage.customers import ERASED_TELEGRAM_ID
+from storage.db import _sqlite_pragmas
 from storage.models import (
     AuditEntry,
     Coupon,
@@ -28,7 +32,8 @@ from storage.models import (
 )
 from tests.botapi import FakeMessage, FakeTelegram
 from tests.harness import BotHarness
-from tests.privacy_support import AGENT_ID, STAFF_CHAT, leaks, seed_customer, text_dump
+from tests.ids import STAFF_CHAT_ID
+from tests.privacy_support import AGENT_ID, leaks, seed_customer, text_dump
 
 pytestmark = pytest.mark.usefixtures("no_handler_errors")
 
@@ -181,10 +186,10 @@ async def test_forget_erases_every_trace_and_start_makes_a_new_potential_custome
         assert trail[-1].detail == f"closed tickets #{seeded.open_ticket}"
 
     # Staff hear the ticket is closed (a number, nothing personal); the bot's copies in the staff chat are gone.
-    staff_note = tg.last_sent(STAFF_CHAT)
+    staff_note = tg.last_sent(STAFF_CHAT_ID)
     assert staff_note is not None
     assert staff_note.content == f"一位客户删除了自己的数据；工单 #{seeded.open_ticket} 已关闭。"
-    assert all(tg.message(STAFF_CHAT, message_id) is None for message_id in seeded.staff_copies)
+    assert all(tg.message(STAFF_CHAT_ID, message_id) is None for message_id in seeded.staff_copies)
 
     # Coming back: a new, potential customer with a new record.
     tg.sends_command(seeded.user, "/start")
@@ -242,3 +247,56 @@ async def test_an_old_forget_button_expires_and_erases_nothing(bot: BotHarness, 
     assert "expired" in answer["text"] and answer["show_alert"] is True
     async with bot.services.sessions() as session:
         assert await customers.get_customer(session, telegram_id=seeded.user.id) is not None
+
+
+def database_files(url: str) -> dict[str, bytes]:
+    """The raw bytes of a SQLite database and its write-ahead log, as a file-level backup would copy them."""
+    path = Path(make_url(url).database or "")
+    return {p.name: p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()}
+
+
+async def test_forget_leaves_no_byte_of_the_customer_in_the_database_files(bot: BotHarness, tg: FakeTelegram) -> None:
+    seeded = await seed_customer(bot, tg)
+    written = "where is my parcel QX-4471-umbrella, call me on the landline"
+    tg.customer_sends_text(seeded.user, written)  # through the inbox, a ticket and the staff relay
+    await bot.deliver()
+    tg.sends_command(seeded.user, "/forget")
+    await bot.deliver()
+    confirm = tg.last_sent(seeded.user)
+    url = bot.services.settings.database_url
+    on_sqlite = url.startswith("sqlite")
+    async with bot.services.engine.connect() as connection:
+        pressed_at = None if on_sqlite else (await connection.execute(text("SELECT clock_timestamp()"))).scalar()
+    tg.presses_button(seeded.user, confirm, forget_button(confirm))  # type: ignore[arg-type]
+    await bot.deliver()
+    assert "Your data is erased" in tg.last_sent(seeded.user).content  # type: ignore[union-attr]
+
+    if not on_sqlite:
+        # PostgreSQL keeps deleted rows as dead tuples until a vacuum: the tables that held them were vacuumed.
+        async with bot.services.engine.connect() as connection:
+            vacuumed = await connection.execute(
+                text("SELECT relname FROM pg_stat_user_tables WHERE last_vacuum >= :pressed_at"),
+                {"pressed_at": pressed_at},
+            )
+            assert {"customers", "ticket_messages", "inbox"} <= set(vacuumed.scalars())
+        return
+    # The bot is still running (its engine open): what a backup of the files would copy holds nothing of them.
+    files = database_files(url)
+    assert "carebot.db" in files
+    secrets = [*seeded.secrets, written, "QX-4471"]
+    found = {
+        (name, secret)
+        for name, data in files.items()
+        for secret in secrets
+        if secret.encode() in data or secret.lower().encode() in data.lower()
+    }
+    assert found == set()
+
+
+def test_every_sqlite_connection_zeroes_what_it_deletes() -> None:
+    """Whatever the SQLite build's default (Debian's is on, upstream's off), Carebot's connections turn it on."""
+    connection = sqlite3.connect(":memory:")
+    connection.execute("PRAGMA secure_delete=OFF")
+    _sqlite_pragmas(connection, None)
+    assert connection.execute("PRAGMA secure_delete").fetchone() == (1,)
+    connection.close()
