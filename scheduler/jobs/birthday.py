@@ -64,4 +64,6 @@ def trigger(config: CareConfig) -> BaseTrigger:
     return CronTrigger(minute=5, timezone=config.zone)
 
 
-JOB = JobSpec("birthday", "birthday greetings with a gift code, 10:00 local", trigger, plan)
+JOB = JobSpec(
+    "birthday", "birthday greetings with a gift code, sent at 10:00 in each customer's own time zone", trigger, plan
+)

@@ -91,4 +91,9 @@ def trigger(config: CareConfig) -> BaseTrigger:
     return CronTrigger(minute=10, timezone=config.zone)
 
 
-JOB = JobSpec("holidays", "holiday greetings (VIPs get a gift code), 10:00 local", trigger, plan)
+JOB = JobSpec(
+    "holidays",
+    "holiday greetings (VIPs get a gift code), sent at 10:00 in each customer's own time zone",
+    trigger,
+    plan,
+)
