@@ -24,9 +24,10 @@ def staff_language(settings: Settings) -> str:
 
 
 def duration(delta: timedelta, lang: str) -> str:
-    """Minutes under two hours (whole hours as hours: "an hour", not "60 min"), then hours, from two days on days."""
+    """Minutes under two hours, then hours, from two days on days. English says whole hours as hours ("within an
+    hour", not "within 60 min"); Chinese keeps the minutes ("60 分钟内")."""
     minutes = max(round(delta.total_seconds() / 60), 0)
-    if minutes < 120 and (minutes < 60 or minutes % 60):
+    if minutes < 120 and (minutes < 60 or minutes % 60 or lang != "en"):
         return t(lang, "tickets.duration.minutes", count=minutes)
     if minutes < 48 * 60:
         return t(lang, "tickets.duration.hours", count=round(minutes / 60))
@@ -51,7 +52,8 @@ def customer_link(customer: Customer) -> Safe:
     return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str) -> Safe:
+def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, staff_role: str | None = None) -> Safe:
+    """The ticket's card; `staff_role` when the customer is a staff member writing as a customer."""
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -75,6 +77,8 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str) ->
         lines.append(html.escape("@" + customer.username, quote=False))
     if customer.unreachable:
         lines.append(t(lang, "tickets.card.unreachable"))
+    if staff_role is not None:
+        lines.append(t(lang, "tickets.card.staff", role=t(lang, f"staff.role.{staff_role}")))
     return Safe("\n".join(lines))
 
 

@@ -54,6 +54,8 @@ async def test_a_staff_member_who_writes_as_a_customer_counts_as_one(bot: BotHar
     world = await staff_world(bot, tg)
     tg.customer_sends_text(world.agent, "I bought your tea for my mother, it arrived broken")
     await bot.deliver()
+    card = next(m for m in tg.sent_to(world.staff_chat) if m.content.startswith("🎫 #1 "))
+    assert "A staff member (agent) writing as a customer." in card.content
     ask = await say(bot, tg, world.admin, "/broadcast all", world.staff_chat)
     assert "1 customer can receive it" in ask.content
     async with bot.services.sessions() as session:
