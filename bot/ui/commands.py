@@ -60,8 +60,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     *_commands(Audience.ADMIN, "staff export import broadcast audit"),
 )
-# Customer commands staff have as well: the rest of the customer menu is of no use in the staff chat.
-STAFF_ALSO = ("whoami", "cancel", "help")
+# Customer commands staff have as well (`/language` sets the language of their private chat with the bot): the
+# rest of the customer menu is of no use to staff.
+STAFF_ALSO = ("language", "whoami", "cancel", "help")
 
 
 def audience_of(role: Role | None) -> Audience:

@@ -107,3 +107,20 @@ async def test_the_staff_language_defaults_to_the_default_language(
     tg.sends_command(english, "/queue", staff)
     await bot.deliver()
     assert CJK.search(tg.last_sent(staff).content)  # type: ignore[union-attr]
+
+
+async def test_a_staff_member_chooses_the_language_of_their_private_chat_with_language(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, admin: FakeUser
+) -> None:
+    tg.sends_command(admin, "/language")
+    await bot.deliver()
+    choice = tg.last_sent(admin)
+    assert choice is not None
+    tg.presses_button(admin, choice, "lang:en")
+    await bot.deliver()
+    tg.sends_command(admin, "/queue")
+    await bot.deliver()
+    assert "The queue is empty" in tg.last_sent(admin).content  # type: ignore[union-attr]
+    tg.sends_command(admin, "/queue", staff)  # the group keeps the staff language
+    await bot.deliver()
+    assert "The queue is empty" in tg.last_sent(staff).content  # type: ignore[union-attr]
