@@ -2,8 +2,8 @@
 
 Added to a group by an admin, the bot answers there with the group's id and the `.env` line that makes it the
 staff chat (as `/help` does there). Groups other than the staff chat that a non-admin added it to are left.
-Without a staff chat, start-up logs one warning and the first admin who writes to the bot is told how to set one. (A customer blocking the bot,
-the same update in a private chat, is bot/handlers/customer/reachability.py's.)
+Without a staff chat, start-up logs one warning and the first admin who writes to the bot is told how to set one.
+(A customer blocking the bot, the same update in a private chat, is bot/handlers/customer/reachability.py's.)
 """
 
 from __future__ import annotations
