@@ -21,8 +21,8 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -69,6 +69,7 @@ class Texts(Protocol):
 
 
 Sleep = Callable[[float], Awaitable[None]]
+ChatWindows = Callable[[int], Sequence[SlidingWindow]]
 
 
 def is_proactive(kind: str, customer_id: int | None) -> bool:
@@ -115,8 +116,12 @@ class OutboxSender:
         texts: Texts,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        chat_windows: ChatWindows | None = None,
     ) -> None:
+        """`chat_windows(chat_id)`, when given, are the chat's limits shared with the bot's other senders (the
+        rate limiter of `bot/`): a group's twenty a minute then hold for everything sent to it."""
         self._bot = bot
+        self._chat_windows = chat_windows
         self._sessions = sessions
         self._config = config
         self._texts = texts
@@ -128,6 +133,7 @@ class OutboxSender:
         self._chat_ready: dict[int, float] = {}
         self._groups: dict[int, SlidingWindow] = {}
         self._pause = asyncio.Lock()
+        self._wake = asyncio.Event()
 
     # ------------------------------------------------------------ the loop
 
@@ -153,16 +159,23 @@ class OutboxSender:
             )
         return report
 
+    def wake(self) -> None:
+        """Something was planned for now (e.g. the survey after a closing): drain at once instead of idling."""
+        self._wake.set()
+
     async def run(self, idle_seconds: float = IDLE_SECONDS) -> None:
-        """Drain, then look again every `idle_seconds`, until cancelled."""
+        """Drain, then look again every `idle_seconds` or when woken, until cancelled."""
         while True:
+            self._wake.clear()
             try:
                 await self.drain()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox sender failed; trying again shortly")
-            await asyncio.sleep(idle_seconds)
+            with suppress(TimeoutError):
+                async with asyncio.timeout(idle_seconds):
+                    await self._wake.wait()
 
     # ------------------------------------------------------------ claiming
 
@@ -271,6 +284,8 @@ class OutboxSender:
         """Seconds until this chat may get another message (0 when it may now)."""
         if not self._limits:
             return 0.0
+        if self._chat_windows is not None:
+            return max(window.delay() for window in self._chat_windows(chat_id))
         if chat_id < 0:
             return self._group(chat_id).delay()
         return max(0.0, self._chat_ready.get(chat_id, 0.0) - self._clock())
@@ -301,6 +316,12 @@ class OutboxSender:
         # the overall window last, so that its slot is taken at the moment of sending.
         while (wait := self._chat_wait(chat_id)) > 0:
             await self._sleep(wait)
+        if self._chat_windows is not None:
+            async with AsyncExitStack() as limits:
+                for window in (*self._chat_windows(chat_id), self._overall):
+                    await limits.enter_async_context(window.use())
+                yield
+            return
         async with self._group(chat_id).use() if chat_id < 0 else nullcontext(), self._overall.use():
             if chat_id >= 0:
                 self._note_private_send(chat_id)

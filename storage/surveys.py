@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -14,7 +15,9 @@ from storage.types import utcnow
 CSAT_SCORES = range(1, 6)
 NPS_SCORES = range(0, 11)
 CSAT_COMMENT_AT_MOST = 3  # a score this low asks what went wrong
-NPS_COMMENT_AT_MOST = 6  # detractors are asked why
+NPS_DETRACTOR_AT_MOST = 6  # 0–6 detractors, 7–8 passives, 9–10 promoters: the NPS rule
+NPS_PROMOTER_AT_LEAST = 9
+NPS_COMMENT_AT_MOST = NPS_DETRACTOR_AT_MOST  # detractors are asked why
 COMMENT_MAX_CHARS = 4000
 
 
@@ -30,10 +33,18 @@ async def record_csat(session: AsyncSession, *, ticket_id: int, customer_id: int
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None or ticket.customer_id != customer_id:
         return None
-    result = await session.execute(select(SurveyResponse).where(col(SurveyResponse.ticket_id) == ticket_id))
-    response = result.scalar_one_or_none() or SurveyResponse(
-        kind=SurveyKind.CSAT.value, customer_id=customer_id, ticket_id=ticket_id, score=score
-    )
+    found = select(SurveyResponse).where(col(SurveyResponse.ticket_id) == ticket_id)
+    response = (await session.execute(found)).scalar_one_or_none()
+    if response is None:  # one answer per ticket, also when two presses arrive at two replicas at once
+        try:
+            async with session.begin_nested():
+                response = SurveyResponse(
+                    kind=SurveyKind.CSAT.value, customer_id=customer_id, ticket_id=ticket_id, score=score
+                )
+                session.add(response)
+                await session.flush()
+        except IntegrityError:
+            response = (await session.execute(found)).scalar_one()
     response.score = score
     response.staff_telegram_id = ticket.assignee_telegram_id
     response.created_at = utcnow()
