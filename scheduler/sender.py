@@ -251,7 +251,11 @@ class OutboxSender:
             if self._config.quiet.held_until(now, self._config.zone_of(greeting_pass.timezone)) is not None:
                 continue
             assert greeting_pass.id is not None
-            while (inserted := await outbox_passes.expand(session, greeting_pass.id, now=now)) is not None:
+            while (
+                inserted := await outbox_passes.expand(
+                    session, greeting_pass.id, now=now, admin_ids=self._config.admin_ids
+                )
+            ) is not None:
                 if inserted:
                     return inserted
         return 0

@@ -64,7 +64,9 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
             if names is None:
                 continue
             async with transaction(sessions) as session:  # one short transaction per pass
-                planned += await plan_pass(session, _greeting(config, day, value, zone, names), now=now)
+                planned += await plan_pass(
+                    session, _greeting(config, day, value, zone, names), now=now, admin_ids=config.admin_ids
+                )
     return planned
 
 
