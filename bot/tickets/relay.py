@@ -40,6 +40,7 @@ from scheduler.sender import retry_after_seconds
 from storage import staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
+from storage.staff import role_of
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -377,7 +378,7 @@ class StaffRelay:
         card = await self._topic_call(
             self.app.bot.send_message,
             chat_id,
-            card_text(ticket, customer, earlier=earlier, lang=self.lang),
+            card_text(ticket, customer, earlier=earlier, lang=self.lang, staff_role=await self._staff_role(customer)),
             parse_mode=ParseMode.HTML,
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
@@ -542,6 +543,12 @@ class StaffRelay:
 
     # ------------------------------------------------------------ the card
 
+    async def _staff_role(self, customer: Customer) -> str | None:
+        """The role of a staff member writing as a customer (their card says so), else None."""
+        async with self.services.sessions() as session:
+            role = await role_of(session, telegram_id=customer.telegram_id, admin_ids=self.services.settings.admin_ids)
+        return role.value if role else None
+
     async def refresh_card(self, ticket_id: int, *, topic: str | None = None) -> None:
         """Edit the card in place to show the ticket as it is now; `topic` "close"/"reopen" its forum topic."""
         async with self.services.sessions() as session:
@@ -552,7 +559,9 @@ class StaffRelay:
             return
         try:
             await self.app.bot.edit_message_text(
-                card_text(ticket, customer, earlier=earlier, lang=self.lang),
+                card_text(
+                    ticket, customer, earlier=earlier, lang=self.lang, staff_role=await self._staff_role(customer)
+                ),
                 chat_id=ticket.staff_chat_id,
                 message_id=ticket.card_message_id,
                 parse_mode=ParseMode.HTML,
