@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -36,7 +38,64 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if engine.dialect.driver == "aiosqlite":
+            event.listen(engine.sync_engine, "do_execute", _execute_in_one_trip)
+            event.listen(engine.sync_engine, "do_executemany", _executemany_in_one_trip)
     return engine
+
+
+# aiosqlite runs each sqlite3 call in the connection's own thread, one hand-over (a queue, a future, a wake-up
+# of the event loop) per call; SQLAlchemy's adapter makes four for a statement (open a cursor, execute, fetch,
+# close). These do the four in one, in that thread, and leave the adapter's cursor as its own `execute` would.
+
+
+def _execute_in_one_trip(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
+    if not isinstance(cursor, AsyncAdapt_aiosqlite_cursor) or cursor.server_side:
+        return False  # SQLAlchemy runs it as usual
+    connection = cursor._connection
+
+    def run() -> tuple[Any, list[Any], int, int | None]:
+        raw = connection._conn.cursor()
+        try:
+            raw.execute(statement, parameters if parameters is not None else ())
+            if raw.description:
+                return raw.description, raw.fetchall(), -1, -1
+            return None, [], raw.rowcount, raw.lastrowid
+        finally:
+            raw.close()
+
+    try:
+        description, rows, rowcount, lastrowid = cursor.await_(connection._execute(run))
+    except Exception as error:
+        cursor._adapt_connection._handle_exception(error)
+    cursor.description = description
+    cursor._rows = deque(rows)
+    cursor.rowcount = rowcount
+    cursor.lastrowid = lastrowid
+    return True
+
+
+def _executemany_in_one_trip(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
+    if not isinstance(cursor, AsyncAdapt_aiosqlite_cursor) or cursor.server_side:
+        return False
+    connection = cursor._connection
+
+    def run() -> tuple[int, int | None]:
+        raw = connection._conn.cursor()
+        try:
+            raw.executemany(statement, parameters)
+            return raw.rowcount, raw.lastrowid
+        finally:
+            raw.close()
+
+    try:
+        rowcount, lastrowid = cursor.await_(connection._execute(run))
+    except Exception as error:
+        cursor._adapt_connection._handle_exception(error)
+    cursor.description = None
+    cursor.rowcount = rowcount
+    cursor.lastrowid = lastrowid
+    return True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
