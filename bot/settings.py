@@ -38,6 +38,9 @@ class Settings(CareConfig, BaseSettings):
     # Purchases that flow in by themselves: the signed order endpoint, and invoices paid inside Telegram.
     api_secret: str = ""
     payment_provider_token: str = ""
+    # The staff desk: a Telegram Mini App served under the path of this public HTTPS URL.
+    webapp_url: str = ""
+    webapp_max_age: int = Field(default=24 * 3600, ge=60)  # seconds a signed initData stays good
 
     # Tickets and the FAQ.
     reopen_days: int = Field(default=7, ge=0)
@@ -57,7 +60,7 @@ class Settings(CareConfig, BaseSettings):
             return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
         return value
 
-    @field_validator("bot_api_url", "bot_api_file_url", "webhook_url")
+    @field_validator("bot_api_url", "bot_api_file_url", "webhook_url", "webapp_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://", value):
@@ -75,6 +78,11 @@ class Settings(CareConfig, BaseSettings):
     def webhook_path(self) -> str:
         """The path Telegram posts updates to: the path of `CAREBOT_WEBHOOK_URL`."""
         return urlsplit(self.webhook_url).path or "/"
+
+    @property
+    def webapp_path(self) -> str:
+        """Where the staff desk is served: the path of `CAREBOT_WEBAPP_URL`, without its trailing slash."""
+        return urlsplit(self.webapp_url).path.rstrip("/")
 
 
 class SettingsError(Exception):

@@ -377,8 +377,8 @@ async def record_staff_message(
     text: str | None,
     file_id: str | None,
     author_telegram_id: int,
-    staff_chat_id: int,
-    staff_message_id: int,
+    staff_chat_id: int | None,
+    staff_message_id: int | None,
     customer_chat_id: int | None = None,
     customer_message_id: int | None = None,
 ) -> TicketMessage:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import (
@@ -125,29 +125,54 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
 
 
 async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
-    lang = _lang(context)
     async with context.services.sessions() as session:
         if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
+    incoming = incoming_of(message)
+    problem = await send_reply(
+        context,
+        ticket,
+        author_telegram_id=user.id,
+        send=lambda chat_id: context.bot.copy_message(chat_id, message.chat_id, message.message_id),
+        kind=incoming.kind if incoming else "other",
+        text=incoming.text if incoming else None,
+        file_id=incoming.file_id if incoming else None,
+        staff_chat_id=message.chat_id,
+        staff_message_id=message.message_id,
+        lang=_lang(context),
+    )
+    if problem is not None:
+        await message.reply_text(problem, parse_mode=ParseMode.HTML)
+
+
+async def send_reply(
+    context: Context,
+    ticket: Ticket,
+    *,
+    author_telegram_id: int,
+    send: Callable[[int], Awaitable[Any]],
+    kind: str,
+    text: str | None,
+    file_id: str | None,
+    lang: str,
+    staff_chat_id: int | None = None,
+    staff_message_id: int | None = None,
+) -> Safe | None:
+    """A staff reply to the customer of `ticket` (from the staff chat or the desk): `send(customer chat id)` sends
+    it, then it is stored and the ticket moves on. Returns None when delivered, else what to tell the staff member
+    (closed ticket, refused, customer unreachable)."""
+    async with context.services.sessions() as session:
         customer = await session.get(Customer, ticket.customer_id)
     assert customer is not None
     if ticket.status == TicketStatus.CLOSED.value:
-        await message.reply_text(t(lang, "tickets.staff.reply_to_closed", number=ticket.id), parse_mode="HTML")
-        return
+        return t(lang, "tickets.staff.reply_to_closed", number=ticket.id)
     try:
-        copied = await to_customer(
-            context,
-            customer.telegram_id,
-            lambda: context.bot.copy_message(customer.telegram_id, message.chat_id, message.message_id),
-        )
+        sent = await to_customer(context, customer.telegram_id, lambda: send(customer.telegram_id))
     except BadRequest as error:
-        await message.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
-        return
-    if copied is None:
-        await message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
+        return t(lang, "tickets.staff.not_delivered", reason=error.message)
+    if sent is None:
         await _refresh(context, ticket.id or 0)
-        return
-    incoming = incoming_of(message)
+        return t(lang, "tickets.staff.undeliverable")
     async with transaction(context.services.sessions) as session:
         current = await tickets.get_ticket(session, ticket_id=ticket.id or 0)
         assert current is not None
@@ -156,18 +181,19 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
             session,
             ticket=current,
             direction=MessageDirection.OUT,
-            kind=incoming.kind if incoming else "other",
-            text=incoming.text if incoming else None,
-            file_id=incoming.file_id if incoming else None,
-            author_telegram_id=user.id,
-            staff_chat_id=message.chat_id,
-            staff_message_id=message.message_id,
+            kind=kind,
+            text=text,
+            file_id=file_id,
+            author_telegram_id=author_telegram_id,
+            staff_chat_id=staff_chat_id,
+            staff_message_id=staff_message_id,
             customer_chat_id=customer.telegram_id,
-            customer_message_id=copied.message_id,
+            customer_message_id=getattr(sent, "message_id", None),
         )
         changed = before != (current.status, current.first_response_at)
     if changed:
         await _refresh(context, ticket.id or 0)
+    return None
 
 
 async def on_staff_edit(update: Update, context: Context) -> None:

@@ -8,7 +8,6 @@ Every card view and change writes an audit row. Agents see phone numbers and ema
 from __future__ import annotations
 
 import re
-import secrets
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
@@ -27,6 +26,7 @@ from bot.handlers.staff.common import (
     role_and_language,
     usage,
 )
+from bot.handlers.staff.record_changes import PurchaseOutcome, record_staff_purchase, save_note, too_long
 from bot.purchases.payments import STARS, refund_through_telegram
 from bot.tickets.views import status_label
 from bot.ui import callback_data
@@ -38,10 +38,9 @@ from storage.csv_import import parse_amount
 from storage.customer_card import CustomerCard, customer_card
 from storage.db import transaction
 from storage.models import Customer, Role
-from storage.notes import MAX_NOTE_LENGTH, add_note
+from storage.notes import MAX_NOTE_LENGTH
 from storage.segments import SegmentMove
 from storage.staff import audit
-from storage.types import utcnow
 
 
 def mask_phone(phone: str) -> str:
@@ -221,37 +220,30 @@ async def purchase_command(update: Update, context: Context) -> None:
             update, lines(t(lang, "staff.purchase.bad_amount", amount=parts[1]), t(lang, "staff.usage.purchase"))
         )
         return
-    reference = parts[2] if len(parts) > 2 else f"chat-{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+    reference = parts[2] if len(parts) > 2 else None
     note = parts[3] if len(parts) > 3 else None
-    if len(reference) > 128 or (note is not None and len(note) > 1000):
+    if too_long(reference, note):
         await answer(update, t(lang, "staff.purchase.too_long"))
         return
     customer = await resolve_customer(update, context, parts[0])
     if customer is None:
         return
+    assert customer.id is not None
     settings = context.services.settings
-    async with transaction(context.services.sessions) as session:
-        stored = await session.get(Customer, customer.id)
-        assert stored is not None and stored.id is not None
-        if await purchases.find_purchase(session, customer_id=stored.id, reference=reference):
-            await answer(update, t(lang, "staff.purchase.duplicate", reference=reference))
-            return
-        _, move = await purchases.record_purchase(
-            session,
-            customer=stored,
-            amount=amount,
-            currency=settings.currency,
-            reference=reference,
-            vip=context.services.vip,
-            note=note,
-        )
-        await audit(
-            session,
-            actor_telegram_id=actor_id(update),
-            action="purchase.record",
-            customer_id=stored.id,
-            detail=reference,
-        )
+    done = await record_staff_purchase(
+        context.services,
+        customer_id=customer.id,
+        amount=amount,
+        reference=reference,
+        note=note,
+        actor_telegram_id=actor_id(update),
+    )
+    reference = done.reference
+    if done.outcome == PurchaseOutcome.DUPLICATE:
+        await answer(update, t(lang, "staff.purchase.duplicate", reference=reference))
+        return
+    stored, move = done.customer, done.move
+    assert stored is not None and move is not None
     change = segment_move_line(lang, move)
     await answer(
         update,
@@ -397,9 +389,7 @@ async def note_command(update: Update, context: Context) -> None:
     if customer is None:
         return
     assert customer.id is not None
-    async with transaction(context.services.sessions) as session:
-        await add_note(session, customer_id=customer.id, author_telegram_id=actor_id(update), text=parts[1])
-        await audit(session, actor_telegram_id=actor_id(update), action="customer.note", customer_id=customer.id)
+    await save_note(context.services, customer_id=customer.id, actor_telegram_id=actor_id(update), text=parts[1])
     await answer(update, t(lang, "staff.note.saved", name=customer.display_name))
 
 
