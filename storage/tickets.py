@@ -447,12 +447,14 @@ def reopen(ticket: Ticket) -> bool:
     return True
 
 
-async def queue(session: AsyncSession) -> list[tuple[Ticket, Customer]]:
-    """Tickets waiting for staff: VIP customers first, then the longest waiting."""
+async def queue(
+    session: AsyncSession, *, statuses: Sequence[TicketStatus] = (TicketStatus.OPEN,)
+) -> list[tuple[Ticket, Customer]]:
+    """Tickets waiting for staff (or in any of `statuses`): VIP customers first, then the longest waiting."""
     result = await session.execute(
         select(Ticket, Customer)
         .join(Customer, col(Customer.id) == col(Ticket.customer_id))
-        .where(col(Ticket.status) == TicketStatus.OPEN)
+        .where(col(Ticket.status).in_(statuses))
     )
     rows = [(ticket, customer) for ticket, customer in result.all()]
     rows.sort(key=lambda row: (row[1].segment != "vip", row[0].waiting_since or row[0].opened_at, row[0].id))

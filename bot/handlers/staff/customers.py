@@ -26,16 +26,24 @@ from bot.handlers.staff.common import (
     role_and_language,
     usage,
 )
-from bot.handlers.staff.record_changes import PurchaseOutcome, record_staff_purchase, save_note, too_long
+from bot.handlers.staff.records import (
+    MIN_SEARCH_LENGTH,
+    PurchaseOutcome,
+    find_customers,
+    open_card,
+    record_staff_purchase,
+    save_note,
+    too_long,
+)
 from bot.purchases.payments import STARS, refund_through_telegram
 from bot.tickets.views import status_label
 from bot.ui import callback_data
 from bot.ui.i18n import money, t
 from bot.ui.keyboards import LANGUAGE_NAMES, button
-from storage import coupons, purchases, search
+from storage import coupons, purchases
 from storage.coupons import RedeemOutcome
 from storage.csv_import import parse_amount
-from storage.customer_card import CustomerCard, customer_card
+from storage.customer_card import CustomerCard
 from storage.db import transaction
 from storage.models import Customer, Role
 from storage.notes import MAX_NOTE_LENGTH
@@ -147,10 +155,7 @@ def segment_move_line(lang: str, move: SegmentMove) -> str:
 
 async def send_card(update: Update, context: Context, customer: Customer) -> None:
     role, lang = await role_and_language(update, context)
-    assert customer.id is not None
-    async with transaction(context.services.sessions) as session:
-        card = await customer_card(session, customer=customer)
-        await audit(session, actor_telegram_id=actor_id(update), action="customer.view", customer_id=customer.id)
+    card = await open_card(context.services, customer=customer, actor_telegram_id=actor_id(update))
     await answer(update, card_text(card, role=role, lang=lang, context=context), card_markup(customer, lang))
 
 
@@ -183,13 +188,11 @@ async def card_button(update: Update, context: Context) -> None:
 @staff_only(Role.AGENT)
 async def find_command(update: Update, context: Context) -> None:
     text = command_text(update)
-    if len(text) < 2:
+    if len(text) < MIN_SEARCH_LENGTH:
         await usage(update, context, "find")
         return
     role, lang = await role_and_language(update, context)
-    async with transaction(context.services.sessions) as session:
-        matches = await search.fuzzy_find(session, query=text, limit=10)
-        await audit(session, actor_telegram_id=actor_id(update), action="customer.search", detail=f"{len(matches)}")
+    matches = await find_customers(context.services, query=text, actor_telegram_id=actor_id(update))
     if not matches:
         await answer(update, t(lang, "staff.find.none", query=text))
         return

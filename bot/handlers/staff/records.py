@@ -1,5 +1,5 @@
-"""Staff changes to a customer record, one rule each, whether typed in chat (`/note`, `/purchase`) or sent from
-the desk: what is accepted, what is stored and the audit row written with it."""
+"""Staff reads and changes of customer records, one rule each, whether typed in chat (`/customer`, `/find`,
+`/note`, `/purchase`) or done on the desk: what is accepted, what is stored or read, and the audit row written."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.context import Services
-from storage import purchases
+from storage import purchases, search
+from storage.customer_card import CustomerCard, customer_card
 from storage.db import transaction
 from storage.models import Customer
 from storage.notes import MAX_NOTE_LENGTH, add_note
@@ -18,7 +19,25 @@ from storage.staff import audit
 from storage.types import utcnow
 
 MAX_REFERENCE_LENGTH = 128
+MIN_SEARCH_LENGTH = 2
 MAX_PURCHASE_NOTE_LENGTH = 1000
+
+
+async def open_card(services: Services, *, customer: Customer, actor_telegram_id: int) -> CustomerCard:
+    """Everything the card shows; the look is audited."""
+    assert customer.id is not None
+    async with transaction(services.sessions) as session:
+        card = await customer_card(session, customer=customer)
+        await audit(session, actor_telegram_id=actor_telegram_id, action="customer.view", customer_id=customer.id)
+    return card
+
+
+async def find_customers(services: Services, *, query: str, actor_telegram_id: int) -> list[search.Match]:
+    """`/find`: the best ten customers for the text, typos included; audited with the count (not the text)."""
+    async with transaction(services.sessions) as session:
+        matches = await search.fuzzy_find(session, query=query, limit=10)
+        await audit(session, actor_telegram_id=actor_telegram_id, action="customer.search", detail=f"{len(matches)}")
+    return matches
 
 
 async def save_note(services: Services, *, customer_id: int, actor_telegram_id: int, text: str) -> bool:
