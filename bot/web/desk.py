@@ -101,7 +101,7 @@ class Desk:
         role = await role_for(self.services, telegram_id=user.id, username=user.username)
         if role is None:
             log.info("desk: request from someone who is not staff")
-            return self.refusal(request, 403, "webapp.refused.staff_only")
+            return self.refusal(request, 403, "webapp.refused.staff_only", user)
         return Caller(user=user, role=role, lang=self.language(request, user))
 
     def language(self, request: Request, user: WebAppUser) -> str:
@@ -110,8 +110,8 @@ class Desk:
             return chosen
         return language_from_telegram(user.language_code, self.services.settings.default_language)
 
-    def refusal(self, request: Request, status: int, key: str) -> Response:
-        lang = self.language(request, WebAppUser(0, "", None, None, None))
+    def refusal(self, request: Request, status: int, key: str, user: WebAppUser | None = None) -> Response:
+        lang = self.language(request, user or WebAppUser(0, "", None, None, None))
         return HTMLResponse(
             templates.get_template("refused.html").render(message=Markup(t(lang, key))),
             status_code=status,
