@@ -18,6 +18,9 @@ from telegram import (
     BotCommandScopeChat,
     BotCommandScopeChatMember,
     BotCommandScopeDefault,
+    MenuButtonDefault,
+    MenuButtonWebApp,
+    WebAppInfo,
 )
 from telegram.error import TelegramError
 
@@ -102,14 +105,28 @@ async def set_menu(bot: Bot, scope: BotCommandScope, audience: Audience, default
 
 
 async def clear_menu(bot: Bot, chat_id: int) -> None:
-    """A former staff member's private chat goes back to the customers' menu."""
+    """A former staff member's private chat goes back to the customers' menu (and loses the desk button)."""
     scope = BotCommandScopeChat(chat_id)
     try:
         await bot.delete_my_commands(scope=scope)
         for code in MENU_LANGUAGES:
             await bot.delete_my_commands(scope=scope, language_code=code)
+        await bot.set_chat_menu_button(chat_id=chat_id, menu_button=MenuButtonDefault())
     except TelegramError as error:
         log.warning("could not clear a private chat's command menu: %s", error.message)
+
+
+async def set_desk_button(bot: Bot, chat_id: int, *, desk_url: str, language: str) -> None:
+    """A staff member's private chat gets the **Open desk** menu button (when the desk is served)."""
+    if not desk_url:
+        return
+    from bot.ui.i18n import t
+
+    button = MenuButtonWebApp(text=t(language, "webapp.menu.open"), web_app=WebAppInfo(url=desk_url))
+    try:
+        await bot.set_chat_menu_button(chat_id=chat_id, menu_button=button)
+    except TelegramError as error:
+        log.warning("could not set the desk button of a private chat: %s", error.message)
 
 
 async def publish_menus(
@@ -118,14 +135,17 @@ async def publish_menus(
     default_language: str,
     staff_chat_id: int | None,
     staff: Iterable[tuple[int, Role]],
+    desk_url: str = "",
 ) -> None:
-    """Customers get the default menu, the staff chat the agents' menu, each staff member's private chat their role's."""
+    """Customers get the default menu, the staff chat the agents' menu, each staff member's private chat their role's
+    (and the desk button, when the desk is served)."""
     assert set(MENU_LANGUAGES.values()) <= set(LANGUAGES)
     await set_menu(bot, BotCommandScopeDefault(), Audience.CUSTOMER, default_language)
     if staff_chat_id is not None:
         await set_menu(bot, BotCommandScopeChat(staff_chat_id), Audience.AGENT, default_language)
     for telegram_id, role in staff:
         await set_menu(bot, BotCommandScopeChat(telegram_id), audience_of(role), default_language)
+        await set_desk_button(bot, telegram_id, desk_url=desk_url, language=default_language)
         if staff_chat_id is not None and role == Role.ADMIN:
             # Admins see their own commands in the staff chat too.
             scope = BotCommandScopeChatMember(staff_chat_id, telegram_id)

@@ -12,7 +12,15 @@ from bot.auth import in_staff_place, staff_only, staff_role
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, usage
-from bot.ui.commands import Audience, audience_of, clear_menu, commands_for, publish_menus, set_menu
+from bot.ui.commands import (
+    Audience,
+    audience_of,
+    clear_menu,
+    commands_for,
+    publish_menus,
+    set_desk_button,
+    set_menu,
+)
 from bot.ui.i18n import t
 from storage import customers, staff
 from storage.db import transaction
@@ -33,6 +41,7 @@ async def publish_all_menus(app: CarebotApp) -> None:
         default_language=settings.default_language,
         staff_chat_id=settings.staff_chat_id,
         staff=sorted(people.items()),
+        desk_url=settings.webapp_url,
     )
 
 
@@ -113,6 +122,12 @@ async def add_member(update: Update, context: Context, who: str, role: Role) -> 
             BotCommandScopeChat(member.telegram_id),
             audience_of(role),
             context.services.settings.default_language,
+        )
+        await set_desk_button(
+            context.bot,
+            member.telegram_id,
+            desk_url=context.services.settings.webapp_url,
+            language=context.services.settings.default_language,
         )
     await answer(update, text)
 
