@@ -16,7 +16,7 @@ from bot.handlers.staff.records import (
     save_note,
 )
 from bot.tickets.views import category_label, is_vip, status_label
-from bot.ui.i18n import money, t
+from bot.ui.i18n import Safe, money, t
 from bot.web.desk import NO_STORE, Caller, Desk, form_of
 from storage import purchases, tickets
 from storage.csv_import import parse_amount
@@ -117,7 +117,7 @@ async def _purchase(desk: Desk, customer: Customer, form: dict[str, str], caller
         name=customer.display_name,
         reference=done.reference,
     )
-    return recorded + "\n" + segment_move_line(lang, done.move)
+    return Safe(recorded + "\n" + segment_move_line(lang, done.move))  # two catalog texts
 
 
 async def search_page(desk: Desk, request: Request, caller: Caller) -> Response:
