@@ -45,7 +45,7 @@ from bot.ui import callback_data
 from bot.ui.i18n import Safe, t
 from bot.ui.numbers import record_number
 from bot.ui.splitting import split_text
-from storage import tickets
+from storage import staff_deliveries, tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
 from storage.staff import audit
@@ -62,6 +62,7 @@ EDITABLE_MEDIA = {
     "animation": InputMediaAnimation,
 }
 TOLD_NOT_STAFF = "told_not_staff"
+REPLY_SHOWN = 3500  # of a desk reply's text, in its notice to the staff chat (a message holds 4096 characters)
 
 
 def _lang(context: Context) -> str:
@@ -157,10 +158,12 @@ async def send_reply(
     lang: str,
     staff_chat_id: int | None = None,
     staff_message_id: int | None = None,
+    author_name: str | None = None,
 ) -> Safe | None:
     """A staff reply to the customer of `ticket` (from the staff chat or the desk): `send(customer chat id)` sends
-    it, then it is stored and the ticket moves on. Returns None when delivered, else what to tell the staff member
-    (closed ticket, refused, customer unreachable)."""
+    it, then it is stored and the ticket moves on. A reply that is not a staff-chat message (the desk's) is shown in
+    the staff chat under the ticket, with `author_name`. Returns None when delivered, else what to tell the staff
+    member (closed ticket, refused, customer unreachable)."""
     async with context.services.sessions() as session:
         customer = await session.get(Customer, ticket.customer_id)
     assert customer is not None
@@ -177,7 +180,7 @@ async def send_reply(
         current = await tickets.get_ticket(session, ticket_id=ticket.id or 0)
         assert current is not None
         before = (current.status, current.first_response_at)
-        await tickets.record_staff_message(
+        stored = await tickets.record_staff_message(
             session,
             ticket=current,
             direction=MessageDirection.OUT,
@@ -190,7 +193,20 @@ async def send_reply(
             customer_chat_id=customer.telegram_id,
             customer_message_id=getattr(sent, "message_id", None),
         )
+        if staff_chat_id is None:
+            await staff_deliveries.enqueue(
+                session,
+                key=f"notice:reply:{stored.id}",
+                ticket_id=current.id or 0,
+                kind="notice",
+                params={
+                    "template": "webapp.staff_chat.reply",
+                    "params": {"name": author_name or str(author_telegram_id), "text": (text or "")[:REPLY_SHOWN]},
+                },
+            )
         changed = before != (current.status, current.first_response_at)
+    if staff_chat_id is None:
+        relay_of(context.application).wake()
     if changed:
         await _refresh(context, ticket.id or 0)
     return None

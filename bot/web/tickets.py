@@ -191,6 +191,7 @@ async def _reply(desk: Desk, number: int, text: str, caller: Caller) -> str:
         text=text,
         file_id=None,
         lang=lang,
+        author_name=caller.user.full_name,
     )
     return problem or t(lang, "webapp.reply.sent", number=number)
 
