@@ -1,4 +1,4 @@
-"""Everything a customer card shows, gathered in a few queries."""
+"""Everything a customer card shows (in chat and, with its histories, on the desk), gathered in a few queries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import Customer, CustomerNote, Purchase, SurveyResponse, Ticket, TicketStatus
+from storage.models import Customer, CustomerNote, Purchase, SegmentChange, SurveyResponse, Ticket, TicketStatus
 from storage.notes import list_notes
 
 OPEN_STATUSES = (TicketStatus.OPEN.value, TicketStatus.PENDING.value)
@@ -62,3 +62,25 @@ async def customer_card(session: AsyncSession, *, customer: Customer, recent: in
     ).scalar_one_or_none()
     notes = await list_notes(session, customer_id=customer.id)
     return CustomerCard(customer, last_purchase, open_tickets, recent_tickets, last_satisfaction, notes)
+
+
+async def segment_history(session: AsyncSession, *, customer_id: int, limit: int = 10) -> list[SegmentChange]:
+    """The customer's segment moves, newest first."""
+    result = await session.execute(
+        select(SegmentChange)
+        .where(col(SegmentChange.customer_id) == customer_id)
+        .order_by(col(SegmentChange.changed_at).desc(), col(SegmentChange.id).desc())
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def survey_answers(session: AsyncSession, *, customer_id: int, limit: int = 10) -> list[SurveyResponse]:
+    """The customer's CSAT and NPS answers, newest first."""
+    result = await session.execute(
+        select(SurveyResponse)
+        .where(col(SurveyResponse.customer_id) == customer_id)
+        .order_by(col(SurveyResponse.created_at).desc(), col(SurveyResponse.id).desc())
+        .limit(limit)
+    )
+    return list(result.scalars())

@@ -19,10 +19,13 @@ from bot.tickets.views import category_label, is_vip, status_label
 from bot.ui.i18n import Safe, money, t
 from bot.web.desk import NO_STORE, Caller, Desk, form_of
 from storage import purchases, tickets
+from storage.agreements import customer_agreement
 from storage.csv_import import parse_amount
+from storage.customer_card import segment_history, survey_answers
 from storage.customers import ERASED_TELEGRAM_ID
 from storage.models import Customer
 from storage.notes import MAX_NOTE_LENGTH
+from storage.types import utcnow
 
 
 def contact_of(customer: Customer, caller: Caller) -> tuple[str | None, str | None]:
@@ -44,6 +47,9 @@ async def customer_page(desk: Desk, request: Request, caller: Caller, *, flash: 
             return desk.render("missing.html", caller, http_status=404, message=t(lang, "webapp.customer.none"))
         bought = await purchases.list_purchases(session, customer_id=customer_id, limit=20)
         their_tickets = await tickets.customer_tickets(session, customer_id=customer_id, limit=20)
+        moves = await segment_history(session, customer_id=customer_id)
+        surveys = await survey_answers(session, customer_id=customer_id)
+        agreement = await customer_agreement(session, customer_id=customer_id, now=utcnow())
     card = await open_card(desk.services, customer=customer, actor_telegram_id=caller.user.id)
     phone, email = contact_of(customer, caller)
     currency = desk.services.settings.currency
@@ -59,6 +65,10 @@ async def customer_page(desk: Desk, request: Request, caller: Caller, *, flash: 
         total=money(customer.total_spent, currency, lang),
         purchases=[(purchase, money(purchase.amount, purchase.currency, lang)) for purchase in bought],
         tickets=their_tickets,
+        moves=moves,
+        surveys=surveys,
+        agreement=agreement,
+        segment_name=lambda name: segment_name(lang, name),
         status_label=lambda status: status_label(status, lang),
         category_label=lambda category: category_label(category, lang),
         flash=flash,

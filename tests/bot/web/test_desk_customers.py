@@ -62,11 +62,14 @@ async def test_notes_and_purchases_from_the_card_follow_the_commands_rules(bot: 
         wrong = await http.post(f"{act}/purchase", data={"amount": "-3"}, headers=signed(world.agent, token))
         empty = await http.post(f"{act}/note", data={"text": "  "}, headers=signed(world.agent, token))
         outsider = await http.post(f"{act}/note", data={"text": "x"}, headers=signed(world.outsider, token))
+        card = await http.get(f"{BASE}/view/customer/{customer.id}", headers=signed(world.agent, token))
     assert "Prefers e-mail" in noted.text
     assert "A-1" in bought.text and "potential → <b>new</b>" in bought.text
     assert "already" in twice.text.lower()
     assert "-3" in wrong.text and empty.status_code == 200
     assert outsider.status_code == 403
+    assert "Segment history" in card.text and "potential → new <span class=\"muted\">(purchase)</span>" in card.text
+    assert 'data-agreement="none_required"' in card.text and "Prefers e-mail" in card.text
     async with bot.services.sessions() as session:
         stored = await session.get(Customer, customer.id)
     assert stored is not None and stored.purchase_count == 1 and stored.total_spent == Decimal("120.50")
