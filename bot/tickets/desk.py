@@ -107,9 +107,37 @@ async def _tell_not_staff(message: Message, user: User, context: Context) -> Non
 
 
 async def _save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
+    saved = await save_note(
+        context,
+        ticket,
+        author_telegram_id=user.id,
+        text=text,
+        staff_chat_id=message.chat_id,
+        staff_message_id=message.message_id,
+    )
+    if saved:
+        with contextlib.suppress(TelegramError):
+            await message.set_reaction(ReactionTypeEmoji("✍"))
+
+
+async def save_note(
+    context: Context,
+    ticket: Ticket,
+    *,
+    author_telegram_id: int,
+    text: str,
+    staff_chat_id: int | None = None,
+    staff_message_id: int | None = None,
+) -> bool:
+    """An internal note in the ticket (from the staff chat, or the desk without a staff-chat message), never sent
+    to the customer. False when that staff-chat message was stored before."""
     async with transaction(context.services.sessions) as session:
-        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
-            return
+        if (
+            staff_chat_id is not None
+            and staff_message_id is not None
+            and await tickets.find_staff_message(session, chat_id=staff_chat_id, message_id=staff_message_id)
+        ):
+            return False
         await tickets.record_staff_message(
             session,
             ticket=ticket,
@@ -117,12 +145,11 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
             kind="text",
             text=text,
             file_id=None,
-            author_telegram_id=user.id,
-            staff_chat_id=message.chat_id,
-            staff_message_id=message.message_id,
+            author_telegram_id=author_telegram_id,
+            staff_chat_id=staff_chat_id,
+            staff_message_id=staff_message_id,
         )
-    with contextlib.suppress(TelegramError):
-        await message.set_reaction(ReactionTypeEmoji("✍"))
+    return True
 
 
 async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from telegram.error import TelegramError
 
-from bot.tickets.desk import ACTIONS, apply_action, send_reply
+from bot.tickets.desk import ACTIONS, apply_action, save_note, send_reply
 from bot.tickets.history import assign
 from bot.tickets.views import category_label, duration, is_vip, sla_state, status_label
 from bot.ui.i18n import Safe, t
@@ -161,6 +161,8 @@ async def ticket_action(desk: Desk, request: Request, caller: Caller) -> Respons
     flash: str | None
     if action == "reply":
         flash = await _reply(desk, number, form.get("text", ""), caller)
+    elif action == "note":
+        flash = await _note(desk, number, form.get("text", ""), caller)
     elif action == "assign":
         flash = await _assign(desk, number, form.get("assignee", ""), caller)
     elif action in ACTIONS:
@@ -194,6 +196,18 @@ async def _reply(desk: Desk, number: int, text: str, caller: Caller) -> str:
         author_name=caller.user.full_name,
     )
     return problem or t(lang, "webapp.reply.sent", number=number)
+
+
+async def _note(desk: Desk, number: int, text: str, caller: Caller) -> str:
+    text = text.strip()
+    if not text or len(text) > MAX_REPLY:
+        return t(caller.lang, "webapp.reply.length", limit=MAX_REPLY)
+    async with desk.services.sessions() as session:
+        ticket = await tickets.get_ticket(session, ticket_id=number)
+    if ticket is None:
+        return t(caller.lang, "staff.ticket.none", number=number)
+    await save_note(desk.context(), ticket, author_telegram_id=caller.user.id, text=text)
+    return t(caller.lang, "webapp.ticket.note_saved", number=number)
 
 
 async def _assign(desk: Desk, number: int, assignee: str, caller: Caller) -> str:

@@ -68,7 +68,7 @@ async def test_notes_and_purchases_from_the_card_follow_the_commands_rules(bot: 
     assert "already" in twice.text.lower()
     assert "-3" in wrong.text and empty.status_code == 200
     assert outsider.status_code == 403
-    assert "Segment history" in card.text and "potential → new <span class=\"muted\">(purchase)</span>" in card.text
+    assert "Segment history" in card.text and 'potential → new <span class="muted">(purchase)</span>' in card.text
     assert 'data-agreement="none_required"' in card.text and "Prefers e-mail" in card.text
     async with bot.services.sessions() as session:
         stored = await session.get(Customer, customer.id)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot.settings import Settings
 from bot.tickets.relay import relay_of
-from bot.web.desk import INIT_DATA_HEADER
-from storage.models import Ticket, TicketMessage
+from bot.web.desk import INIT_DATA_HEADER, LANGUAGE_HEADER
+from storage.db import transaction
+from storage.models import Customer, Ticket, TicketMessage
 from storage.types import utcnow
 from tests.botapi import FakeTelegram
 from tests.desk_support import BASE, customer_opens_ticket, desk_client, init_data, signed, with_desk
@@ -77,11 +79,7 @@ async def test_a_ticket_is_worked_from_the_queue_to_close_without_a_command(bot:
         stored = await session.get(Ticket, ticket.id)
         assert stored is not None and stored.status == "open" and stored.assignee_telegram_id == world.agent.id
         assert stored.first_response_at is not None
-        replies = [
-            m
-            for m in (await session.execute(__import__("sqlmodel").select(TicketMessage))).scalars()
-            if m.direction == "out"
-        ]
+        replies = [m for m in (await session.execute(select(TicketMessage))).scalars() if m.direction == "out"]
     assert [reply.text for reply in replies] == ["It ships <today> & tomorrow"]
     actions = [row.action for row in await audit_rows(bot) if row.action.startswith("ticket.")]
     assert actions.count("ticket.view") >= 1 and {
@@ -90,3 +88,53 @@ async def test_a_ticket_is_worked_from_the_queue_to_close_without_a_command(bot:
         "ticket.close",
         "ticket.reopen",
     } <= set(actions)
+
+
+async def test_the_queue_puts_vip_first_and_filters_by_assignee_status_and_category(
+    bot: BotHarness, tg: FakeTelegram
+) -> None:
+    world = await staff_world(bot, tg)
+    token = bot.services.settings.bot_token
+    first = await customer_opens_ticket(bot, tg, tg.user(5111, "Early", language_code="en"), "first")
+    vip_user = tg.user(5112, "Victoria", language_code="en")
+    vip = await customer_opens_ticket(bot, tg, vip_user, "second")
+    async with transaction(bot.services.sessions) as session:
+        customer = (await session.get(Ticket, vip.id)).customer_id  # type: ignore[union-attr]
+        stored = await session.get(Customer, customer)
+        assert stored is not None
+        stored.segment = "vip"
+        later = await session.get(Ticket, first.id)
+        assert later is not None
+        later.category = "order"
+    queue = f"{BASE}/view/queue"
+    async with desk_client(bot) as http:
+        await http.post(f"{BASE}/act/ticket/{first.id}/take", headers=signed(world.agent, token))
+        everyone = await http.get(queue, headers=signed(world.agent, token))
+        mine = await http.get(queue, params={"who": "mine"}, headers=signed(world.agent, token))
+        unassigned = await http.get(queue, params={"who": "unassigned"}, headers=signed(world.agent, token))
+        orders = await http.get(queue, params={"category": "order"}, headers=signed(world.agent, token))
+        pending = await http.get(queue, params={"status": "pending"}, headers=signed(world.agent, token))
+        chinese = await http.get(queue, headers=signed(world.agent, token, **{LANGUAGE_HEADER: "zh_CN"}))
+    assert everyone.text.index("Victoria") < everyone.text.index("Early")
+    assert "Early" in mine.text and "Victoria" not in mine.text
+    assert "Victoria" in unassigned.text and "Early" not in unassigned.text
+    assert "Early" in orders.text and "Victoria" not in orders.text
+    assert "Early" not in pending.text and "Victoria" not in pending.text
+    assert "等待处理的工单：2" in chinese.text
+
+
+async def test_an_internal_note_stays_with_staff(bot: BotHarness, tg: FakeTelegram) -> None:
+    world = await staff_world(bot, tg)
+    token = bot.services.settings.bot_token
+    customer = tg.user(5113, "Nia", language_code="en")
+    ticket = await customer_opens_ticket(bot, tg, customer, "hello")
+    before = len(tg.sent_to(customer))
+    async with desk_client(bot) as http:
+        noted = await http.post(
+            f"{BASE}/act/ticket/{ticket.id}/note", data={"text": "VIP <soon>"}, headers=signed(world.agent, token)
+        )
+    assert noted.status_code == 200 and "VIP &lt;soon&gt;" in noted.text
+    assert len(tg.sent_to(customer)) == before
+    async with bot.services.sessions() as session:
+        notes = [m for m in (await session.execute(select(TicketMessage))).scalars() if m.direction == "note"]
+    assert [(note.text, note.author_telegram_id) for note in notes] == [("VIP <soon>", world.agent.id)]
