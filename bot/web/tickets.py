@@ -5,6 +5,7 @@ which checks the ticket's state; the desk only checks that the caller is staff (
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from bot.ui.i18n import Safe, t
 from bot.web.desk import NO_STORE, Caller, Desk, form_of
 from storage import tickets
 from storage.db import transaction
-from storage.models import Customer, Ticket, TicketCategory, TicketMessage, TicketStatus
+from storage.models import Customer, StaffMember, Ticket, TicketCategory, TicketMessage, TicketStatus
 from storage.sla import first_response
 from storage.staff import audit, list_staff, role_of
 from storage.ticket_views import ticket_with_history
@@ -70,11 +71,28 @@ def _filtered(rows: list[tuple[Ticket, Customer]], request: Request, caller: Cal
     return kept
 
 
+def member_name(member: StaffMember) -> str:
+    return member.name or (f"@{member.username}" if member.username else str(member.telegram_id))
+
+
+def assignee_of(team: list[StaffMember]) -> Callable[[Ticket], str | None]:
+    """Who a ticket is assigned to, by their name on the staff list (the name stored by Take may be older)."""
+    names = {member.telegram_id: member_name(member) for member in team if member.telegram_id is not None}
+
+    def name(ticket: Ticket) -> str | None:
+        if ticket.assignee_telegram_id is None:
+            return None
+        return names.get(ticket.assignee_telegram_id) or ticket.assignee_name or str(ticket.assignee_telegram_id)
+
+    return name
+
+
 async def queue_page(desk: Desk, request: Request, caller: Caller) -> Response:
     """Open and pending tickets: VIP first, then the longest waiting (the order of `/queue`)."""
     now, lang = utcnow(), caller.lang
     async with desk.services.sessions() as session:
         rows = await tickets.queue(session, statuses=QUEUED)
+        team = await list_staff(session)
     shown = [
         QueueRow(
             ticket=ticket,
@@ -91,6 +109,7 @@ async def queue_page(desk: Desk, request: Request, caller: Caller) -> Response:
         caller,
         rows=shown,
         total=len(rows),
+        assignee=assignee_of(team),
         filters=request.query_params,
         statuses=[status.value for status in QUEUED],
         categories=[category.value for category in TicketCategory],
@@ -129,7 +148,9 @@ async def ticket_page(desk: Desk, request: Request, caller: Caller, *, flash: st
         notes=[message for message in messages if message.direction == "note"],
         image_kinds=IMAGE_KINDS,
         actions=available_actions(ticket, caller),
-        team=[member for member in team if member.telegram_id is not None],
+        team=[(member.telegram_id, member_name(member)) for member in team if member.telegram_id is not None],
+        admins=sorted(desk.services.settings.admin_ids - {member.telegram_id for member in team}),
+        assignee=assignee_of(team),
         clock=clock_of(ticket, customer, desk, now),
         sla=sla_state(ticket, customer, desk.services.settings, lang, now),
         status=status_label(ticket.status, lang),

@@ -138,3 +138,19 @@ async def test_an_internal_note_stays_with_staff(bot: BotHarness, tg: FakeTelegr
     async with bot.services.sessions() as session:
         notes = [m for m in (await session.execute(select(TicketMessage))).scalars() if m.direction == "note"]
     assert [(note.text, note.author_telegram_id) for note in notes] == [("VIP <soon>", world.agent.id)]
+
+
+async def test_a_ticket_is_assigned_only_to_staff(bot: BotHarness, tg: FakeTelegram) -> None:
+    world = await staff_world(bot, tg)
+    token = bot.services.settings.bot_token
+    ticket = await customer_opens_ticket(bot, tg, tg.user(5114, "Oda", language_code="en"), "hi")
+    act = f"{BASE}/act/ticket/{ticket.id}/assign"
+    async with desk_client(bot) as http:
+        refused = await http.post(act, data={"assignee": str(world.outsider.id)}, headers=signed(world.admin, token))
+        done = await http.post(act, data={"assignee": str(world.agent.id)}, headers=signed(world.admin, token))
+        queue = await http.get(f"{BASE}/view/queue", headers=signed(world.admin, token))
+    assert "is not a staff member" in refused.text
+    assert f"Ticket #{ticket.id} is assigned to" in done.text
+    assert "Gus" in queue.text
+    assert f"Ticket #{ticket.id} was assigned to you" in tg.last_sent(world.agent).content  # type: ignore[union-attr]
+    assert [row.detail for row in await audit_rows(bot, "ticket.assign")] == [f"#{ticket.id} -> {world.agent.id}"]
