@@ -20,6 +20,7 @@ from bot.handlers.staff import audit, faq_admin, membership
 from bot.handlers.staff import broadcast as staff_broadcast
 from bot.handlers.staff import customers as staff_customers
 from bot.handlers.staff import files as staff_files
+from bot.handlers.staff import purchases as staff_purchases
 from bot.handlers.staff import reports as staff_reports
 from bot.handlers.staff import roles as staff_roles
 from bot.purchases import payments
@@ -48,6 +49,7 @@ HANDLER_MODULES = (
     staff_chat,
     staff_roles,
     staff_customers,
+    staff_purchases,
     payments,
     staff_tickets,
     staff_reports,

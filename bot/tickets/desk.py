@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from telegram import (
@@ -30,8 +31,11 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.auth import staff_only, staff_role
 from bot.context import CarebotApp, Context
+from bot.runtime.scheduling import survey_follows
+from bot.tickets import albums
 from bot.tickets.filing import incoming_of, to_customer
-from bot.tickets.relay import relay_of
+from bot.tickets.replies import ReplyPart, save_note, send_reply
+from bot.tickets.replies import refresh as _refresh
 from bot.tickets.views import (
     category_label,
     customer_link,
@@ -45,7 +49,8 @@ from bot.ui import callback_data
 from bot.ui.i18n import Safe, t
 from bot.ui.numbers import record_number
 from bot.ui.splitting import split_text
-from storage import staff_deliveries, tickets
+from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
+from storage import tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
 from storage.staff import audit
@@ -62,7 +67,6 @@ EDITABLE_MEDIA = {
     "animation": InputMediaAnimation,
 }
 TOLD_NOT_STAFF = "told_not_staff"
-REPLY_SHOWN = 3500  # of a desk reply's text, in its notice to the staff chat (a message holds 4096 characters)
 
 
 def _lang(context: Context) -> str:
@@ -120,123 +124,42 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
             await message.set_reaction(ReactionTypeEmoji("✍"))
 
 
-async def save_note(
-    context: Context,
-    ticket: Ticket,
-    *,
-    author_telegram_id: int,
-    text: str,
-    staff_chat_id: int | None = None,
-    staff_message_id: int | None = None,
-) -> bool:
-    """An internal note in the ticket (from the staff chat, or the desk without a staff-chat message), never sent
-    to the customer. False when that staff-chat message was stored before."""
-    async with transaction(context.services.sessions) as session:
-        if (
-            staff_chat_id is not None
-            and staff_message_id is not None
-            and await tickets.find_staff_message(session, chat_id=staff_chat_id, message_id=staff_message_id)
-        ):
-            return False
-        await tickets.record_staff_message(
-            session,
-            ticket=ticket,
-            direction=MessageDirection.NOTE,
-            kind="text",
-            text=text,
-            file_id=None,
-            author_telegram_id=author_telegram_id,
-            staff_chat_id=staff_chat_id,
-            staff_message_id=staff_message_id,
-        )
-    return True
-
-
 async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
     async with context.services.sessions() as session:
         if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
-    incoming = incoming_of(message)
+    collector = albums.albums_of(context.application)
+    if albums.album_part(message) is not None:  # the album goes as one, once its last part is here
+        collector.add(message, partial(_relay_reply, context, ticket.id or 0, user))
+        return
+    await collector.flush(message.chat_id)  # an album sent just before goes first
+    await _relay_reply(context, ticket.id or 0, user, [message])
+
+
+async def _relay_reply(context: Context, ticket_id: int, user: User, messages: list[Message]) -> None:
+    """Copy a staff reply (one message, or the parts of an album as one album) to the customer and store it."""
+    parts = []
+    for message in messages:
+        incoming = incoming_of(message)
+        parts.append(
+            ReplyPart(
+                kind=incoming.kind if incoming else "other",
+                text=incoming.text if incoming else None,
+                file_id=incoming.file_id if incoming else None,
+                staff_chat_id=message.chat_id,
+                staff_message_id=message.message_id,
+            )
+        )
     problem = await send_reply(
         context,
-        ticket,
+        ticket_id,
+        parts,
+        send=lambda chat_id: albums.copy_to(context.bot, chat_id, messages),
         author_telegram_id=user.id,
-        send=lambda chat_id: context.bot.copy_message(chat_id, message.chat_id, message.message_id),
-        kind=incoming.kind if incoming else "other",
-        text=incoming.text if incoming else None,
-        file_id=incoming.file_id if incoming else None,
-        staff_chat_id=message.chat_id,
-        staff_message_id=message.message_id,
         lang=_lang(context),
     )
     if problem is not None:
-        await message.reply_text(problem, parse_mode=ParseMode.HTML)
-
-
-async def send_reply(
-    context: Context,
-    ticket: Ticket,
-    *,
-    author_telegram_id: int,
-    send: Callable[[int], Awaitable[Any]],
-    kind: str,
-    text: str | None,
-    file_id: str | None,
-    lang: str,
-    staff_chat_id: int | None = None,
-    staff_message_id: int | None = None,
-    author_name: str | None = None,
-) -> Safe | None:
-    """A staff reply to the customer of `ticket` (from the staff chat or the desk): `send(customer chat id)` sends
-    it, then it is stored and the ticket moves on. A reply that is not a staff-chat message (the desk's) is shown in
-    the staff chat under the ticket, with `author_name`. Returns None when delivered, else what to tell the staff
-    member (closed ticket, refused, customer unreachable)."""
-    async with context.services.sessions() as session:
-        customer = await session.get(Customer, ticket.customer_id)
-    assert customer is not None
-    if ticket.status == TicketStatus.CLOSED.value:
-        return t(lang, "tickets.staff.reply_to_closed", number=ticket.id)
-    try:
-        sent = await to_customer(context, customer.telegram_id, lambda: send(customer.telegram_id))
-    except BadRequest as error:
-        return t(lang, "tickets.staff.not_delivered", reason=error.message)
-    if sent is None:
-        await _refresh(context, ticket.id or 0)
-        return t(lang, "tickets.staff.undeliverable")
-    async with transaction(context.services.sessions) as session:
-        current = await tickets.get_ticket(session, ticket_id=ticket.id or 0)
-        assert current is not None
-        before = (current.status, current.first_response_at)
-        stored = await tickets.record_staff_message(
-            session,
-            ticket=current,
-            direction=MessageDirection.OUT,
-            kind=kind,
-            text=text,
-            file_id=file_id,
-            author_telegram_id=author_telegram_id,
-            staff_chat_id=staff_chat_id,
-            staff_message_id=staff_message_id,
-            customer_chat_id=customer.telegram_id,
-            customer_message_id=getattr(sent, "message_id", None),
-        )
-        if staff_chat_id is None:
-            await staff_deliveries.enqueue(
-                session,
-                key=f"notice:reply:{stored.id}",
-                ticket_id=current.id or 0,
-                kind="notice",
-                params={
-                    "template": "webapp.staff_chat.reply",
-                    "params": {"name": author_name or str(author_telegram_id), "text": (text or "")[:REPLY_SHOWN]},
-                },
-            )
-        changed = before != (current.status, current.first_response_at)
-    if staff_chat_id is None:
-        relay_of(context.application).wake()
-    if changed:
-        await _refresh(context, ticket.id or 0)
-    return None
+        await messages[0].reply_text(problem, parse_mode=ParseMode.HTML)
 
 
 async def on_staff_edit(update: Update, context: Context) -> None:
@@ -338,6 +261,8 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
                 customer_id=customer.id,
                 detail=f"#{ticket_id}",
             )
+        if changed and action == "close":
+            await plan_at_closing(session, ticket_ids=[ticket_id], now=utcnow(), hold=HOLD_AT_CLOSING)
     if not changed:
         return t(lang, "tickets.staff.unchanged", number=ticket_id, status=status_label(ticket.status, lang)), None
     await _refresh(context, ticket_id, topic={"close": "close", "reopen": "reopen"}.get(action))
@@ -351,14 +276,9 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
             lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
         )
         bounced = customer if sent is None else None
+        if action == "close":
+            await survey_follows(context.application, context.services, ticket_id)
     return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced
-
-
-async def _refresh(context: Context, ticket_id: int, *, topic: str | None = None) -> None:
-    try:
-        await relay_of(context.application).refresh_card(ticket_id, topic=topic)
-    except TelegramError as error:
-        log.warning("could not update the card of ticket #%s (%s)", ticket_id, type(error).__name__)
 
 
 @staff_only(Role.AGENT)
@@ -429,6 +349,7 @@ async def queue_command(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
+    albums.register(app)
     staff_chat_id = app.bot_data["services"].settings.staff_chat_id
     for action in ACTIONS:
         app.add_handler(CommandHandler(action, lifecycle_command(action)))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.handlers.staff.customers import mask_email, mask_phone, segment_move_line, segment_name
+from bot.handlers.staff.card import mask_email, mask_phone, segment_name
+from bot.handlers.staff.purchases import segment_move_line
 from bot.handlers.staff.records import (
     MIN_SEARCH_LENGTH,
     PurchaseOutcome,
@@ -19,13 +20,11 @@ from bot.tickets.views import category_label, is_vip, status_label
 from bot.ui.i18n import Safe, money, t
 from bot.web.desk import NO_STORE, Caller, Desk, form_of
 from storage import purchases, tickets
-from storage.agreements import customer_agreement
 from storage.csv_import import parse_amount
-from storage.customer_card import segment_history, survey_answers
+from storage.customer_card import survey_answers
 from storage.customers import ERASED_TELEGRAM_ID
 from storage.models import Customer
 from storage.notes import MAX_NOTE_LENGTH
-from storage.types import utcnow
 
 
 def contact_of(customer: Customer, caller: Caller) -> tuple[str | None, str | None]:
@@ -38,6 +37,9 @@ def contact_of(customer: Customer, caller: Caller) -> tuple[str | None, str | No
     )
 
 
+HISTORY = 10  # segment changes shown
+
+
 async def customer_page(desk: Desk, request: Request, caller: Caller, *, flash: str | None = None) -> Response:
     customer_id = int(request.path_params["customer_id"])
     lang = caller.lang
@@ -47,10 +49,8 @@ async def customer_page(desk: Desk, request: Request, caller: Caller, *, flash: 
             return desk.render("missing.html", caller, http_status=404, message=t(lang, "webapp.customer.none"))
         bought = await purchases.list_purchases(session, customer_id=customer_id, limit=20)
         their_tickets = await tickets.customer_tickets(session, customer_id=customer_id, limit=20)
-        moves = await segment_history(session, customer_id=customer_id)
         surveys = await survey_answers(session, customer_id=customer_id)
-        agreement = await customer_agreement(session, customer_id=customer_id, now=utcnow())
-    card = await open_card(desk.services, customer=customer, actor_telegram_id=caller.user.id)
+    card = await open_card(desk.services, customer=customer, actor_telegram_id=caller.user.id, recent=HISTORY)
     phone, email = contact_of(customer, caller)
     currency = desk.services.settings.currency
     return desk.render(
@@ -65,9 +65,9 @@ async def customer_page(desk: Desk, request: Request, caller: Caller, *, flash: 
         total=money(customer.total_spent, currency, lang),
         purchases=[(purchase, money(purchase.amount, purchase.currency, lang)) for purchase in bought],
         tickets=their_tickets,
-        moves=moves,
+        moves=card.segment_changes,
         surveys=surveys,
-        agreement=agreement,
+        agreement=card.agreement,
         segment_name=lambda name: segment_name(lang, name),
         status_label=lambda status: status_label(status, lang),
         category_label=lambda category: category_label(category, lang),

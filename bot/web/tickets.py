@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from telegram.error import TelegramError
 
-from bot.tickets.desk import ACTIONS, apply_action, save_note, send_reply
+from bot.tickets.desk import ACTIONS, apply_action
 from bot.tickets.history import assign
+from bot.tickets.replies import ReplyPart, save_note, send_reply
 from bot.tickets.views import category_label, duration, is_vip, sla_state, status_label
 from bot.ui.i18n import Safe, t
 from bot.web.desk import NO_STORE, Caller, Desk, form_of
@@ -200,19 +201,17 @@ async def _reply(desk: Desk, number: int, text: str, caller: Caller) -> str:
     text = text.strip()
     if not text or len(text) > MAX_REPLY:
         return t(lang, "webapp.reply.length", limit=MAX_REPLY)
-    async with desk.services.sessions() as session:
-        ticket = await tickets.get_ticket(session, ticket_id=number)
-    if ticket is None:
-        return t(lang, "staff.ticket.none", number=number)
     context = desk.context()
+
+    async def send(chat_id: int) -> list[int]:
+        return [(await context.bot.send_message(chat_id, text)).message_id]
+
     problem = await send_reply(
         context,
-        ticket,
+        number,
+        [ReplyPart(kind="text", text=text)],
+        send=send,
         author_telegram_id=caller.user.id,
-        send=lambda chat_id: context.bot.send_message(chat_id, text),
-        kind="text",
-        text=text,
-        file_id=None,
         lang=lang,
         author_name=caller.user.full_name,
     )

@@ -1,4 +1,5 @@
-"""Staff work on customers: `/customer` cards, `/find`, `/purchase`, `/refund`, `/purchases`, `/note`, `/redeem`.
+"""Staff work on customers: `/customer` cards (drawn in bot/handlers/staff/card.py), `/find` and `/note` (purchases:
+bot/handlers/staff/purchases.py).
 
 Every card view and change writes an audit row. Agents see phone numbers and emails masked; admins see them whole.
 `/note` given as a reply is left to the tickets handler (an internal note inside a ticket): this one only takes
@@ -7,156 +8,29 @@ Every card view and change writes an audit row. Agents see phone numbers and ema
 
 from __future__ import annotations
 
-import re
-
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import staff_only
 from bot.context import CarebotApp, Context
+from bot.handlers.staff.card import mask_phone, segment_name, send_card
 from bot.handlers.staff.common import (
     actor_id,
     answer,
     choices_markup,
     command_text,
+    customer_by_id,
     customer_label,
     lines,
-    local_day,
     resolve_customer,
     role_and_language,
     usage,
 )
-from bot.handlers.staff.records import (
-    MIN_SEARCH_LENGTH,
-    PurchaseOutcome,
-    find_customers,
-    open_card,
-    record_staff_purchase,
-    save_note,
-    too_long,
-)
-from bot.purchases.payments import STARS, refund_through_telegram
-from bot.tickets.views import status_label
+from bot.handlers.staff.records import MIN_SEARCH_LENGTH, find_customers, save_note
 from bot.ui import callback_data
-from bot.ui.i18n import money, t
-from bot.ui.keyboards import LANGUAGE_NAMES, button
-from storage import coupons, purchases
-from storage.coupons import RedeemOutcome
-from storage.csv_import import parse_amount
-from storage.customer_card import CustomerCard
-from storage.db import transaction
-from storage.models import Customer, Role
+from bot.ui.i18n import t
+from storage.models import Role
 from storage.notes import MAX_NOTE_LENGTH
-from storage.segments import SegmentMove
-from storage.staff import audit
-
-
-def mask_phone(phone: str) -> str:
-    """`138****5678`: the first three and last four digits stay, a country code too."""
-    plus = phone.startswith("+")
-    digits = re.sub(r"\D", "", phone)
-    prefix = ""
-    if plus and digits.startswith("86") and len(digits) == 13:
-        prefix, digits = "+86 ", digits[2:]
-    elif plus:
-        prefix = "+"
-    if len(digits) <= 7:
-        return prefix + "*" * (len(digits) - 2) + digits[-2:]
-    return prefix + digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def segment_name(lang: str, segment: str) -> str:
-    return t(lang, f"staff.segment.{segment}")
-
-
-def card_text(card: CustomerCard, *, role: Role, lang: str, context: Context) -> str:
-    customer = card.customer
-    currency = context.services.settings.currency
-    admin = role == Role.ADMIN
-    contact = [
-        (customer.phone if admin else mask_phone(customer.phone)) if customer.phone else None,
-        (customer.email if admin else mask_email(customer.email)) if customer.email else None,
-    ]
-    shown_contact = " · ".join(item for item in contact if item) or t(lang, "staff.card.none")
-    last = card.last_purchase
-    last_text = (
-        t(
-            lang,
-            "staff.card.last_purchase",
-            amount=money(last.amount, last.currency, lang),
-            day=local_day(last.occurred_at, context, lang),
-            reference=last.reference,
-        )
-        if last
-        else t(lang, "staff.card.no_purchase")
-    )
-    open_tickets = ", ".join(f"#{ticket.id}" for ticket in card.open_tickets) or t(lang, "staff.card.none")
-    recent = ", ".join(f"#{ticket.id} {status_label(ticket.status, lang)}" for ticket in card.recent_tickets) or t(
-        lang, "staff.card.none"
-    )
-    score = card.last_satisfaction
-    satisfaction = (
-        t(lang, "staff.card.satisfaction", score=score.score, day=local_day(score.created_at, context, lang))
-        if score
-        else t(lang, "staff.card.none")
-    )
-    notes = [
-        t(lang, "staff.card.note", day=local_day(note.created_at, context, lang), text=note.text[:300])
-        for note in card.notes
-    ]
-    return lines(
-        t(lang, "staff.card.title", name=customer.display_name, telegram_id=customer.telegram_id),
-        t(lang, "staff.card.username", username=customer.username) if customer.username else None,
-        t(lang, "staff.card.contact", contact=shown_contact),
-        t(
-            lang,
-            "staff.card.language",
-            language=LANGUAGE_NAMES.get(customer.language, customer.language),
-            timezone=customer.timezone or context.services.settings.timezone,
-        ),
-        t(
-            lang,
-            "staff.card.segment",
-            segment=segment_name(lang, customer.segment),
-            since=local_day(customer.segment_since, context, lang),
-        ),
-        t(
-            lang,
-            "staff.card.lifetime",
-            total=money(customer.total_spent, currency, lang),
-            count=customer.purchase_count,
-        ),
-        last_text,
-        t(lang, "staff.card.open_tickets", tickets=open_tickets),
-        t(lang, "staff.card.recent_tickets", tickets=recent),
-        t(lang, "staff.card.last_satisfaction", value=satisfaction),
-        t(lang, "staff.card.notes_title") if notes else t(lang, "staff.card.no_notes"),
-        *notes,
-    )
-
-
-def card_markup(customer: Customer, lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[button(t(lang, "staff.card.button_purchases"), f"staff:purchases:{customer.id}")]])
-
-
-def segment_move_line(lang: str, move: SegmentMove) -> str:
-    """`new → returning` when the purchase or refund moved the customer, else the segment they stay in."""
-    if move.changed:
-        return t(
-            lang, "staff.purchase.moved", before=segment_name(lang, move.before), after=segment_name(lang, move.after)
-        )
-    return t(lang, "staff.purchase.stays", segment=segment_name(lang, move.after))
-
-
-async def send_card(update: Update, context: Context, customer: Customer) -> None:
-    role, lang = await role_and_language(update, context)
-    card = await open_card(context.services, customer=customer, actor_telegram_id=actor_id(update))
-    await answer(update, card_text(card, role=role, lang=lang, context=context), card_markup(customer, lang))
 
 
 @staff_only(Role.AGENT)
@@ -170,17 +44,12 @@ async def customer_command(update: Update, context: Context) -> None:
         await send_card(update, context, customer)
 
 
-async def _customer_by_id(context: Context, customer_id: int) -> Customer | None:
-    async with context.services.sessions() as session:
-        return await session.get(Customer, customer_id)
-
-
 @staff_only(Role.AGENT)
 async def card_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await query.answer()
-    customer = await _customer_by_id(context, callback_data.CUSTOMER_CARD.read(query.data).number("customer"))
+    customer = await customer_by_id(context, callback_data.CUSTOMER_CARD.read(query.data).number("customer"))
     if customer is not None:
         await send_card(update, context, customer)
 
@@ -210,175 +79,6 @@ async def find_command(update: Update, context: Context) -> None:
 
 
 @staff_only(Role.AGENT)
-async def purchase_command(update: Update, context: Context) -> None:
-    parts = command_text(update).split(maxsplit=3)
-    if len(parts) < 2:
-        await usage(update, context, "purchase")
-        return
-    _, lang = await role_and_language(update, context)
-    try:
-        amount = parse_amount(parts[1])
-    except ValueError:
-        await answer(
-            update, lines(t(lang, "staff.purchase.bad_amount", amount=parts[1]), t(lang, "staff.usage.purchase"))
-        )
-        return
-    reference = parts[2] if len(parts) > 2 else None
-    note = parts[3] if len(parts) > 3 else None
-    if too_long(reference, note):
-        await answer(update, t(lang, "staff.purchase.too_long"))
-        return
-    customer = await resolve_customer(update, context, parts[0])
-    if customer is None:
-        return
-    assert customer.id is not None
-    settings = context.services.settings
-    done = await record_staff_purchase(
-        context.services,
-        customer_id=customer.id,
-        amount=amount,
-        reference=reference,
-        note=note,
-        actor_telegram_id=actor_id(update),
-    )
-    reference = done.reference
-    if done.outcome == PurchaseOutcome.DUPLICATE:
-        await answer(update, t(lang, "staff.purchase.duplicate", reference=reference))
-        return
-    stored, move = done.customer, done.move
-    assert stored is not None and move is not None
-    change = segment_move_line(lang, move)
-    await answer(
-        update,
-        lines(
-            t(
-                lang,
-                "staff.purchase.recorded",
-                amount=money(amount, settings.currency, lang),
-                name=stored.display_name,
-                reference=reference,
-            ),
-            change,
-            t(
-                lang,
-                "staff.purchase.totals",
-                total=money(stored.total_spent, settings.currency, lang),
-                count=stored.purchase_count,
-            ),
-        ),
-    )
-
-
-@staff_only(Role.AGENT)
-async def refund_command(update: Update, context: Context) -> None:
-    parts = command_text(update).split()
-    if len(parts) != 2:
-        await usage(update, context, "refund")
-        return
-    _, lang = await role_and_language(update, context)
-    customer = await resolve_customer(update, context, parts[0])
-    if customer is None:
-        return
-    reference = parts[1]
-    async with transaction(context.services.sessions) as session:
-        stored = await session.get(Customer, customer.id)
-        assert stored is not None and stored.id is not None
-        found = await purchases.find_purchase(session, customer_id=stored.id, reference=reference)
-        if found is None:
-            await answer(update, t(lang, "staff.refund.unknown", reference=reference))
-            return
-        if found.refunded_at is not None:
-            await answer(update, t(lang, "staff.refund.already", reference=reference))
-            return
-        refused = await refund_through_telegram(context, purchase=found, telegram_id=stored.telegram_id)
-        if refused is not None:
-            await answer(update, t(lang, "staff.refund.star_failed", reference=reference, reason=refused))
-            return
-        purchase, move = await purchases.refund_purchase(
-            session, customer=stored, reference=reference, vip=context.services.vip
-        )
-        await audit(
-            session,
-            actor_telegram_id=actor_id(update),
-            action="purchase.refund",
-            customer_id=stored.id,
-            detail=reference,
-        )
-    change = segment_move_line(lang, move)
-    await answer(
-        update,
-        lines(
-            t(
-                lang,
-                "staff.refund.done",
-                amount=money(purchase.amount, purchase.currency, lang),
-                name=stored.display_name,
-                reference=reference,
-            ),
-            change,
-            t(lang, "staff.refund.stars_returned") if purchase.currency == STARS else None,
-        ),
-    )
-
-
-async def send_purchases(update: Update, context: Context, customer: Customer) -> None:
-    _, lang = await role_and_language(update, context)
-    assert customer.id is not None
-    async with transaction(context.services.sessions) as session:
-        found = await purchases.list_purchases(session, customer_id=customer.id, limit=20)
-        await audit(session, actor_telegram_id=actor_id(update), action="purchases.view", customer_id=customer.id)
-    if not found:
-        await answer(update, t(lang, "staff.purchases.none", name=customer.display_name))
-        return
-    entries = [
-        t(
-            lang,
-            "staff.purchases.refunded_entry" if purchase.refunded_at else "staff.purchases.entry",
-            day=local_day(purchase.occurred_at, context, lang),
-            amount=money(purchase.amount, purchase.currency, lang),
-            reference=purchase.reference,
-        )
-        + (f" — {purchase.note[:80]}" if purchase.note else "")
-        for purchase in found
-    ]
-    currency = context.services.settings.currency
-    await answer(
-        update,
-        lines(
-            t(lang, "staff.purchases.title", name=customer.display_name),
-            t(
-                lang,
-                "staff.purchase.totals",
-                total=money(customer.total_spent, currency, lang),
-                count=customer.purchase_count,
-            ),
-            *entries,
-        ),
-    )
-
-
-@staff_only(Role.AGENT)
-async def purchases_command(update: Update, context: Context) -> None:
-    query = command_text(update)
-    if not query:
-        await usage(update, context, "purchases")
-        return
-    customer = await resolve_customer(update, context, query)
-    if customer is not None:
-        await send_purchases(update, context, customer)
-
-
-@staff_only(Role.AGENT)
-async def purchases_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    customer = await _customer_by_id(context, callback_data.CUSTOMER_PURCHASES.read(query.data).number("customer"))
-    if customer is not None:
-        await send_purchases(update, context, customer)
-
-
-@staff_only(Role.AGENT)
 async def note_command(update: Update, context: Context) -> None:
     parts = command_text(update).split(maxsplit=1)
     if len(parts) != 2:
@@ -396,43 +96,9 @@ async def note_command(update: Update, context: Context) -> None:
     await answer(update, t(lang, "staff.note.saved", name=customer.display_name))
 
 
-@staff_only(Role.AGENT)
-async def redeem_command(update: Update, context: Context) -> None:
-    args = context.args or []
-    if len(args) != 1 or not coupons.normalise_code(args[0]):
-        await usage(update, context, "redeem")
-        return
-    _, lang = await role_and_language(update, context)
-    async with transaction(context.services.sessions) as session:
-        redemption = await coupons.redeem_coupon(session, code=args[0], staff_telegram_id=actor_id(update))
-        coupon = redemption.coupon
-        await audit(
-            session,
-            actor_telegram_id=actor_id(update),
-            action=f"coupon.{redemption.outcome.value}",
-            customer_id=coupon.customer_id if coupon else None,
-            detail=coupons.normalise_code(args[0])[:16],
-        )
-    code = coupons.normalise_code(args[0])
-    if redemption.outcome == RedeemOutcome.REDEEMED and coupon is not None:
-        text = t(lang, "staff.redeem.redeemed", code=code, value=money(coupon.value, coupon.currency, lang))
-    elif redemption.outcome == RedeemOutcome.EXPIRED and coupon is not None:
-        text = t(lang, "staff.redeem.expired", code=code, day=local_day(coupon.expires_at, context, lang))
-    elif redemption.outcome == RedeemOutcome.ALREADY_USED and coupon is not None and coupon.redeemed_at:
-        text = t(lang, "staff.redeem.already_used", code=code, day=local_day(coupon.redeemed_at, context, lang))
-    else:
-        text = t(lang, "staff.redeem.unknown", code=code)
-    await answer(update, text)
-
-
 def register(app: CarebotApp) -> None:
     app.add_handler(CommandHandler("customer", customer_command))
     app.add_handler(CommandHandler("find", find_command))
-    app.add_handler(CommandHandler("purchase", purchase_command))
-    app.add_handler(CommandHandler("refund", refund_command))
-    app.add_handler(CommandHandler("purchases", purchases_command))
     # A `/note` that replies to a message belongs to the tickets handler (a note inside a ticket).
     app.add_handler(CommandHandler("note", note_command, filters=~filters.REPLY))
-    app.add_handler(CommandHandler("redeem", redeem_command))
     app.add_handler(CallbackQueryHandler(card_button, pattern=callback_data.CUSTOMER_CARD))
-    app.add_handler(CallbackQueryHandler(purchases_button, pattern=callback_data.CUSTOMER_PURCHASES))

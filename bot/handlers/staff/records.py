@@ -23,11 +23,11 @@ MIN_SEARCH_LENGTH = 2
 MAX_PURCHASE_NOTE_LENGTH = 1000
 
 
-async def open_card(services: Services, *, customer: Customer, actor_telegram_id: int) -> CustomerCard:
-    """Everything the card shows; the look is audited."""
+async def open_card(services: Services, *, customer: Customer, actor_telegram_id: int, recent: int = 3) -> CustomerCard:
+    """Everything the card shows (the `recent` closed tickets and segment changes); the look is audited."""
     assert customer.id is not None
     async with transaction(services.sessions) as session:
-        card = await customer_card(session, customer=customer)
+        card = await customer_card(session, customer=customer, recent=recent)
         await audit(session, actor_telegram_id=actor_telegram_id, action="customer.view", customer_id=customer.id)
     return card
 
