@@ -17,8 +17,7 @@ from storage.reports import StatsReport, stats_report
 from storage.staff import audit
 from storage.types import utcnow
 
-CHARTS = 4
-KEEP_SECONDS = 60  # the page asks for its charts one by one: they are drawn once
+KEEP_SECONDS = 60  # the page asks for its charts one by one: they are drawn once, with the page
 
 
 async def _report(desk: Desk, caller: Caller, days: int, *, audited: bool = True) -> StatsReport:
@@ -38,6 +37,7 @@ async def reports_page(desk: Desk, request: Request, caller: Caller) -> Response
     days = _days(request.query_params.get("days"))
     settings = desk.services.settings
     report = await _report(desk, caller, days)
+    charts = await _charts(desk, caller, days, report)
     text = summary(
         report,
         caller.lang,
@@ -51,33 +51,41 @@ async def reports_page(desk: Desk, request: Request, caller: Caller) -> Response
         days=days,
         periods=sorted(PERIODS.values()),
         lines=[Markup(line) for line in text.split("\n")],  # the catalog's HTML, every value in it escaped
-        charts=range(1, CHARTS + 1),
+        charts=range(1, len(charts) + 1),
     )
 
 
 async def chart(desk: Desk, request: Request, caller: Caller) -> Response:
-    """One of the `/stats` charts as a PNG."""
+    """One of the `/stats` charts as a PNG (drawn with the page that shows it, kept a minute)."""
     days, number = int(request.path_params["days"]), int(request.path_params["number"])
-    if days not in PERIODS.values() or not 1 <= number <= CHARTS:
+    if days not in PERIODS.values():
         return Response("no such chart", status_code=404, headers=NO_STORE)
+    charts = await _charts(desk, caller, days)
+    if not 1 <= number <= len(charts):
+        return Response("no such chart", status_code=404, headers=NO_STORE)
+    return Response(charts[number - 1], media_type="image/png", headers=NO_STORE)
+
+
+async def _charts(desk: Desk, caller: Caller, days: int, report: StatsReport | None = None) -> list[bytes]:
+    """The charts of a period in the caller's language, drawn at most once a minute."""
     key = (days, caller.lang)
     async with desk.charts_lock:
         kept = desk.charts.get(key)
         if kept is None or time.monotonic() - kept[0] > KEEP_SECONDS:
-            kept = (time.monotonic(), await _charts(desk, caller, days))
+            report = report or await _report(desk, caller, days, audited=False)  # the page was audited
+            kept = (time.monotonic(), await _draw(desk, caller.lang, report))
             desk.charts[key] = kept
-    return Response(kept[1][number - 1], media_type="image/png", headers=NO_STORE)
+    return kept[1]
 
 
-async def _charts(desk: Desk, caller: Caller, days: int) -> list[bytes]:
+async def _draw(desk: Desk, lang: str, report: StatsReport) -> list[bytes]:
     settings = desk.services.settings
-    report = await _report(desk, caller, days, audited=False)  # the page that shows them was audited
     from bot.ui.charts import render_stats  # matplotlib loads on the first chart, not at every start-up
 
     return await asyncio.to_thread(
         render_stats,
         report,
-        partial(chart_label, caller.lang),
+        partial(chart_label, lang),
         first_target=settings.sla_first_response_minutes,
         resolution_target=settings.sla_resolution_hours * 60,
     )

@@ -102,7 +102,7 @@ async def test_reports_show_the_stats_figures_and_charts(bot: BotHarness, tg: Fa
         page = await http.get(f"{BASE}/view/reports?days=30", headers=signed(world.admin, token))
         chart = await http.get(f"{BASE}/chart/30/1", headers=signed(world.admin, token))
         no_chart = await http.get(f"{BASE}/chart/5/1", headers=signed(world.admin, token))
-    assert page.status_code == 200 and "30" in page.text and f"{BASE}/chart/30/4" in page.text
+    assert page.status_code == 200 and "30" in page.text and f"{BASE}/chart/30/5" in page.text
     assert chart.status_code == 200 and chart.content.startswith(b"\x89PNG")
     assert no_chart.status_code == 404
     assert [row.detail for row in await audit_rows(bot, "stats.view")] == ["30d"]
