@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -24,7 +25,10 @@ def settings(settings: Settings) -> Settings:
     return with_desk(settings)
 
 
-async def test_only_current_staff_with_a_fresh_signature_see_the_queue(bot: BotHarness, tg: FakeTelegram) -> None:
+async def test_only_current_staff_with_a_fresh_signature_see_the_queue(
+    bot: BotHarness, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     world = await staff_world(bot, tg)
     token = bot.services.settings.bot_token
     customer = tg.user(5101, "Mei", language_code="en")
@@ -45,6 +49,9 @@ async def test_only_current_staff_with_a_fresh_signature_see_the_queue(bot: BotH
         assert refused.status_code == 401 and "Mei" not in refused.text
     for refused in (outsider, customer_asks):
         assert refused.status_code == 403 and "Mei" not in refused.text and "parcel" not in refused.text
+    ours = "\n".join(record.getMessage() for record in caplog.records if record.name.startswith("bot."))
+    assert "desk: request refused (expired)" in ours
+    assert "Mei" not in ours and "parcel" not in ours and "hash=" not in ours
 
 
 async def test_a_ticket_is_worked_from_the_queue_to_close_without_a_command(bot: BotHarness, tg: FakeTelegram) -> None:
