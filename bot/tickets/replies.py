@@ -27,6 +27,7 @@ REPLY_SHOWN = 3500  # of a desk reply's text, in its notice to the staff chat (a
 
 
 async def refresh(context: Context, ticket_id: int, *, topic: str | None = None) -> None:
+    """Redraw the ticket's card in the staff chat (best effort: a failure is logged)."""
     try:
         await relay_of(context.application).refresh_card(ticket_id, topic=topic)
     except TelegramError as error:
