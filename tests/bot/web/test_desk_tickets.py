@@ -28,7 +28,7 @@ def settings(settings: Settings) -> Settings:
 async def test_only_current_staff_with_a_fresh_signature_see_the_queue(
     bot: BotHarness, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="bot")
     world = await staff_world(bot, tg)
     token = bot.services.settings.bot_token
     customer = tg.user(5101, "Mei", language_code="en")
