@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from storage.models import AuditEntry, Role, StaffMember
+from storage.models import AuditEntry, Customer, Role, StaffMember, Ticket
+
+
+def customers_only(admin_ids: Collection[int] = ()) -> ColumnElement[bool]:
+    """A condition over `customers`: not a staff member (an admin of the settings, `admin_ids`, or anyone in
+    `staff_members`) — unless they wrote to the bot as a customer (a message that became a ticket). Customer
+    counts, segments, exports, broadcasts and care messages all go through it."""
+    member = aliased(StaffMember)
+    ticket = aliased(Ticket)
+    staff: ColumnElement[bool] = (
+        select(member.id).where(member.telegram_id == col(Customer.telegram_id)).correlate(Customer).exists()
+    )
+    if admin_ids:
+        staff = or_(staff, col(Customer.telegram_id).in_(sorted(admin_ids)))
+    wrote = select(ticket.id).where(ticket.customer_id == col(Customer.id)).correlate(Customer).exists()
+    return or_(~staff, wrote)
 
 
 async def role_of(session: AsyncSession, *, telegram_id: int, admin_ids: Collection[int]) -> Role | None:
@@ -92,9 +109,20 @@ async def add_staff(
     role: Role,
     added_by: int,
 ) -> tuple[StaffMember, bool]:
-    """Add a staff member or change their role; returns (member, created)."""
+    """Add a staff member or change their role; returns (member, created).
+
+    Two admins adding the same person at the same moment: the second insert fails on the unique Telegram id in
+    its savepoint, and the member the first one added gets the role."""
     member = await staff_member(session, telegram_id=telegram_id, username=username)
     created = member is None
+    if member is None and telegram_id is not None:
+        try:
+            async with session.begin_nested():
+                session.add(StaffMember(telegram_id=telegram_id, added_by=added_by, role=role.value))
+                await session.flush()
+        except IntegrityError:
+            created = False
+        member = await staff_member(session, telegram_id=telegram_id, username=None)
     if member is None:
         member = StaffMember(telegram_id=telegram_id, added_by=added_by)
     member.telegram_id = telegram_id if telegram_id is not None else member.telegram_id

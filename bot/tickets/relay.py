@@ -40,6 +40,7 @@ from scheduler.sender import retry_after_seconds
 from storage import staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
+from storage.staff import role_of
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ class StaffRelay:
     def __init__(self, app: CarebotApp) -> None:
         self.app = app
         self._wake = asyncio.Event()
-        self._settle_waiters: list[asyncio.Future[None]] = []
+        self._settle_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._passes = 0  # passes started: a waiter is released by an idle pass that started after it came
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._chat_id: int | None = None
@@ -151,27 +153,35 @@ class StaffRelay:
         if self._task is None or self._task.done():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._settle_waiters.append(waiter)
+        # A pass under way may have read the queue before what the caller just stored: only a pass that starts
+        # from now on can tell that everything is delivered.
+        self._settle_waiters.append((self._passes + 1, waiter))
         self.wake()
         await waiter
 
-    def _release_waiters(self) -> None:
-        waiters, self._settle_waiters = self._settle_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
+    def _release_waiters(self, upto: int | None = None) -> None:
+        """Release the waiters that came before pass `upto` started (every waiter when None)."""
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for first_pass, waiter in self._settle_waiters:
+            if upto is not None and first_pass > upto:
+                keep.append((first_pass, waiter))
+            elif not waiter.done():
                 waiter.set_result(None)
+        self._settle_waiters = keep
 
     async def _run(self) -> None:
         try:
             while not self._stopping:
                 self._wake.clear()
+                self._passes += 1
+                current = self._passes
                 try:
                     idle, wake_in = await self._work()
                 except Exception:
                     log.exception("staff relay pass failed; retrying")
                     idle, wake_in = True, 5.0
                 if idle:
-                    self._release_waiters()
+                    self._release_waiters(current)
                 timeout = min(wake_in if wake_in is not None else SAFETY_POLL_SECONDS, SAFETY_POLL_SECONDS)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(timeout, 0.01)):
@@ -368,7 +378,7 @@ class StaffRelay:
         card = await self._topic_call(
             self.app.bot.send_message,
             chat_id,
-            card_text(ticket, customer, earlier=earlier, lang=self.lang),
+            card_text(ticket, customer, earlier=earlier, lang=self.lang, staff_role=await self._staff_role(customer)),
             parse_mode=ParseMode.HTML,
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
@@ -533,6 +543,12 @@ class StaffRelay:
 
     # ------------------------------------------------------------ the card
 
+    async def _staff_role(self, customer: Customer) -> str | None:
+        """The role of a staff member writing as a customer (their card says so), else None."""
+        async with self.services.sessions() as session:
+            role = await role_of(session, telegram_id=customer.telegram_id, admin_ids=self.services.settings.admin_ids)
+        return role.value if role else None
+
     async def refresh_card(self, ticket_id: int, *, topic: str | None = None) -> None:
         """Edit the card in place to show the ticket as it is now; `topic` "close"/"reopen" its forum topic."""
         async with self.services.sessions() as session:
@@ -543,7 +559,9 @@ class StaffRelay:
             return
         try:
             await self.app.bot.edit_message_text(
-                card_text(ticket, customer, earlier=earlier, lang=self.lang),
+                card_text(
+                    ticket, customer, earlier=earlier, lang=self.lang, staff_role=await self._staff_role(customer)
+                ),
                 chat_id=ticket.staff_chat_id,
                 message_id=ticket.card_message_id,
                 parse_mode=ParseMode.HTML,

@@ -108,7 +108,7 @@ class Desk:
         chosen = request.headers.get(LANGUAGE_HEADER, "")
         if chosen in LANGUAGES:
             return chosen
-        return language_from_telegram(user.language_code, self.services.settings.default_language)
+        return language_from_telegram(user.language_code, self.services.settings.language_of_staff)
 
     def refusal(self, request: Request, status: int, key: str, user: WebAppUser | None = None) -> Response:
         lang = self.language(request, user or WebAppUser(0, "", None, None, None))

@@ -24,7 +24,7 @@ async def test_staff_get_the_desk_button_and_customers_do_not(bot: BotHarness, t
     customer = tg.user(5301, "Ivy", language_code="en")
     await add_customer(bot, 5301, "Ivy")
     await on_startup(bot.app)
-    desk_button = {"type": "web_app", "text": "打开工作台", "web_app": {"url": DESK_URL}}
+    desk_button = {"type": "web_app", "text": "Open desk", "web_app": {"url": DESK_URL}}
     assert tg.menu_buttons[str(ADMIN_ID)] == desk_button
     assert tg.menu_buttons[str(world.agent.id)] == desk_button
     assert str(customer.id) not in tg.menu_buttons and "" not in tg.menu_buttons

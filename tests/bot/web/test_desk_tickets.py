@@ -72,8 +72,8 @@ async def test_a_ticket_is_worked_from_the_queue_to_close_without_a_command(bot:
         assert replied.status_code == 200 and "sent" in replied.text
         assert tg.last_sent(customer).content == "It ships <today> & tomorrow"  # type: ignore[union-attr]
         await relay_of(bot.app).settled()  # the staff chat sees the reply under the ticket
-        shown = [m.content for m in tg.sent_to(world.staff_chat) if "在工作台回复" in m.content]
-        assert shown == ["💬 Gus 在工作台回复：\nIt ships <today> & tomorrow"]
+        shown = [m.content for m in tg.sent_to(world.staff_chat) if "answered from the desk" in m.content]
+        assert shown == ["💬 Gus answered from the desk:\nIt ships <today> & tomorrow"]
         resolved = await http.post(f"{act}/resolve", headers=signed(world.agent, token))
         closed = await http.post(f"{act}/close", headers=signed(world.agent, token))
         assert resolved.status_code == closed.status_code == 200
