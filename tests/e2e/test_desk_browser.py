@@ -149,7 +149,7 @@ async def test_staff_see_the_queue_open_a_ticket_and_reply(
     assert (tmp_path / "desk-queue.png").stat().st_size > 0 and (tmp_path / "desk-ticket.png").stat().st_size > 0
 
 
-async def test_a_customer_name_with_markup_shows_as_text(
+async def test_a_customer_name_with_markup_shows_as_text_in_either_language(
     bot: BotHarness, tg: FakeTelegram, served: str, browser: WebDriver
 ) -> None:
     world, _customer = await world_with_tickets(bot, tg)
@@ -168,6 +168,14 @@ async def test_a_customer_name_with_markup_shows_as_text(
 
     shown, alerted = await in_browser(names)
     assert "<script>alert(1)</script>" in shown and not alerted
+
+    def switch_language() -> str:
+        browser.find_element(By.CSS_SELECTOR, "button[data-lang]").click()
+        title = str(wait_for(browser, "h1", "等待处理的工单").text)
+        browser.execute_script("localStorage.clear()")  # the choice is kept per origin: leave none behind
+        return title
+
+    assert await in_browser(switch_language) == "等待处理的工单：2"
 
 
 async def test_someone_who_is_not_staff_sees_no_data(
