@@ -1,5 +1,5 @@
 """The desk's queue and ticket pages, and what staff do to a ticket there: reply, take, assign, resolve, close,
-reopen. Each action runs the same function as its chat command or card button (bot/tickets/desk.py, history.py),
+reopen, note. Each runs the same function as its chat command, card button or reply (bot/tickets/desk.py, replies.py, history.py),
 which checks the ticket's state; the desk only checks that the caller is staff (bot/web/desk.py)."""
 
 from __future__ import annotations
