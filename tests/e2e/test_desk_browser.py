@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -109,7 +109,8 @@ def wait_for(browser: WebDriver, css: str, text: str | None = None) -> Any:
                 return element
         return False
 
-    return WebDriverWait(browser, WAIT_SECONDS).until(found)
+    # The page swaps its content in: an element read while that happens is stale, and looked for again.
+    return WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)).until(found)
 
 
 async def world_with_tickets(bot: BotHarness, tg: FakeTelegram) -> tuple[World, FakeUser]:
