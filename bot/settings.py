@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     reopen_days: int = Field(default=7, ge=0)
     faq_threshold: int = Field(default=80, ge=1, le=100)
 
+    # Routing: agents' inboxes, automatic assignment, VIP account managers, what the staff group shows.
+    auto_assign: Literal["on", "off"] = "on"
+    show_agent_name: Literal["on", "off"] = "off"
+    vip_managers: Literal["auto", "manual"] = "auto"
+    group_copies: Literal["unassigned", "all"] = "unassigned"
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

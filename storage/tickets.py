@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from storage import staff_deliveries
+from storage import routing, staff_deliveries
 from storage.models import Customer, PendingInput, StaffDelivery, Ticket, TicketMessage, TicketStatus
 from storage.outbox import insert_ignoring_duplicates
+from storage.routing import RoutingPolicy
 from storage.types import clean_text, utcnow
 
 ACTIVE = (TicketStatus.OPEN.value, TicketStatus.PENDING.value, TicketStatus.RESOLVED.value)
@@ -99,6 +100,7 @@ async def file_customer_message(
     category: str,
     reopen_days: int,
     now: datetime | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> Filed:
     """Store a customer message in their current ticket (opening or reopening one) and queue it for staff."""
     now = now or utcnow()
@@ -109,7 +111,9 @@ async def file_customer_message(
         return Filed(ticket=ticket, message=existing, duplicate=True)
     assert customer.id is not None
     ticket = await current_ticket(session, customer_id=customer.id, reopen_days=reopen_days, now=now)
-    return await file_in(session, ticket=ticket, customer=customer, incoming=incoming, category=category, now=now)
+    return await file_in(
+        session, ticket=ticket, customer=customer, incoming=incoming, category=category, now=now, policy=policy
+    )
 
 
 async def file_in(
@@ -120,9 +124,10 @@ async def file_in(
     incoming: IncomingMessage,
     category: str,
     now: datetime | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> Filed:
     """Store a new customer message in `ticket`, their `current_ticket` (reopened if need be), or in a new ticket
-    when None; and queue it for staff."""
+    when None; and queue it for staff. A new (or unassigned, reopened) ticket is routed by `policy`."""
     now = now or utcnow()
     assert customer.id is not None
     opened = reopened = False
@@ -135,6 +140,8 @@ async def file_in(
     session.add(ticket)
     await session.flush()
     assert ticket.id is not None
+    if opened or reopened:
+        await routing.route_new(session, ticket=ticket, customer=customer, policy=policy, now=now)
     message = TicketMessage(
         ticket_id=ticket.id,
         direction="in",
@@ -154,23 +161,27 @@ async def file_in(
     if incoming.media_group_id:
         not_before = now + ALBUM_HOLD
         await _hold_album(session, ticket_id=ticket.id, media_group_id=incoming.media_group_id, until=not_before)
-    await staff_deliveries.enqueue(
+    await staff_deliveries.enqueue_for_ticket(
         session,
+        ticket=ticket,
         key=f"copy:{message.id}",
-        ticket_id=ticket.id,
         kind="copy",
         ticket_message_id=message.id,
         not_before=not_before,
     )
     if not opened and status_before != ticket.status:
-        await staff_deliveries.enqueue(
-            session, key=f"card:m{message.id}", ticket_id=ticket.id, kind="card", params={"reopen_topic": reopened}
+        await staff_deliveries.enqueue_for_ticket(
+            session,
+            ticket=ticket,
+            key=f"card:m{message.id}",
+            kind="card",
+            params={"topic": "reopen" if reopened else None},
         )
     if reopened:
-        await staff_deliveries.enqueue(
+        await staff_deliveries.enqueue_for_ticket(
             session,
+            ticket=ticket,
             key=f"notice:reopened:m{message.id}",
-            ticket_id=ticket.id,
             kind="notice",
             params={"template": "tickets.staff.reopened_by_customer"},
         )
@@ -206,7 +217,7 @@ async def append_to_open_tickets(
         col(PendingInput.chat_id) == col(Customer.telegram_id), col(PendingInput.user_id) == col(Customer.telegram_id)
     )
     found = await session.execute(
-        select(col(Customer.telegram_id), col(Customer.id), col(Ticket.id))
+        select(col(Customer.telegram_id), col(Customer.id), col(Ticket.id), col(Ticket.inbox_chat_id))
         .join(Ticket, col(Ticket.customer_id) == col(Customer.id))
         .where(
             col(Customer.telegram_id).in_(by_customer),
@@ -215,7 +226,9 @@ async def append_to_open_tickets(
             ~dialog.exists(),
         )
     )
-    targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id in found.all()}
+    candidates = found.all()
+    targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id, _ in candidates}
+    inboxes = {ticket_id: inbox for _, _, ticket_id, inbox in candidates}
     if not targets:
         return set()
     still_open = await session.execute(  # staff may have answered or closed one a moment ago
@@ -272,7 +285,7 @@ async def append_to_open_tickets(
         (chat_id, number): message_id for message_id, chat_id, number in (await session.execute(statement, rows)).all()
     }
     copies = [
-        (row["ticket_id"], stored[key])
+        (row["ticket_id"], stored[key], inboxes.get(row["ticket_id"]))
         for row in rows
         if (key := (row["customer_chat_id"], row["customer_message_id"])) in stored
     ]
@@ -302,10 +315,12 @@ async def record_customer_edit(
     message.text = text
     message.edited_at = utcnow()
     session.add(message)
-    await staff_deliveries.enqueue(
+    ticket = await session.get(Ticket, message.ticket_id)
+    assert ticket is not None
+    await staff_deliveries.enqueue_for_ticket(
         session,
+        ticket=ticket,
         key=f"edit:{message.id}:{edit_key}",
-        ticket_id=message.ticket_id,
         kind="edit",
         ticket_message_id=message.id,
         params={"text": text or ""},
@@ -319,7 +334,8 @@ async def record_customer_edit(
 async def ticket_in_staff_chat(
     session: AsyncSession, *, chat_id: int, thread_id: int | None, reply_to_message_id: int | None
 ) -> Ticket | None:
-    """The ticket a staff-chat message is about: its forum topic, else the card or copied message it replies to."""
+    """The ticket a staff-chat (or inbox) message is about: its forum topic, else the card or copied message it
+    replies to."""
     if thread_id is not None:
         result = await session.execute(
             select(Ticket)
@@ -334,6 +350,14 @@ async def ticket_in_staff_chat(
         return None
     result = await session.execute(
         select(Ticket).where(col(Ticket.staff_chat_id) == chat_id, col(Ticket.card_message_id) == reply_to_message_id)
+    )
+    ticket = result.scalars().first()
+    if ticket is not None:
+        return ticket
+    result = await session.execute(
+        select(Ticket).where(
+            col(Ticket.inbox_chat_id) == chat_id, col(Ticket.inbox_card_message_id) == reply_to_message_id
+        )
     )
     ticket = result.scalars().first()
     if ticket is not None:
@@ -488,6 +512,38 @@ async def first_message(session: AsyncSession, *, ticket_id: int) -> TicketMessa
         .limit(1)
     )
     return result.scalar_one_or_none()
+
+
+async def shown_copy(session: AsyncSession, *, message: TicketMessage, chat_id: int) -> int | None:
+    """Where a customer message's copy is in `chat_id` (the group or an inbox), if it was shown there."""
+    if message.staff_chat_id == chat_id and message.staff_message_id is not None:
+        return message.staff_message_id
+    result = await session.execute(
+        select(col(StaffDelivery.staff_message_id))
+        .where(
+            col(StaffDelivery.ticket_message_id) == message.id,
+            col(StaffDelivery.kind) == "copy",
+            col(StaffDelivery.staff_chat_id) == chat_id,
+        )
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def place_in_inbox(session: AsyncSession, *, ticket_id: int, chat_id: int, card_message_id: int) -> None:
+    """Remember the ticket's card in its assignee's inbox (a reply to it there is about this ticket)."""
+    await session.execute(
+        update(Ticket)
+        .where(col(Ticket.id) == ticket_id, col(Ticket.inbox_chat_id) == chat_id)
+        .values(inbox_card_message_id=card_message_id)
+    )
+    await staff_deliveries.record_shown(
+        session,
+        key=f"inboxcard:{ticket_id}:{chat_id}:{card_message_id}",
+        ticket_id=ticket_id,
+        chat_id=chat_id,
+        message_id=card_message_id,
+    )
 
 
 async def place_in_staff_chat(

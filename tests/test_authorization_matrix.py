@@ -36,6 +36,8 @@ class Access(StrEnum):
 # command -> (who may use it, the arguments tried; `{customer}` is the seeded customer's Telegram id)
 COMMANDS: dict[str, tuple[Access, str]] = {
     "start": (Access.CUSTOMER, ""),
+    "away": (Access.AGENT, ""),  # before /assign: nobody's tickets move to the group here
+    "back": (Access.AGENT, ""),
     "menu": (Access.CUSTOMER, ""),
     "language": (Access.CUSTOMER, ""),
     "profile": (Access.CUSTOMER, ""),
@@ -66,6 +68,7 @@ COMMANDS: dict[str, tuple[Access, str]] = {
     "redeem": (Access.AGENT, "ACDE3467"),
     "ticket": (Access.AGENT, "1"),
     "assign": (Access.AGENT, "1 me"),
+    "manager": (Access.AGENT, "{customer}"),
     "stats": (Access.AGENT, "7d"),
     "staff": (Access.ADMIN, "list"),
     "export": (Access.ADMIN, "customers"),
@@ -93,6 +96,8 @@ BUTTONS: dict[str | None, tuple[Access, tuple[str, ...]]] = {
     "^faq:helped:": (Access.CUSTOMER, ("faq:helped:1", "faq:helped:x")),
     "^faq:person:": (Access.CUSTOMER, ("faq:person:1", "faq:person:999999")),
     r"^tk:(take|resolve|close|reopen):\d+$": (Access.AGENT, ("tk:take:1", "tk:resolve:1", "tk:close:1", "tk:reopen:1")),
+    r"^tk:assign:\d{1,9}$": (Access.AGENT, ("tk:assign:1",)),
+    r"^tk:to:\d{1,9}:\d{1,15}$": (Access.AGENT, ("tk:to:1:900001", "tk:to:1:123")),
     "^menu:tickets$": (Access.CUSTOMER, ("menu:tickets",)),
     "^menu:(presale|order|aftersale)$": (Access.CUSTOMER, ("menu:presale", "menu:aftersale")),
     r"^tickets:close:\d+$": (Access.CUSTOMER, ("tickets:close:1", "tickets:close:999999")),

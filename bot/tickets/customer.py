@@ -20,8 +20,10 @@ from bot.handlers import pending
 from bot.handlers.customer.faq import faq_answer, send_faq_answer
 from bot.runtime.throttle import auto_replies
 from bot.runtime.updates import marking_handled, set_fast_lane
+from bot.tickets.desk import on_staff_edit
 from bot.tickets.filing import after_filing, category_of, incoming_of, text_filer, to_customer
 from bot.tickets.relay import relay_of
+from bot.tickets.routing import policy_of
 from bot.tickets.views import customer_ticket_line
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
@@ -80,6 +82,7 @@ async def take_message(update: Update, context: Context, *, category: str, ends_
                     incoming=incoming,
                     category=category_of(category),
                     now=now,
+                    policy=policy_of(settings),
                 )
     if incoming is None:  # said once in a while, not after every poll or dice of a flood
         if auto_replies(context.application).allow(message.chat_id, "unsupported"):
@@ -147,6 +150,8 @@ async def on_edit(update: Update, context: Context) -> None:
         )
     if stored is not None:
         relay_of(context.application).wake()
+    else:  # perhaps an agent's reply in their inbox
+        await on_staff_edit(update, context)
 
 
 async def choose_topic(update: Update, context: Context) -> None:

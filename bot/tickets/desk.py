@@ -20,22 +20,23 @@ from telegram import (
     InputMediaPhoto,
     InputMediaVideo,
     Message,
+    MessageId,
     ReactionTypeEmoji,
     Update,
     User,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.auth import staff_only, staff_role
 from bot.context import CarebotApp, Context
 from bot.tickets.filing import incoming_of, to_customer
-from bot.tickets.relay import relay_of
+from bot.tickets.relay import refresh_cards
 from bot.tickets.views import category_label, customer_link, duration, is_vip, sla_state, staff_language
 from bot.ui.i18n import Safe, t
 from bot.ui.splitting import split_text
-from storage import tickets
+from storage import routing, tickets
 from storage.db import transaction
 from storage.models import Customer, Role, Ticket, TicketStatus
 from storage.staff import audit
@@ -56,6 +57,11 @@ TOLD_NOT_STAFF = "told_not_staff"
 
 def _lang(context: Context) -> str:
     return staff_language(context.services.settings)
+
+
+def in_ticket_chat(message: Message, context: Context) -> bool:
+    """The staff group, or a private chat (an agent's inbox), where a reply names the ticket."""
+    return message.chat_id == context.services.settings.staff_chat_id or message.chat.type == ChatType.PRIVATE
 
 
 async def _ticket_of(message: Message, context: Context) -> Ticket | None:
@@ -81,9 +87,9 @@ async def on_staff_message(update: Update, context: Context) -> None:
         await _tell_not_staff(message, user, context)
         return
     if message.text is not None and message.text.startswith("//"):
-        await _save_note(context, ticket, message, user, message.text[2:].strip())
+        await save_note(context, ticket, message, user, message.text[2:].strip())
         return
-    await _reply_to_customer(context, ticket, message, user)
+    await reply_to_customer(context, ticket, message, user)
 
 
 async def _tell_not_staff(message: Message, user: User, context: Context) -> None:
@@ -95,7 +101,7 @@ async def _tell_not_staff(message: Message, user: User, context: Context) -> Non
     await message.reply_text(t(_lang(context), "tickets.staff.not_staff"), parse_mode=ParseMode.HTML)
 
 
-async def _save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
+async def save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
     async with transaction(context.services.sessions) as session:
         if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return
@@ -114,7 +120,7 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
         await message.set_reaction(ReactionTypeEmoji("✍"))
 
 
-async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
+async def reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
     lang = _lang(context)
     async with context.services.sessions() as session:
         if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
@@ -128,7 +134,7 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
         copied = await to_customer(
             context,
             customer.telegram_id,
-            lambda: context.bot.copy_message(customer.telegram_id, message.chat_id, message.message_id),
+            lambda: _to_customer_as_sent(context, customer.telegram_id, message, user),
         )
     except BadRequest as error:
         await message.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
@@ -160,6 +166,32 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
         await _refresh(context, ticket.id or 0)
 
 
+CAPTIONED = ("photo", "video", "document", "audio", "animation", "voice")
+
+
+def signature(context: Context, user: User | None) -> str:
+    """`CAREBOT_SHOW_AGENT_NAME=on`: the agent's first name under each reply; off (default): nothing."""
+    if context.services.settings.show_agent_name != "on" or user is None:
+        return ""
+    return f"\n\n— {user.first_name}"
+
+
+async def _to_customer_as_sent(context: Context, chat_id: int, message: Message, user: User) -> MessageId | Message:
+    """The staff message copied to the customer as it is, signed when the business wants it."""
+    signed = signature(context, user)
+    if signed and message.text is not None:
+        return await context.bot.send_message(chat_id, message.text + signed, entities=message.entities)
+    if signed and any(getattr(message, kind) for kind in CAPTIONED):
+        return await context.bot.copy_message(
+            chat_id,
+            message.chat_id,
+            message.message_id,
+            caption=(message.caption or "") + signed,
+            caption_entities=message.caption_entities,
+        )
+    return await context.bot.copy_message(chat_id, message.chat_id, message.message_id)
+
+
 async def on_staff_edit(update: Update, context: Context) -> None:
     """A staff member edited a relayed reply: the customer's copy changes too."""
     message = update.edited_message
@@ -176,7 +208,10 @@ async def on_staff_edit(update: Update, context: Context) -> None:
         try:
             if message.text is not None:
                 await context.bot.edit_message_text(
-                    message.text, chat_id=chat_id, message_id=message_id, entities=message.entities
+                    message.text + signature(context, message.from_user),
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    entities=message.entities,
                 )
             elif (
                 incoming and incoming.file_id and incoming.file_id != stored.file_id and incoming.kind in EDITABLE_MEDIA
@@ -189,7 +224,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
                 await context.bot.edit_message_caption(
                     chat_id=chat_id,
                     message_id=message_id,
-                    caption=message.caption,
+                    caption=(message.caption or "") + signature(context, message.from_user) or None,
                     caption_entities=message.caption_entities,
                 )
         except BadRequest as error:
@@ -219,12 +254,12 @@ async def note_command(update: Update, context: Context) -> None:
         async with context.services.sessions() as session:
             ticket = await tickets.get_ticket(session, ticket_id=int(head[1:]))
         text = rest
-    elif message.chat_id == context.services.settings.staff_chat_id:
+    elif in_ticket_chat(message, context):
         ticket = await _ticket_of(message, context)
     if ticket is None or not text.strip():
         await message.reply_text(t(_lang(context), "tickets.staff.note_usage"), parse_mode=ParseMode.HTML)
         return
-    await _save_note(context, ticket, message, user, text.strip())
+    await save_note(context, ticket, message, user, text.strip())
 
 
 # ---------------------------------------------------------------- lifecycle: buttons and commands
@@ -240,8 +275,10 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
         ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
         if ticket is None:
             return t(lang, "tickets.staff.no_such_ticket", number=ticket_id), None
-        if action == "take":
-            changed = tickets.take(ticket, staff_telegram_id=user.id, staff_name=user.full_name)
+        if action == "take":  # the taker's inbox (if they have one) gets the ticket so far
+            changed = await routing.assign(
+                session, ticket=ticket, telegram_id=user.id, name=user.full_name, history=True
+            )
         elif action == "resolve":
             changed = tickets.resolve(ticket)
         elif action == "close":
@@ -278,10 +315,7 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
 
 
 async def _refresh(context: Context, ticket_id: int, *, topic: str | None = None) -> None:
-    try:
-        await relay_of(context.application).refresh_card(ticket_id, topic=topic)
-    except TelegramError as error:
-        log.warning("could not update the card of ticket #%s (%s)", ticket_id, type(error).__name__)
+    await refresh_cards(context.application, ticket_id, topic=topic)
 
 
 @staff_only(Role.AGENT)
@@ -310,7 +344,7 @@ def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any,
         message, user = update.effective_message, update.effective_user
         assert message is not None and user is not None
         number = _number_from_args(context.args or [])
-        if number is None and message.chat_id == context.services.settings.staff_chat_id:
+        if number is None and in_ticket_chat(message, context):
             ticket = await _ticket_of(message, context)
             number = ticket.id if ticket else None
         if number is None:

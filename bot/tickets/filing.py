@@ -23,6 +23,7 @@ from bot.context import Context, Services
 from bot.runtime import metrics
 from bot.runtime.throttle import auto_replies
 from bot.tickets.relay import relay_of
+from bot.tickets.routing import policy_of
 from bot.tickets.views import duration, sla_target
 from bot.ui.i18n import t, when
 from storage import inbox, tickets
@@ -93,6 +94,7 @@ async def file_message(
             incoming=incoming,
             category=category_of(category),
             reopen_days=settings.reopen_days,
+            policy=policy_of(settings),
         )
     await after_filing(context, customer, filed)
     return None if filed.duplicate else filed.ticket

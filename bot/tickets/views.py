@@ -77,7 +77,7 @@ def card_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup | None:
     actions = ["take"] if not ticket.assignee_telegram_id else []
     if ticket.status != TicketStatus.RESOLVED.value:
         actions.append("resolve")
-    actions.append("close")
+    actions += ["close", "assign"]
     return InlineKeyboardMarkup([[button(t(lang, f"tickets.button.{a}"), f"tk:{a}:{ticket.id}") for a in actions]])
 
 

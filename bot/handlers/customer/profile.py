@@ -12,6 +12,7 @@ from bot.caller import touch
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
 from bot.handlers.customer.terms import details_refused
+from bot.tickets.routing import manager_first_name
 from bot.ui.i18n import t
 from bot.ui.keyboards import profile_keyboard
 from storage import customers
@@ -30,7 +31,7 @@ FIELDS = ("birthday", "phone", "email", "timezone")
 OPTIONAL_DETAILS = ("birthday", "phone", "email")  # stored only under an agreement in force, once one is published
 
 
-def profile_text(customer: Customer, lang: str) -> str:
+def profile_text(customer: Customer, lang: str, manager: str | None = None) -> str:
     unset = t(lang, "profile.unset")
     lines = [
         t(lang, "profile.title"),
@@ -39,6 +40,7 @@ def profile_text(customer: Customer, lang: str) -> str:
         t(lang, "profile.phone", value=customer.phone or unset),
         t(lang, "profile.email", value=customer.email or unset),
         t(lang, "profile.timezone", value=customer.timezone or unset),
+        *([t(lang, "profile.manager", name=manager)] if manager else []),
         "",
         t(lang, "profile.hint"),
     ]
@@ -47,9 +49,10 @@ def profile_text(customer: Customer, lang: str) -> str:
 
 async def show_profile(update: Update, context: Context) -> None:
     customer, _ = await touch(update, context)
+    manager = await manager_first_name(context.application, customer)
     await context.bot.send_message(
         customer.telegram_id,
-        profile_text(customer, customer.language),
+        profile_text(customer, customer.language, manager),
         parse_mode=ParseMode.HTML,
         reply_markup=profile_keyboard(customer.language),
     )
