@@ -302,15 +302,22 @@ class DriversMixin(MethodsMixin):
         return self._user_message(user, chat, {"contact": contact})
 
     def sends_album(
-        self, user: FakeUser, n_photos: int, caption: str | None = None, *, chat: ChatRef | None = None
+        self,
+        user: FakeUser,
+        n_photos: int,
+        caption: str | None = None,
+        *,
+        chat: ChatRef | None = None,
+        reply_to: FakeMessage | None = None,
     ) -> list[FakeMessage]:
-        """A media group: ``n_photos`` photo messages sharing one ``media_group_id`` (caption on the first)."""
+        """A media group: ``n_photos`` photo messages sharing one ``media_group_id`` (caption on the first);
+        ``reply_to``: every part replies to that message, as Telegram sends an album sent as a reply."""
         group_id = str(10**17 + self.next_id())
         album = []
         for index in range(n_photos):
             sizes = self.new_photo(self._fake_bytes("photo"))
             content = {"photo": sizes, "media_group_id": group_id, **_caption(caption if index == 0 else None)}
-            album.append(self._user_message(user, chat, content))
+            album.append(self._user_message(user, chat, content, reply_to=reply_to))
         return album
 
     def edits_message(self, user: FakeUser, message: FakeMessage, new_text: str) -> FakeUpdate:
