@@ -157,6 +157,24 @@ async def manager_of(session: AsyncSession, *, customer_id: int) -> int | None:
     return found.manager_telegram_id if found else None
 
 
+async def manager_names(session: AsyncSession, *, customer_ids: Sequence[int]) -> dict[int, str]:
+    """Each customer's account manager's name (their first name as the bot knows it), in one query."""
+    if not customer_ids:
+        return {}
+    result = await session.execute(
+        select(
+            col(AccountManager.customer_id),
+            col(AccountManager.manager_telegram_id),
+            col(Agent.name),
+            col(StaffMember.name),
+        )
+        .outerjoin(Agent, col(Agent.telegram_id) == col(AccountManager.manager_telegram_id))
+        .outerjoin(StaffMember, col(StaffMember.telegram_id) == col(AccountManager.manager_telegram_id))
+        .where(col(AccountManager.customer_id).in_(list(customer_ids)))
+    )
+    return {customer_id: agent or member or str(manager) for customer_id, manager, agent, member in result.tuples()}
+
+
 async def set_manager(session: AsyncSession, *, customer_id: int, manager_id: int, by: int | None) -> None:
     found = await session.get(AccountManager, customer_id)
     if found is None:

@@ -121,7 +121,7 @@ async def test_a_vip_customers_ticket_goes_to_their_account_manager(
     tg.customer_sends_text(vip, "I need help")
     await bot.deliver()
     assert card_numbers(tg, leo) == [2, 3] and card_numbers(tg, mia) == [1]
-    assert "Victoria" in cards(tg, leo)[1].content
+    assert "Victoria" in cards(tg, leo)[1].content and "Account manager: Leo" in cards(tg, leo)[1].content
     tg.sends_command(vip, "/profile")
     await bot.deliver()
     assert "Your personal manager: Leo" in tg.last_sent(vip).content  # type: ignore[union-attr]

@@ -18,7 +18,7 @@ from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from bot.tickets.views import card_buttons, card_text, topic_name
+from bot.tickets.views import CardFacts, card_buttons, card_text, topic_name
 from bot.ui.i18n import t
 from storage import tickets
 from storage.db import SessionFactory, transaction
@@ -90,7 +90,7 @@ class GroupPlaces:
     def placed(ticket: Ticket, chat_id: int | None) -> bool:
         return ticket.staff_chat_id == chat_id and ticket.card_message_id is not None
 
-    async def place(self, chat_id: int, ticket: Ticket, customer: Customer, earlier: int) -> tuple[Place, bool]:
+    async def place(self, chat_id: int, ticket: Ticket, customer: Customer, facts: CardFacts) -> tuple[Place, bool]:
         """The ticket's topic and card, created when missing (`ticket` is updated to match); True when the card
         was sent just now."""
         assert ticket.id is not None
@@ -105,7 +105,7 @@ class GroupPlaces:
         card = await topic_call(
             self.bot.send_message,
             chat_id,
-            card_text(ticket, customer, earlier=earlier, lang=self.lang),
+            card_text(ticket, customer, earlier=facts.earlier, lang=self.lang, manager=facts.manager),
             parse_mode=ParseMode.HTML,
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
@@ -152,7 +152,7 @@ class GroupPlaces:
 
 
 async def inbox_place(
-    bot: Bot, sessions: SessionFactory, lang: str, chat_id: int, ticket: Ticket, customer: Customer, earlier: int
+    bot: Bot, sessions: SessionFactory, lang: str, chat_id: int, ticket: Ticket, customer: Customer, facts: CardFacts
 ) -> tuple[Place, bool]:
     """The ticket's card in an agent's inbox, sent when missing; True when it was sent just now."""
     assert ticket.id is not None
@@ -160,7 +160,7 @@ async def inbox_place(
         return Place(chat_id, None, ticket.inbox_card_message_id), False
     card = await bot.send_message(
         chat_id,
-        card_text(ticket, customer, earlier=earlier, lang=lang),
+        card_text(ticket, customer, earlier=facts.earlier, lang=lang, manager=facts.manager),
         parse_mode=ParseMode.HTML,
         reply_markup=card_buttons(ticket, lang),
     )

@@ -31,9 +31,9 @@ from telegram.ext import Application
 from bot.context import CarebotApp, Services
 from bot.tickets.places import GroupPlaces, TopicGone, inbox_place
 from bot.tickets.sending import COMBINE_SEPARATOR, Sender, combinable, edit_card, follow_topic, text_size
-from bot.tickets.views import staff_language
+from bot.tickets.views import CardFacts, staff_language
 from scheduler.sender import retry_after_seconds
-from storage import staff_deliveries, ticket_views, tickets
+from storage import routing, staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage
 from storage.types import utcnow
@@ -171,8 +171,15 @@ class StaffRelay:
             ticket_ids = sorted({ticket_id for due in plans.values() for ticket_id in due})
             found = await ticket_views.tickets_with_customers(session, ticket_ids=ticket_ids)
             earlier = await ticket_views.earlier_ticket_counts(session, ticket_ids=ticket_ids)
+            managers = await routing.manager_names(
+                session, customer_ids=sorted({customer.id for _, customer in found.values() if customer.id})
+            )
+            facts = {
+                ticket_id: CardFacts(earlier.get(ticket_id, 0), managers.get(ticket.customer_id))
+                for ticket_id, (ticket, _) in found.items()
+            }
         for destination, due in plans.items():
-            worker = asyncio.create_task(self._deliver_pass(destination, due, found, earlier, messages))
+            worker = asyncio.create_task(self._deliver_pass(destination, due, found, facts, messages))
             self._workers[destination] = worker
             worker.add_done_callback(functools.partial(self._worker_done, destination))
         return idle and not plans and not working and not self._workers, wake_in
@@ -186,7 +193,7 @@ class StaffRelay:
         destination: Destination,
         due: Due,
         found: dict[int, tuple[Ticket, Customer]],
-        earlier: dict[int, int],
+        facts: dict[int, CardFacts],
         messages: dict[int, TicketMessage],
     ) -> None:
         """One destination's groups in the order they were queued (so tickets take turns), one call at a time,
@@ -209,7 +216,9 @@ class StaffRelay:
                 ticket, customer = found.get(ticket_id, (None, None))
                 if ticket is None or customer is None:
                     await self._finish_failed(group, "ticket gone")
-                elif not await self._deliver(destination, group, ticket, customer, earlier.get(ticket_id, 0), messages):
+                elif not await self._deliver(
+                    destination, group, ticket, customer, facts.get(ticket_id, CardFacts()), messages
+                ):
                     waiting.add(ticket_id)
         except Exception:
             log.exception("staff relay worker failed; retrying")
@@ -257,14 +266,14 @@ class StaffRelay:
         group: list[StaffDelivery],
         ticket: Ticket,
         customer: Customer,
-        earlier: int,
+        facts: CardFacts,
         messages: dict[int, TicketMessage],
     ) -> bool:
         """Send one group and mark it sent; False when this ticket (or the whole chat) must wait."""
         head = group[0]
         ticket_id = head.ticket_id
         try:
-            sent = await self._show(destination, group, ticket, customer, earlier, messages)
+            sent = await self._show(destination, group, ticket, customer, facts, messages)
             shown = [
                 staff_deliveries.Shown(
                     ids,
@@ -326,7 +335,7 @@ class StaffRelay:
         group: list[StaffDelivery],
         ticket: Ticket,
         customer: Customer,
-        earlier: int,
+        facts: CardFacts,
         messages: dict[int, TicketMessage],
     ) -> list[tuple[list[int], int | None, int | None]]:
         """Send one group where it belongs; (row ids, chat, message id) to mark sent."""
@@ -340,25 +349,25 @@ class StaffRelay:
             settings = self.services.settings
             if head.kind in OVERVIEW_KINDS and settings.group_copies == "unassigned" and ticket.inbox_chat_id:
                 return [(ids, None, None)]  # the assignee's inbox has it; the group keeps the overview
-            place, new_card = await self.group.place(chat_id, ticket, customer, earlier)
+            place, new_card = await self.group.place(chat_id, ticket, customer, facts)
             if head.kind == "card":
                 if not new_card:
-                    await edit_card(bot, chat_id, place.card_message_id, ticket, customer, earlier, self.lang)
+                    await edit_card(bot, chat_id, place.card_message_id, ticket, customer, facts, self.lang)
                 topic = next((p for row in group if (p := json.loads(row.params).get("topic"))), None)
                 await follow_topic(bot, ticket, topic)
                 return [(ids, None, None)]
         else:
             if head.kind == "card" and params.get("message_id"):  # a card in an inbox the ticket has left
-                await edit_card(bot, destination, int(params["message_id"]), ticket, customer, earlier, self.lang)
+                await edit_card(bot, destination, int(params["message_id"]), ticket, customer, facts, self.lang)
                 return [(ids, None, None)]
             if ticket.inbox_chat_id != destination:
                 return [(ids, None, None)]  # handed over meanwhile: the new assignee gets the ticket so far
             place, new_card = await inbox_place(
-                bot, self.services.sessions, self.lang, destination, ticket, customer, earlier
+                bot, self.services.sessions, self.lang, destination, ticket, customer, facts
             )
             if head.kind == "card":
                 if not new_card:
-                    await edit_card(bot, destination, place.card_message_id, ticket, customer, earlier, self.lang)
+                    await edit_card(bot, destination, place.card_message_id, ticket, customer, facts, self.lang)
                 return [(ids, None, None)]
         sent = await self.sender.send(place, ticket, group, messages)
         return [(row_ids, place.chat_id, message_id) for row_ids, message_id in sent]

@@ -24,7 +24,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.tickets.places import Place, thread_gone, topic_call
-from bot.tickets.views import card_buttons, card_text
+from bot.tickets.views import CardFacts, card_buttons, card_text
 from bot.ui.i18n import t, when
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
 from storage import ticket_views, tickets
@@ -182,12 +182,12 @@ class Sender:
 
 
 async def edit_card(
-    bot: Bot, chat_id: int, message_id: int, ticket: Ticket, customer: Customer, earlier: int, lang: str
+    bot: Bot, chat_id: int, message_id: int, ticket: Ticket, customer: Customer, facts: CardFacts, lang: str
 ) -> None:
     """Show the card as the ticket is now (an edit that changes nothing is no error)."""
     try:
         await bot.edit_message_text(
-            card_text(ticket, customer, earlier=earlier, lang=lang),
+            card_text(ticket, customer, earlier=facts.earlier, lang=lang, manager=facts.manager),
             chat_id=chat_id,
             message_id=message_id,
             parse_mode=ParseMode.HTML,

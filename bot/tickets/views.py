@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from babel.dates import format_timedelta
@@ -44,7 +45,15 @@ def customer_link(customer: Customer) -> Safe:
     return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str) -> Safe:
+@dataclass(frozen=True)
+class CardFacts:
+    """What a card shows besides the ticket and its customer."""
+
+    earlier: int = 0  # the customer's tickets before this one
+    manager: str | None = None  # a VIP customer's account manager
+
+
+def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, manager: str | None = None) -> Safe:
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -66,6 +75,8 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str) ->
     ]
     if customer.username:
         lines.append(html.escape("@" + customer.username, quote=False))
+    if manager:
+        lines.append(t(lang, "tickets.card.manager", name=manager))
     if customer.unreachable:
         lines.append(t(lang, "tickets.card.unreachable"))
     return Safe("\n".join(lines))
