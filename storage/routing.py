@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -28,6 +28,16 @@ CATEGORIES = tuple(category.value for category in TicketCategory)
 WORKING = (TicketStatus.OPEN.value, TicketStatus.PENDING.value)  # what counts as an agent's load
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ROUTING_LOCK = 0x526F7574  # a transaction-scoped advisory lock id ("Rout") on PostgreSQL
+
+
+async def serialize(session: AsyncSession) -> None:
+    """Routing decisions and agent changes happen one at a time: two new tickets filed at once must not both see
+    the same agent with the fewest open tickets. PostgreSQL: an advisory lock held until the transaction ends (taken
+    first, before any agent row, so no two transactions wait on each other). SQLite: a transaction that writes holds
+    the database's one write lock already, and one that read before another's commit cannot write any more."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ROUTING_LOCK})
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ async def get_agent(session: AsyncSession, *, telegram_id: int) -> Agent | None:
 
 async def ensure_agent(session: AsyncSession, *, telegram_id: int, name: str | None = None) -> Agent:
     """The agent row of a staff member, created on first need (race-free on both databases)."""
+    await serialize(session)
     table = Agent.__table__  # type: ignore[attr-defined]
     row = {"telegram_id": telegram_id, "name": name, "inbox_open": False, "away": False, "updated_at": utcnow()}
     await session.execute(insert_ignoring_duplicates(session, table, ["telegram_id"]), [row])
@@ -188,6 +199,7 @@ async def ensure_manager(session: AsyncSession, *, customer: Customer, policy: R
     """The customer's manager; a VIP without one gets the agent with an inbox who manages the fewest VIPs
     (unless managers are set by hand)."""
     assert customer.id is not None
+    await serialize(session)
     current = await manager_of(session, customer_id=customer.id)
     if current is not None or customer.segment != Segment.VIP.value or not policy.vip_managers_auto:
         return current
@@ -232,6 +244,7 @@ async def choose(
     exclude: Collection[int] = (),
 ) -> Agent | None:
     """Who gets `ticket` now (None: nobody available, the ticket stays with the group)."""
+    await serialize(session)
     loads = await available(session, policy=policy, now=now, exclude=exclude)
     if not loads:
         return None
@@ -262,6 +275,7 @@ async def assign(
 ) -> bool:
     """Hand `ticket` to a staff member. With an inbox, their chat gets the card (and the ticket so far when
     `history`); a previous inbox's card and the group's card are brought up to date. False when unchanged."""
+    await serialize(session)
     now = now or utcnow()
     agent = await get_agent(session, telegram_id=telegram_id)
     inbox = telegram_id if agent is not None and agent.inbox_open else None
@@ -358,6 +372,7 @@ async def release(
 
 async def inbox_closed(session: AsyncSession, *, telegram_id: int) -> None:
     """The agent's private chat is gone (they blocked the bot): nothing more goes there."""
+    await serialize(session)
     agent = await get_agent(session, telegram_id=telegram_id)
     if agent is not None:
         agent.inbox_open = False
