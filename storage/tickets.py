@@ -530,6 +530,21 @@ async def shown_copy(session: AsyncSession, *, message: TicketMessage, chat_id: 
     return result.scalar_one_or_none()
 
 
+async def texts_shown_in(session: AsyncSession, *, chat_id: int, message_id: int) -> list[str]:
+    """The customer texts carried by one message the relay sent (an inbox card), in order."""
+    result = await session.execute(
+        select(col(TicketMessage.text))
+        .join(StaffDelivery, col(StaffDelivery.ticket_message_id) == col(TicketMessage.id))
+        .where(
+            col(StaffDelivery.staff_chat_id) == chat_id,
+            col(StaffDelivery.staff_message_id) == message_id,
+            col(StaffDelivery.kind) == "copy",
+        )
+        .order_by(col(StaffDelivery.id))
+    )
+    return [text or "" for text in result.scalars()]
+
+
 async def place_in_inbox(session: AsyncSession, *, ticket_id: int, chat_id: int, card_message_id: int) -> None:
     """Remember the ticket's card in its assignee's inbox (a reply to it there is about this ticket)."""
     await session.execute(

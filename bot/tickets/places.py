@@ -105,7 +105,9 @@ class GroupPlaces:
         card = await topic_call(
             self.bot.send_message,
             chat_id,
-            card_text(ticket, customer, earlier=facts.earlier, lang=self.lang, manager=facts.manager),
+            card_text(
+                ticket, customer, earlier=facts.earlier, lang=self.lang, manager=facts.manager, texts=facts.texts
+            ),
             parse_mode=ParseMode.HTML,
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
@@ -160,7 +162,7 @@ async def inbox_place(
         return Place(chat_id, None, ticket.inbox_card_message_id), False
     card = await bot.send_message(
         chat_id,
-        card_text(ticket, customer, earlier=facts.earlier, lang=lang, manager=facts.manager),
+        card_text(ticket, customer, earlier=facts.earlier, lang=lang, manager=facts.manager, texts=facts.texts),
         parse_mode=ParseMode.HTML,
         reply_markup=card_buttons(ticket, lang),
     )

@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
@@ -32,6 +33,7 @@ from bot.context import CarebotApp, Services
 from bot.tickets.places import GroupPlaces, TopicGone, inbox_place
 from bot.tickets.sending import COMBINE_SEPARATOR, Sender, combinable, edit_card, follow_topic, text_size
 from bot.tickets.views import CardFacts, staff_language
+from bot.ui.splitting import tg_len
 from scheduler.sender import retry_after_seconds
 from storage import routing, staff_deliveries, ticket_views, tickets
 from storage.db import transaction
@@ -48,7 +50,8 @@ PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads 
 GROUP: None = None  # the destination key of the staff group; an inbox's is the agent's chat id
 Destination = int | None
 Due = dict[int, list[list[StaffDelivery]]]
-OVERVIEW_KINDS = ("copy", "edit", "notice")  # what the group leaves to an assigned ticket's inbox
+OVERVIEW_KINDS = ("copy", "edit", "notice")
+CARD_TEXTS_LIMIT = 3000  # what a card may carry of the customer's texts, well within a message's 4096  # what the group leaves to an assigned ticket's inbox
 
 
 def _chat_unreachable(error: BadRequest) -> bool:
@@ -358,19 +361,32 @@ class StaffRelay:
                 return [(ids, None, None)]
         else:
             if head.kind == "card" and params.get("message_id"):  # a card in an inbox the ticket has left
-                await edit_card(bot, destination, int(params["message_id"]), ticket, customer, facts, self.lang)
+                await self._edit_inbox_card(destination, int(params["message_id"]), ticket, customer, facts)
                 return [(ids, None, None)]
             if ticket.inbox_chat_id != destination:
                 return [(ids, None, None)]  # handed over meanwhile: the new assignee gets the ticket so far
+            texts = _texts_for_card(ticket, destination, group, messages)
             place, new_card = await inbox_place(
-                bot, self.services.sessions, self.lang, destination, ticket, customer, facts
+                bot, self.services.sessions, self.lang, destination, ticket, customer, replace(facts, texts=texts)
             )
+            if texts:  # the card carried them
+                return [(ids, destination, place.card_message_id)]
             if head.kind == "card":
                 if not new_card:
-                    await edit_card(bot, destination, place.card_message_id, ticket, customer, facts, self.lang)
+                    await self._edit_inbox_card(destination, place.card_message_id, ticket, customer, facts)
                 return [(ids, None, None)]
         sent = await self.sender.send(place, ticket, group, messages)
         return [(row_ids, place.chat_id, message_id) for row_ids, message_id in sent]
+
+    async def _edit_inbox_card(
+        self, chat_id: int, message_id: int, ticket: Ticket, customer: Customer, facts: CardFacts
+    ) -> None:
+        """An inbox card keeps showing the customer's texts it was sent with."""
+        async with self.services.sessions() as session:
+            texts = await tickets.texts_shown_in(session, chat_id=chat_id, message_id=message_id)
+        await edit_card(
+            self.app.bot, chat_id, message_id, ticket, customer, replace(facts, texts=tuple(texts)), self.lang
+        )
 
     async def _inbox_gone(self, chat_id: int) -> None:
         """An agent blocked the bot (or their chat is gone): their inbox closes and their tickets move on."""
@@ -397,6 +413,19 @@ class StaffRelay:
         delay = min(5.0 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
         log.warning("%s; tickets wait in the queue, next try in %.0f s", reason, delay)
         self._blocked_until[destination] = time.monotonic() + delay
+
+
+def _texts_for_card(
+    ticket: Ticket, chat_id: int, group: list[StaffDelivery], messages: dict[int, TicketMessage]
+) -> tuple[str, ...]:
+    """A new inbox card carries the customer's texts it would be followed by (one message a second counts there)."""
+    if ticket.inbox_card_message_id is not None or group[0].kind != "copy":
+        return ()
+    parts = [messages.get(row.ticket_message_id or 0) for row in group]
+    if any(part is None or part.kind != "text" or part.media_group_id for part in parts):
+        return ()
+    texts = tuple(part.text or "" for part in parts if part is not None)
+    return texts if sum(tg_len(text) + 2 for text in texts) <= CARD_TEXTS_LIMIT else ()
 
 
 def _carried_along(

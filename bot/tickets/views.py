@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,9 +52,18 @@ class CardFacts:
 
     earlier: int = 0  # the customer's tickets before this one
     manager: str | None = None  # a VIP customer's account manager
+    texts: tuple[str, ...] = ()  # the customer's texts an inbox card carries (sent with it: one message, not two)
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, manager: str | None = None) -> Safe:
+def card_text(
+    ticket: Ticket,
+    customer: Customer,
+    *,
+    earlier: int,
+    lang: str,
+    manager: str | None = None,
+    texts: Sequence[str] = (),
+) -> Safe:
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -79,6 +89,7 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, ma
         lines.append(t(lang, "tickets.card.manager", name=manager))
     if customer.unreachable:
         lines.append(t(lang, "tickets.card.unreachable"))
+    lines += ["\n" + html.escape(text, quote=False) for text in texts]
     return Safe("\n".join(lines))
 
 
