@@ -4,10 +4,15 @@ nobody available the staff group gets the ticket as before."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
 from bot.settings import Settings
+from bot.tickets.relay import relay_of
+from scheduler.config import CareConfig
+from scheduler.jobs import run_job
 from storage.db import transaction
 from storage.models import AccountManager, Customer, StaffDelivery, StaffMember, Ticket
 from tests.botapi import FakeChat, FakeMessage, FakeTelegram, FakeUser
@@ -291,5 +296,31 @@ async def test_the_assign_button_hands_the_ticket_to_the_chosen_agent(
     choice = tg.last_sent(mia)
     assert choice is not None and f"tk:to:1:{LEO_ID}" in choice.callback_data
     tg.presses_button(mia, choice, f"tk:to:1:{LEO_ID}")
+    await bot.deliver()
+    assert card_numbers(tg, leo) == [1] and (await ticket(bot, 1)).assignee_telegram_id == LEO_ID
+
+
+async def test_an_assigned_ticket_past_its_first_response_target_is_escalated_to_the_group_once(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, agents: tuple[FakeUser, FakeUser, FakeUser]
+) -> None:
+    mia, leo, _ = agents
+    anna = tg.user(8001, "Anna")
+    tg.customer_sends_text(anna, "hello?")
+    await bot.deliver()
+    async with transaction(bot.services.sessions) as session:
+        found = await session.get(Ticket, 1)
+        assert found is not None and found.assignee_telegram_id == MIA_ID
+        found.opened_at = found.opened_at - timedelta(hours=2)
+        session.add(found)
+    config = CareConfig(staff_chat_id=STAFF_CHAT, quiet_hours="", rate_limits=False)
+    for _ in range(2):  # once only
+        assert await run_job("escalate", sessions=bot.services.sessions, config=config) == 1
+        await relay_of(bot.app).settled()
+    alerts = [m for m in tg.sent_to(staff) if "past its first-response target" in m.content]
+    assert len(alerts) == 1 and "Mia" in alerts[0].content
+    assert alerts[0].callback_data == ["tk:take:1", "tk:assign:1"]
+    reminders = [m for m in tg.sent_to(mia) if "waiting for your first answer" in m.content]
+    assert len(reminders) == 1
+    tg.presses_button(leo, alerts[0], "tk:take:1")  # a colleague takes it over
     await bot.deliver()
     assert card_numbers(tg, leo) == [1] and (await ticket(bot, 1)).assignee_telegram_id == LEO_ID

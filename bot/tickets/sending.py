@@ -24,7 +24,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.tickets.places import Place, thread_gone, topic_call
-from bot.tickets.views import CardFacts, card_buttons, card_text
+from bot.tickets.views import CardFacts, alert_buttons, card_buttons, card_text
 from bot.ui.i18n import t, when
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
 from storage import ticket_views, tickets
@@ -85,6 +85,17 @@ class Sender:
                 self.bot.send_message, place.chat_id, text, parse_mode=ParseMode.HTML, **place.kwargs()
             )
             return [(ids, notice.message_id)]
+        if head.kind == "alert":  # an escalation in the group: someone takes the ticket or gives it to someone
+            text = t(self.lang, str(params["template"]), **params.get("params", {}))
+            alert = await topic_call(
+                self.bot.send_message,
+                place.chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=alert_buttons(ticket, self.lang),
+                **place.kwargs(),
+            )
+            return [(ids, alert.message_id)]
         if head.kind == "history":
             return [(ids, await self._send_history(place, ticket))]
         raise BadRequest(f"unknown delivery kind {head.kind!r}")

@@ -103,6 +103,18 @@ def card_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[button(t(lang, f"tickets.button.{a}"), f"tk:{a}:{ticket.id}") for a in actions]])
 
 
+def alert_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup:
+    """An escalation's **Take** and **Reassign**."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                button(t(lang, "tickets.button.take"), f"tk:take:{ticket.id}"),
+                button(t(lang, "tickets.button.reassign"), f"tk:assign:{ticket.id}"),
+            ]
+        ]
+    )
+
+
 def topic_name(ticket: Ticket, customer: Customer, lang: str) -> str:
     """`#n · name · category`, cut to Telegram's 128 characters (plain text: topic names are not HTML)."""
     category = category_label(ticket.category, lang)
