@@ -324,3 +324,26 @@ async def test_an_assigned_ticket_past_its_first_response_target_is_escalated_to
     tg.presses_button(leo, alerts[0], "tk:take:1")  # a colleague takes it over
     await bot.deliver()
     assert card_numbers(tg, leo) == [1] and (await ticket(bot, 1)).assignee_telegram_id == LEO_ID
+
+
+async def test_queue_in_an_agents_inbox_lists_their_tickets_then_the_unassigned_ones(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, agents: tuple[FakeUser, FakeUser, FakeUser]
+) -> None:
+    mia, leo, _ = agents
+    for n in range(2):  # #1 Mia, #2 Leo
+        tg.customer_sends_text(tg.user(8101 + n, f"Early{n}"), "hi")
+        await bot.deliver()
+    tg.sends_command(mia, "/away")
+    tg.sends_command(leo, "/away")
+    await bot.deliver()  # #1 went to Leo, then Leo left too: both tickets are back with the group
+    tg.sends_command(mia, "/back")
+    await bot.deliver()
+    tg.customer_sends_text(tg.user(8103, "Late"), "hello")  # #3: Mia
+    await bot.deliver()
+    tg.sends_command(mia, "/queue")
+    await bot.deliver()
+    queue = tg.last_sent(mia)
+    assert queue is not None
+    mine, unassigned = queue.content.split("Unassigned")
+    assert mine.startswith("Yours · 1 waiting") and "#3 · Late" in mine
+    assert "#1 · Early0" in unassigned and "#2 · Early1" in unassigned

@@ -32,15 +32,14 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.auth import staff_only, staff_role
 from bot.context import CarebotApp, Context
 from bot.tickets.filing import incoming_of, to_customer
+from bot.tickets.queue import queue_command
 from bot.tickets.relay import refresh_cards
-from bot.tickets.views import category_label, customer_link, duration, is_vip, sla_state, staff_language
-from bot.ui.i18n import Safe, t
-from bot.ui.splitting import split_text
+from bot.tickets.views import staff_language
+from bot.ui.i18n import t
 from storage import routing, tickets
 from storage.db import transaction
 from storage.models import Customer, Role, Ticket, TicketStatus
 from storage.staff import audit
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -359,41 +358,11 @@ def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any,
     return command
 
 
-@staff_only(Role.AGENT)
-async def queue_command(update: Update, context: Context) -> None:
-    """Tickets waiting for staff: VIP first, then the longest waiting, with age and first-response target."""
-    message = update.effective_message
-    assert message is not None
-    lang, settings, now = _lang(context), context.services.settings, utcnow()
-    async with context.services.sessions() as session:
-        waiting = await tickets.queue(session)
-        pending_count = await tickets.count_by_status(session, status=TicketStatus.PENDING.value)
-    lines = [t(lang, "tickets.queue.title", count=len(waiting)) if waiting else t(lang, "tickets.queue.empty")]
-    for ticket, customer in waiting:
-        lines.append(
-            t(
-                lang,
-                "tickets.queue.item",
-                vip=t(lang, "tickets.card.vip") + " " if is_vip(customer) else "",
-                number=ticket.id,
-                name=customer_link(customer),
-                category=category_label(ticket.category, lang),
-                waiting=duration(now - (ticket.waiting_since or ticket.opened_at), lang),
-                age=duration(now - ticket.opened_at, lang),
-                sla=Safe(sla_state(ticket, customer, settings, lang, now)),
-            )
-        )
-    if pending_count:
-        lines.append(t(lang, "tickets.queue.pending", count=pending_count))
-    for part in split_text("\n".join(lines)):
-        await message.reply_text(part, parse_mode=ParseMode.HTML)
-
-
 def register(app: CarebotApp) -> None:
     staff_chat_id = app.bot_data["services"].settings.staff_chat_id
     for action in ACTIONS:
         app.add_handler(CommandHandler(action, lifecycle_command(action)))
-    app.add_handler(CommandHandler("queue", queue_command))
+    app.add_handler(CommandHandler("queue", queue_command))  # bot/tickets/queue.py
     app.add_handler(CommandHandler("note", note_command))
     app.add_handler(CallbackQueryHandler(card_button, pattern=r"^tk:(take|resolve|close|reopen):\d+$"))
     if staff_chat_id is None:
