@@ -10,6 +10,7 @@ member with an inbox (a private chat with the bot), not away, within their hours
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -425,3 +426,65 @@ async def escalate_overdue(
                 params={"template": "tickets.escalated.reminder", "params": {"number": ticket.id}},
             )
     return overdue
+
+
+@dataclass(frozen=True)
+class AgentFigures:
+    """One agent in `/stats`: tickets assigned to them that were opened in the period, their median first
+    response (minutes), and their open tickets right now."""
+
+    telegram_id: int
+    name: str
+    tickets: int
+    first_response: float | None
+    open_now: int
+
+
+async def agent_report(session: AsyncSession, *, since: datetime, admin_ids: Collection[int]) -> list[AgentFigures]:
+    """Per agent (current staff with an inbox or tickets in the period), most tickets first."""
+    rows = await session.execute(
+        select(col(Ticket.assignee_telegram_id), col(Ticket.opened_at), col(Ticket.first_response_at)).where(
+            col(Ticket.opened_at) >= since, col(Ticket.assignee_telegram_id).isnot(None)
+        )
+    )
+    times: dict[int, list[float]] = {}
+    counts: dict[int, int] = {}
+    for agent_id, opened_at, first_response_at in rows.tuples():
+        assert agent_id is not None
+        counts[agent_id] = counts.get(agent_id, 0) + 1
+        if first_response_at is not None:
+            times.setdefault(agent_id, []).append((first_response_at - opened_at).total_seconds() / 60)
+    members = await staff_ids(session, admin_ids=admin_ids)
+    with_inbox = {agent.telegram_id for agent in await agents_with_inbox(session, admin_ids=admin_ids)}
+    ids = sorted((set(counts) | with_inbox) & members)
+    load = await open_tickets_of(session, telegram_ids=ids)
+    names = await _names(session, ids)
+    figures = [
+        AgentFigures(
+            agent_id,
+            names.get(agent_id, str(agent_id)),
+            counts.get(agent_id, 0),
+            _median(times.get(agent_id, [])),
+            load[agent_id],
+        )
+        for agent_id in ids
+    ]
+    return sorted(figures, key=lambda f: (-f.tickets, f.name))
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+async def _names(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    agents = await session.execute(
+        select(col(Agent.telegram_id), col(Agent.name)).where(col(Agent.telegram_id).in_(ids))
+    )
+    members = await session.execute(
+        select(col(StaffMember.telegram_id), col(StaffMember.name)).where(col(StaffMember.telegram_id).in_(ids))
+    )
+    found = {int(i): n for i, n in members.tuples() if i is not None and n}
+    found.update({int(i): n for i, n in agents.tuples() if n})
+    return found

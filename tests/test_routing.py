@@ -347,3 +347,20 @@ async def test_queue_in_an_agents_inbox_lists_their_tickets_then_the_unassigned_
     mine, unassigned = queue.content.split("Unassigned")
     assert mine.startswith("Yours · 1 waiting") and "#3 · Late" in mine
     assert "#1 · Early0" in unassigned and "#2 · Early1" in unassigned
+
+
+async def test_stats_shows_tickets_median_first_answer_and_load_per_agent(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, agents: tuple[FakeUser, FakeUser, FakeUser]
+) -> None:
+    mia, _, _ = agents
+    for n in range(3):  # #1 Mia, #2 Leo, #3 Mia
+        tg.customer_sends_text(tg.user(8201 + n, f"Buyer{n}"), "hi")
+        await bot.deliver()
+    tg.customer_sends_text(mia, "Hello!", reply_to=cards(tg, mia)[0])
+    await bot.deliver()
+    tg.sends_command(tg.users[ADMIN_ID], "/stats 7d", staff)
+    await bot.deliver()
+    summary = next(m for m in tg.sent_to(staff) if "Per agent" in m.content)
+    assert "Mia: 2 · 0 min · 2 open" in summary.content and "Leo: 1 · — · 1 open" in summary.content
+    album = tg.calls_to("sendMediaGroup")[-1]
+    assert len(album.params["media"]) == 5  # the per-agent chart too

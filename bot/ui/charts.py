@@ -7,7 +7,7 @@ draws Latin text and the CJK font fills in every glyph it lacks.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from storage.reports import StatsReport
+from storage.routing import AgentFigures
 
 FONT_PATH = Path(__file__).resolve().parent.parent / "fonts" / "NotoSansCJKsc-Regular-subset.otf"
 font_manager.fontManager.addfont(str(FONT_PATH))
@@ -126,6 +127,21 @@ def segments_chart(report: StatsReport, label: Label) -> bytes:
     if not moves:
         move_axes.text(0.5, 0.5, label("nothing"), ha="center", va="center", transform=move_axes.transAxes)
         move_axes.set_yticks([])
+    return _png(figure)
+
+
+def agents_chart(agents: Sequence[AgentFigures], label: Label, *, first_target: float) -> bytes:
+    """Tickets per agent in the period and each agent's median first response."""
+    figure = Figure(figsize=(9, 4.5))
+    count_axes, time_axes = figure.subplots(1, 2)
+    names = [agent.name for agent in agents]
+    count_axes.barh(names[::-1], [agent.tickets for agent in agents][::-1], color=OPENED)
+    count_axes.set_title(label("agents_title"))
+    count_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    time_axes.barh(names[::-1], [agent.first_response or 0 for agent in agents][::-1], color=FIRST)
+    time_axes.axvline(first_target, color=TARGET, linestyle="--", label=label("target"))
+    time_axes.set_title(label("agents_response_title"))
+    time_axes.legend()
     return _png(figure)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from functools import partial
 
 from telegram import InputMediaPhoto, Update
@@ -15,6 +16,7 @@ from bot.ui.i18n import t
 from storage.db import transaction
 from storage.models import Role
 from storage.reports import StatsReport, stats_report
+from storage.routing import AgentFigures, agent_report
 from storage.staff import audit
 from storage.types import utcnow
 
@@ -70,6 +72,23 @@ def summary(report: StatsReport, lang: str, *, days: int, first_target: int, res
     )
 
 
+def agent_lines(agents: list[AgentFigures], lang: str) -> list[str]:
+    """Tickets and median first response per agent in the period, and each one's open tickets now."""
+    if not agents:
+        return []
+    return ["", t(lang, "staff.stats.agents")] + [
+        t(
+            lang,
+            "staff.stats.agent",
+            name=agent.name,
+            tickets=agent.tickets,
+            median=_minutes(agent.first_response, lang),
+            open_now=agent.open_now,
+        )
+        for agent in agents
+    ]
+
+
 def chart_label(lang: str, name: str) -> str:
     return t(lang, f"staff.chart.{name}")
 
@@ -86,11 +105,16 @@ async def stats_command(update: Update, context: Context) -> None:
     days = PERIODS[period]
     async with transaction(context.services.sessions) as session:
         report = await stats_report(session, days=days, now=utcnow(), zone=settings.zone)
+        agents = await agent_report(session, since=utcnow() - timedelta(days=days), admin_ids=settings.admin_ids)
         await audit(session, actor_telegram_id=actor_id(update), action="stats.view", detail=period)
     first_target = settings.sla_first_response_minutes
     resolution_target = settings.sla_resolution_hours * 60
     await answer(
-        update, summary(report, lang, days=days, first_target=first_target, resolution_target=resolution_target)
+        update,
+        lines(
+            summary(report, lang, days=days, first_target=first_target, resolution_target=resolution_target),
+            *agent_lines(agents, lang),
+        ),
     )
     from bot.ui.charts import render_stats  # matplotlib loads on the first /stats, not at every start-up
 
@@ -101,6 +125,12 @@ async def stats_command(update: Update, context: Context) -> None:
         first_target=first_target,
         resolution_target=resolution_target,
     )
+    if agents:
+        from bot.ui.charts import agents_chart
+
+        charts.append(
+            await asyncio.to_thread(agents_chart, agents, partial(chart_label, lang), first_target=first_target)
+        )
     message = update.effective_message
     assert message is not None
     await message.reply_media_group(
