@@ -30,3 +30,4 @@ bench: uv
 	$(UV) run --frozen python bench/reports.py
 	$(UV) run --frozen python bench/import_purchases.py
 	$(UV) run --frozen python bench/search.py
+	$(UV) run --frozen python bench/routing.py
