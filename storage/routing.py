@@ -284,6 +284,9 @@ async def assign(
         return False
     old_chat, old_card = ticket.inbox_chat_id, ticket.inbox_card_message_id
     ticket.assignee_telegram_id = telegram_id
+    if not name and (agent is None or not agent.name):
+        member = (await _names(session, [telegram_id])).get(telegram_id)
+        name = member or str(telegram_id)
     ticket.assignee_name = (name or (agent.name if agent else None) or str(telegram_id))[:256]
     if inbox != old_chat:
         ticket.inbox_chat_id, ticket.inbox_card_message_id = inbox, None
@@ -334,12 +337,19 @@ async def _handed_over(
 async def route_new(
     session: AsyncSession, *, ticket: Ticket, customer: Customer, policy: RoutingPolicy | None, now: datetime
 ) -> Agent | None:
-    """Assign a new (or unassigned, reopened) ticket automatically when the policy says so."""
-    if policy is None or not policy.auto_assign or ticket.assignee_telegram_id is not None:
+    """Assign a new or reopened ticket automatically when the policy says so: a reopened ticket stays with its
+    agent while they are available, else it goes to someone who is (with the ticket so far)."""
+    if policy is None or not policy.auto_assign:
         return None
-    agent = await choose(session, ticket=ticket, customer=customer, policy=policy, now=now)
+    current = ticket.assignee_telegram_id
+    if current is not None:
+        loads = await available(session, policy=policy, now=now)
+        if current in {load.agent.telegram_id for load in loads}:
+            return None
+    agent = await choose(session, ticket=ticket, customer=customer, policy=policy, now=now, exclude={current or 0})
     if agent is not None:
-        await assign(session, ticket=ticket, telegram_id=agent.telegram_id, name=agent.name, history=False, now=now)
+        history = current is not None
+        await assign(session, ticket=ticket, telegram_id=agent.telegram_id, name=agent.name, history=history, now=now)
     return agent
 
 
