@@ -364,3 +364,22 @@ async def test_stats_shows_tickets_median_first_answer_and_load_per_agent(
     assert "Mia: 2 · 0 min · 2 open" in summary.content and "Leo: 1 · — · 1 open" in summary.content
     album = tg.calls_to("sendMediaGroup")[-1]
     assert len(album.params["media"]) == 5  # the per-agent chart too
+
+
+async def test_an_agent_who_blocks_the_bot_loses_their_inbox_and_their_tickets_move(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, agents: tuple[FakeUser, FakeUser, FakeUser]
+) -> None:
+    mia, leo, _ = agents
+    anna = tg.user(8301, "Anna")
+    tg.customer_sends_text(anna, "hello")
+    await bot.deliver()
+    assert card_numbers(tg, mia) == [1]
+    tg.block_bot(mia)
+    await bot.deliver()
+    assert card_numbers(tg, leo) == [1] and (await ticket(bot, 1)).assignee_telegram_id == LEO_ID
+    tg.customer_sends_text(tg.user(8302, "Ben"), "hi")  # nothing new for Mia
+    await bot.deliver()
+    assert card_numbers(tg, leo) == [1, 2]
+    tg.customer_sends_text(leo, "What a mess", reply_to=tg.sent_to(leo)[0])  # the bot's greeting: no ticket
+    await bot.deliver()
+    assert "belongs to no ticket" in tg.last_sent(leo).content  # type: ignore[union-attr]

@@ -209,15 +209,15 @@ async def close_own(update: Update, context: Context) -> None:
             ticket = None
         elif tickets.close(ticket):
             session.add(ticket)
-            await staff_deliveries.enqueue(
+            await staff_deliveries.enqueue_for_ticket(
                 session,
+                ticket=ticket,
                 key=f"notice:closed_by_customer:{ticket.id}:{update.update_id}",
-                ticket_id=ticket.id or 0,
                 kind="notice",
                 params={"template": "tickets.staff.closed_by_customer"},
             )
-            await staff_deliveries.enqueue(
-                session, key=f"card:closed:{ticket.id}:{update.update_id}", ticket_id=ticket.id or 0, kind="card"
+            await staff_deliveries.enqueue_for_ticket(
+                session, ticket=ticket, key=f"card:closed:{ticket.id}:{update.update_id}", kind="card"
             )
     if ticket is None:
         await query.answer(t(lang, "tickets.not_yours"), show_alert=True)

@@ -3,7 +3,7 @@ every customer message). They answer there as in the group: a reply to the card 
 customer (text or any media; edits follow), `//` and `/note` stay internal, `/resolve` and `/close` work as
 replies. The card's **Assign** button hands the ticket to another agent.
 
-Private replies that are not about a ticket are a customer's (a customer replying to the bot's answer).
+Private replies of people who are not staff are a customer's (a customer replying to the bot's answer).
 """
 
 from __future__ import annotations
@@ -39,8 +39,12 @@ async def on_private_reply(update: Update, context: Context) -> None:
             ticket = await tickets.ticket_in_staff_chat(
                 session, chat_id=message.chat_id, thread_id=None, reply_to_message_id=reply_to.message_id
             )
-    if ticket is None or await staff_role(update, context) is None:
+    if await staff_role(update, context) is None:
         await customer_message(update, context)
+        return
+    if ticket is None:  # staff replying to something that is no ticket's: say how to answer one
+        lang = staff_language(context.services.settings)
+        await message.reply_text(t(lang, "tickets.inbox.not_a_ticket"), parse_mode=ParseMode.HTML)
         return
     if message.text is not None and message.text.startswith("//"):
         await desk.save_note(context, ticket, message, user, message.text[2:].strip())

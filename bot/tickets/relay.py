@@ -393,6 +393,7 @@ class StaffRelay:
         from bot.tickets.routing import inbox_gone
 
         log.warning("an agent's inbox is unreachable; their tickets are handed over")
+        self._blocked_until[chat_id] = time.monotonic() + 5.0  # its rows end failed: nothing more this pass
         await inbox_gone(self.app, chat_id)
 
     async def _finish_failed(self, group: Sequence[StaffDelivery], error: str) -> None:

@@ -18,6 +18,7 @@ from telegram.ext import ChatMemberHandler
 from bot.auth import staff_role
 from bot.context import CarebotApp, Context
 from bot.tickets.relay import relay_of
+from bot.tickets.routing import inbox_gone
 from bot.tickets.views import staff_language
 from bot.ui.i18n import t
 from storage import customers, staff_deliveries, tickets
@@ -38,6 +39,8 @@ async def on_my_membership(update: Update, context: Context) -> None:
     if change is None:
         return
     if change.chat.type == ChatType.PRIVATE:
+        if change.new_chat_member.status == ChatMember.BANNED and await staff_role(update, context) is not None:
+            await inbox_gone(context.application, change.chat.id)  # an agent's inbox closes, their tickets move
         await _customer_blocked_or_back(update, context, change)
     elif _joined(change):
         await _added_to_group(update, context, change)
@@ -69,15 +72,15 @@ async def _customer_blocked_or_back(update: Update, context: Context, change: Ch
         await tickets.set_reachable(session, telegram_id=telegram_id, reachable=not blocked)
         ticket = await tickets.latest_ticket(session, customer_id=customer.id)
         if blocked and ticket is not None and ticket.status in ACTIVE and ticket.id is not None:
-            await staff_deliveries.enqueue(
+            await staff_deliveries.enqueue_for_ticket(
                 session,
+                ticket=ticket,
                 key=f"notice:blocked:{ticket.id}:{update.update_id}",
-                ticket_id=ticket.id,
                 kind="notice",
                 params={"template": "tickets.staff.undeliverable"},
             )
-            await staff_deliveries.enqueue(
-                session, key=f"card:blocked:{ticket.id}:{update.update_id}", ticket_id=ticket.id, kind="card"
+            await staff_deliveries.enqueue_for_ticket(
+                session, ticket=ticket, key=f"card:blocked:{ticket.id}:{update.update_id}", kind="card"
             )
     relay_of(context.application).wake()
 
