@@ -135,7 +135,7 @@ async def test_a_backed_up_queue_combines_a_customers_texts_in_order(
     assert {row.status for row in rows} == {"sent"}
 
 
-@pytest.mark.parametrize("pass_seconds", [1.0, 0.0], ids=["one pass", "a pass per group"])
+@pytest.mark.parametrize("pass_seconds", [10.0, 0.0], ids=["one pass", "a pass per group"])
 async def test_a_backlog_of_many_tickets_goes_out_in_one_pass_each_message_once_in_queue_order(
     bot: BotHarness, tg: FakeTelegram, admin: FakeUser, monkeypatch: pytest.MonkeyPatch, pass_seconds: float
 ) -> None:

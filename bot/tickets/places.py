@@ -162,7 +162,15 @@ async def inbox_place(
         return Place(chat_id, None, ticket.inbox_card_message_id), False
     card = await bot.send_message(
         chat_id,
-        card_text(ticket, customer, earlier=facts.earlier, lang=lang, manager=facts.manager, texts=facts.texts),
+        card_text(
+            ticket,
+            customer,
+            earlier=facts.earlier,
+            lang=lang,
+            manager=facts.manager,
+            texts=facts.texts,
+            waiting_since=facts.waiting_since,
+        ),
         parse_mode=ParseMode.HTML,
         reply_markup=card_buttons(ticket, lang),
     )

@@ -33,6 +33,7 @@ from bot.context import CarebotApp, Services
 from bot.tickets.places import GroupPlaces, TopicGone, inbox_place
 from bot.tickets.sending import COMBINE_SEPARATOR, Sender, combinable, edit_card, follow_topic, text_size
 from bot.tickets.views import CardFacts, staff_language
+from bot.ui.i18n import when
 from bot.ui.splitting import tg_len
 from scheduler.sender import retry_after_seconds
 from storage import routing, staff_deliveries, ticket_views, tickets
@@ -177,8 +178,15 @@ class StaffRelay:
             managers = await routing.manager_names(
                 session, customer_ids=sorted({customer.id for _, customer in found.values() if customer.id})
             )
+            zone = self.services.settings.zone
             facts = {
-                ticket_id: CardFacts(earlier.get(ticket_id, 0), managers.get(ticket.customer_id))
+                ticket_id: CardFacts(
+                    earlier.get(ticket_id, 0),
+                    managers.get(ticket.customer_id),
+                    waiting_since=when(ticket.waiting_since.astimezone(zone), self.lang)
+                    if ticket.waiting_since
+                    else None,
+                )
                 for ticket_id, (ticket, _) in found.items()
             }
         for destination, due in plans.items():

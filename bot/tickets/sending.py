@@ -198,7 +198,15 @@ async def edit_card(
     """Show the card as the ticket is now (an edit that changes nothing is no error)."""
     try:
         await bot.edit_message_text(
-            card_text(ticket, customer, earlier=facts.earlier, lang=lang, manager=facts.manager, texts=facts.texts),
+            card_text(
+                ticket,
+                customer,
+                earlier=facts.earlier,
+                lang=lang,
+                manager=facts.manager,
+                texts=facts.texts,
+                waiting_since=facts.waiting_since,
+            ),
             chat_id=chat_id,
             message_id=message_id,
             parse_mode=ParseMode.HTML,

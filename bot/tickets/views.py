@@ -53,6 +53,7 @@ class CardFacts:
     earlier: int = 0  # the customer's tickets before this one
     manager: str | None = None  # a VIP customer's account manager
     texts: tuple[str, ...] = ()  # the customer's texts an inbox card carries (sent with it: one message, not two)
+    waiting_since: str | None = None  # when the customer started waiting for staff (local time), while they wait
 
 
 def card_text(
@@ -63,6 +64,7 @@ def card_text(
     lang: str,
     manager: str | None = None,
     texts: Sequence[str] = (),
+    waiting_since: str | None = None,
 ) -> Safe:
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
@@ -87,6 +89,8 @@ def card_text(
         lines.append(html.escape("@" + customer.username, quote=False))
     if manager:
         lines.append(t(lang, "tickets.card.manager", name=manager))
+    if waiting_since and ticket.status == TicketStatus.OPEN.value:
+        lines.append(t(lang, "tickets.card.waiting", since=waiting_since))
     if customer.unreachable:
         lines.append(t(lang, "tickets.card.unreachable"))
     lines += ["\n" + html.escape(text, quote=False) for text in texts]

@@ -3,6 +3,7 @@ and none reaches an agent twice but the one in flight."""
 
 from __future__ import annotations
 
+import re
 import signal
 from collections import Counter
 from pathlib import Path
@@ -19,14 +20,16 @@ SETTINGS = {
     "rate_limits": "off",
 }
 WAIT = 90
+CUSTOMER_TEXT = re.compile(r"^c\d+ (m\d+|while down)$")
 
 
 def inbox_items(tg: FakeTelegram, agent: FakeUser) -> list[tuple[int, str]]:
-    """(message id, customer text) for every customer text an agent's inbox shows (a combined message holds several)."""
+    """(message id, customer text) for every customer text an agent's inbox shows (a card carries the first ones,
+    a combined message several)."""
     items: list[tuple[int, str]] = []
     for message in sorted(tg.sent_to(agent), key=lambda m: m.message_id):
-        if message.text and message.text.startswith("c"):
-            items.extend((message.message_id, part) for part in message.text.split("\n\n"))
+        if message.text:
+            items.extend((message.message_id, part) for part in message.text.split("\n\n") if CUSTOMER_TEXT.match(part))
     return items
 
 
