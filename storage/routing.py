@@ -10,7 +10,6 @@ member with an inbox (a private chat with the bot), not away, within their hours
 from __future__ import annotations
 
 import re
-import statistics
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -285,7 +284,7 @@ async def assign(
     old_chat, old_card = ticket.inbox_chat_id, ticket.inbox_card_message_id
     ticket.assignee_telegram_id = telegram_id
     if not name and (agent is None or not agent.name):
-        member = (await _names(session, [telegram_id])).get(telegram_id)
+        member = (await staff_names(session, [telegram_id])).get(telegram_id)
         name = member or str(telegram_id)
     ticket.assignee_name = (name or (agent.name if agent else None) or str(telegram_id))[:256]
     if inbox != old_chat:
@@ -391,102 +390,7 @@ async def inbox_closed(session: AsyncSession, *, telegram_id: int) -> None:
     await staff_deliveries.fail_chat(session, chat_id=telegram_id, error="inbox closed")
 
 
-async def escalate_overdue(
-    session: AsyncSession,
-    *,
-    hours: BusinessHours,
-    first_response_minutes: int,
-    vip_first_response_minutes: int,
-    now: datetime,
-) -> int:
-    """Queue, once per ticket, the group's alert (with Take and Reassign) and the assignee's reminder for assigned
-    tickets past their first-response target; returns how many tickets are overdue and assigned."""
-    result = await session.execute(
-        select(Ticket, Customer)
-        .join(Customer, col(Customer.id) == col(Ticket.customer_id))
-        .where(
-            col(Ticket.status) == TicketStatus.OPEN.value,
-            col(Ticket.first_response_at).is_(None),
-            col(Ticket.assignee_telegram_id).isnot(None),
-        )
-    )
-    overdue = 0
-    for ticket, customer in result.tuples():
-        vip = customer.segment == Segment.VIP.value
-        target = vip_first_response_minutes if vip else first_response_minutes
-        if hours.business_minutes_between(ticket.opened_at, now) <= target:
-            continue
-        overdue += 1
-        assert ticket.id is not None
-        params = {"number": ticket.id, "name": customer.display_name, "assignee": ticket.assignee_name or "—"}
-        await staff_deliveries.enqueue(
-            session,
-            key=f"escalation:{ticket.id}",
-            ticket_id=ticket.id,
-            kind="alert",
-            params={"template": "tickets.escalated", "params": params},
-        )
-        if ticket.inbox_chat_id is not None:
-            await staff_deliveries.enqueue(
-                session,
-                key=f"escalation:{ticket.id}:i{ticket.inbox_chat_id}",
-                ticket_id=ticket.id,
-                kind="notice",
-                chat_id=ticket.inbox_chat_id,
-                params={"template": "tickets.escalated.reminder", "params": {"number": ticket.id}},
-            )
-    return overdue
-
-
-@dataclass(frozen=True)
-class AgentFigures:
-    """One agent in `/stats`: tickets assigned to them that were opened in the period, their median first
-    response (minutes), and their open tickets right now."""
-
-    telegram_id: int
-    name: str
-    tickets: int
-    first_response: float | None
-    open_now: int
-
-
-async def agent_report(session: AsyncSession, *, since: datetime, admin_ids: Collection[int]) -> list[AgentFigures]:
-    """Per agent (current staff with an inbox or tickets in the period), most tickets first."""
-    rows = await session.execute(
-        select(col(Ticket.assignee_telegram_id), col(Ticket.opened_at), col(Ticket.first_response_at)).where(
-            col(Ticket.opened_at) >= since, col(Ticket.assignee_telegram_id).isnot(None)
-        )
-    )
-    times: dict[int, list[float]] = {}
-    counts: dict[int, int] = {}
-    for agent_id, opened_at, first_response_at in rows.tuples():
-        assert agent_id is not None
-        counts[agent_id] = counts.get(agent_id, 0) + 1
-        if first_response_at is not None:
-            times.setdefault(agent_id, []).append((first_response_at - opened_at).total_seconds() / 60)
-    members = await staff_ids(session, admin_ids=admin_ids)
-    with_inbox = {agent.telegram_id for agent in await agents_with_inbox(session, admin_ids=admin_ids)}
-    ids = sorted((set(counts) | with_inbox) & members)
-    load = await open_tickets_of(session, telegram_ids=ids)
-    names = await _names(session, ids)
-    figures = [
-        AgentFigures(
-            agent_id,
-            names.get(agent_id, str(agent_id)),
-            counts.get(agent_id, 0),
-            _median(times.get(agent_id, [])),
-            load[agent_id],
-        )
-        for agent_id in ids
-    ]
-    return sorted(figures, key=lambda f: (-f.tickets, f.name))
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-async def _names(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+async def staff_names(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
     if not ids:
         return {}
     agents = await session.execute(

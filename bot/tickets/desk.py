@@ -36,7 +36,7 @@ from bot.tickets.queue import queue_command
 from bot.tickets.relay import refresh_cards
 from bot.tickets.views import staff_language
 from bot.ui.i18n import t
-from storage import routing, tickets
+from storage import routing, ticket_places, tickets
 from storage.db import transaction
 from storage.models import Customer, Role, Ticket, TicketStatus
 from storage.staff import audit
@@ -67,7 +67,7 @@ async def _ticket_of(message: Message, context: Context) -> Ticket | None:
     thread_id = message.message_thread_id if message.is_topic_message else None
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
     async with context.services.sessions() as session:
-        return await tickets.ticket_in_staff_chat(
+        return await ticket_places.ticket_in_staff_chat(
             session, chat_id=message.chat_id, thread_id=thread_id, reply_to_message_id=reply_to
         )
 
@@ -102,9 +102,9 @@ async def _tell_not_staff(message: Message, user: User, context: Context) -> Non
 
 async def save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
     async with transaction(context.services.sessions) as session:
-        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
+        if await ticket_places.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return
-        await tickets.record_staff_message(
+        await ticket_places.record_staff_message(
             session,
             ticket=ticket,
             direction="note",
@@ -122,7 +122,7 @@ async def save_note(context: Context, ticket: Ticket, message: Message, user: Us
 async def reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
     lang = _lang(context)
     async with context.services.sessions() as session:
-        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
+        if await ticket_places.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
         customer = await session.get(Customer, ticket.customer_id)
     assert customer is not None
@@ -147,7 +147,7 @@ async def reply_to_customer(context: Context, ticket: Ticket, message: Message, 
         current = await tickets.get_ticket(session, ticket_id=ticket.id or 0)
         assert current is not None
         before = (current.status, current.first_response_at)
-        await tickets.record_staff_message(
+        await ticket_places.record_staff_message(
             session,
             ticket=current,
             direction="out",
@@ -197,7 +197,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
     if message is None:
         return
     async with context.services.sessions() as session:
-        stored = await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id)
+        stored = await ticket_places.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id)
     if stored is None:
         return
     incoming = incoming_of(message)
@@ -236,7 +236,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
             log.warning("could not edit the customer's copy of a staff reply")
             return
     async with transaction(context.services.sessions) as session:
-        await tickets.update_staff_message(
+        await ticket_places.update_staff_message(
             session, message_id=stored.id or 0, text=text, file_id=incoming.file_id if incoming else None
         )
 

@@ -20,7 +20,7 @@ from bot.tickets.routing import hand_over
 from bot.tickets.views import staff_language
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
-from storage import routing, tickets
+from storage import routing, ticket_places
 from storage.models import Role
 
 PRIVATE_REPLY = (
@@ -36,7 +36,7 @@ async def on_private_reply(update: Update, context: Context) -> None:
     ticket = None
     if reply_to is not None:
         async with context.services.sessions() as session:
-            ticket = await tickets.ticket_in_staff_chat(
+            ticket = await ticket_places.ticket_in_staff_chat(
                 session, chat_id=message.chat_id, thread_id=None, reply_to_message_id=reply_to.message_id
             )
     if await staff_role(update, context) is None:

@@ -20,7 +20,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.tickets.views import CardFacts, card_buttons, card_text, topic_name
 from bot.ui.i18n import t
-from storage import tickets
+from storage import ticket_places
 from storage.db import SessionFactory, transaction
 from storage.models import Customer, Ticket
 
@@ -124,7 +124,7 @@ class GroupPlaces:
         """Remember where the ticket lives in the group, in the database and on `ticket` (read for the pass)."""
         assert ticket.id is not None
         async with transaction(self.sessions) as session:
-            await tickets.place_in_staff_chat(
+            await ticket_places.place_in_staff_chat(
                 session, ticket_id=ticket.id, chat_id=chat_id, thread_id=thread_id, card_message_id=card_message_id
             )
         ticket.staff_chat_id, ticket.staff_thread_id, ticket.card_message_id = chat_id, thread_id, card_message_id
@@ -175,7 +175,9 @@ async def inbox_place(
         reply_markup=card_buttons(ticket, lang),
     )
     async with transaction(sessions) as session:
-        await tickets.place_in_inbox(session, ticket_id=ticket.id, chat_id=chat_id, card_message_id=card.message_id)
+        await ticket_places.place_in_inbox(
+            session, ticket_id=ticket.id, chat_id=chat_id, card_message_id=card.message_id
+        )
     if ticket.inbox_chat_id == chat_id:
         ticket.inbox_card_message_id = card.message_id
     return Place(chat_id, None, card.message_id), True

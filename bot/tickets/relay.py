@@ -30,16 +30,15 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.ext import Application
 
 from bot.context import CarebotApp, Services
+from bot.tickets.batching import Destination, Due, plan, texts_for_card
 from bot.tickets.places import GroupPlaces, TopicGone, inbox_place
-from bot.tickets.sending import COMBINE_SEPARATOR, Sender, combinable, edit_card, follow_topic, text_size
+from bot.tickets.sending import Sender, edit_card, follow_topic
 from bot.tickets.views import CardFacts, staff_language
 from bot.ui.i18n import when
-from bot.ui.splitting import tg_len
 from scheduler.sender import retry_after_seconds
-from storage import routing, staff_deliveries, ticket_views, tickets
+from storage import routing, staff_deliveries, ticket_places, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +48,6 @@ MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
 GROUP: None = None  # the destination key of the staff group; an inbox's is the agent's chat id
-Destination = int | None
-Due = dict[int, list[list[StaffDelivery]]]
 OVERVIEW_KINDS = ("copy", "edit", "notice")
 CARD_TEXTS_LIMIT = 3000  # what a card may carry of the customer's texts, well within a message's 4096  # what the group leaves to an assigned ticket's inbox
 
@@ -166,7 +163,7 @@ class StaffRelay:
             idle = True
             plans: dict[Destination, Due] = {}
             for destination, queue in by_destination.items():
-                due, quiet, wait = self._due(destination, queue, messages)
+                due, quiet, wait = plan(queue, messages, self._ticket_retry_at, destination)
                 idle = idle and quiet
                 if wait is not None:
                     wake_in = wait if wake_in is None else min(wake_in, wait)
@@ -234,42 +231,6 @@ class StaffRelay:
         except Exception:
             log.exception("staff relay worker failed; retrying")
             self._blocked_until[destination] = time.monotonic() + 5.0
-
-    def _due(
-        self, destination: Destination, rows: list[StaffDelivery], messages: dict[int, TicketMessage]
-    ) -> tuple[Due, bool, float | None]:
-        """Each ticket's rows that may go now, in order, as the groups that go together (an album, the customer's
-        texts combined when the queue backed up, a ticket's card updates); tickets oldest first."""
-        now, mono = utcnow(), time.monotonic()
-        queues: dict[int, list[StaffDelivery]] = {}
-        for row in rows:
-            queues.setdefault(row.ticket_id, []).append(row)
-        due: Due = {}
-        idle, wake_in = True, None
-        for ticket_id, queue in queues.items():
-            retry_at = self._ticket_retry_at.get((destination, ticket_id), 0.0)
-            if retry_at > mono:
-                wake_in = min(wake_in or retry_at - mono, retry_at - mono)
-                continue
-            cards = [row for row in queue if row.kind == "card" and not json.loads(row.params).get("message_id")]
-            later_cards = {row.id for row in cards[1:]}
-            queue = [row for row in queue if row.id not in later_cards]
-            groups: list[list[StaffDelivery]] = []
-            while queue:
-                head = queue[0]
-                if head.not_before > now:  # an album still arriving: not idle, it goes in a moment
-                    idle = False
-                    wait = (head.not_before - now).total_seconds()
-                    wake_in = min(wake_in or wait, wait)
-                    break
-                group = _carried_along(head, queue[1:], messages)
-                if cards and head is cards[0]:
-                    group = [head, *cards[1:]]
-                groups.append(group)
-                queue = queue[len(group) if group[0].kind != "card" else 1 :]
-            if groups:
-                due[ticket_id] = groups
-        return due, idle, wake_in
 
     async def _deliver(
         self,
@@ -373,7 +334,7 @@ class StaffRelay:
                 return [(ids, None, None)]
             if ticket.inbox_chat_id != destination:
                 return [(ids, None, None)]  # handed over meanwhile: the new assignee gets the ticket so far
-            texts = _texts_for_card(ticket, destination, group, messages)
+            texts = texts_for_card(ticket, group, messages)
             place, new_card = await inbox_place(
                 bot, self.services.sessions, self.lang, destination, ticket, customer, replace(facts, texts=texts)
             )
@@ -391,7 +352,7 @@ class StaffRelay:
     ) -> None:
         """An inbox card keeps showing the customer's texts it was sent with."""
         async with self.services.sessions() as session:
-            texts = await tickets.texts_shown_in(session, chat_id=chat_id, message_id=message_id)
+            texts = await ticket_places.texts_shown_in(session, chat_id=chat_id, message_id=message_id)
         await edit_card(
             self.app.bot, chat_id, message_id, ticket, customer, replace(facts, texts=tuple(texts)), self.lang
         )
@@ -422,43 +383,6 @@ class StaffRelay:
         delay = min(5.0 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
         log.warning("%s; tickets wait in the queue, next try in %.0f s", reason, delay)
         self._blocked_until[destination] = time.monotonic() + delay
-
-
-def _texts_for_card(
-    ticket: Ticket, chat_id: int, group: list[StaffDelivery], messages: dict[int, TicketMessage]
-) -> tuple[str, ...]:
-    """A new inbox card carries the customer's texts it would be followed by (one message a second counts there)."""
-    if ticket.inbox_card_message_id is not None or group[0].kind != "copy":
-        return ()
-    parts = [messages.get(row.ticket_message_id or 0) for row in group]
-    if any(part is None or part.kind != "text" or part.media_group_id for part in parts):
-        return ()
-    texts = tuple(part.text or "" for part in parts if part is not None)
-    return texts if sum(tg_len(text) + 2 for text in texts) <= CARD_TEXTS_LIMIT else ()
-
-
-def _carried_along(
-    head: StaffDelivery, later: list[StaffDelivery], messages: dict[int, TicketMessage]
-) -> list[StaffDelivery]:
-    """An album's other parts, or (when the queue backed up) the customer's next texts, go with `head`."""
-    first = messages.get(head.ticket_message_id or 0)
-    if head.kind != "copy" or first is None:
-        return [head]
-    group = [head]
-    size = text_size(first)
-    for row in later:
-        message = messages.get(row.ticket_message_id or 0)
-        if row.kind != "copy" or message is None:
-            break
-        if first.media_group_id:
-            if message.media_group_id != first.media_group_id or len(group) == 10:
-                break
-        else:
-            size += len(COMBINE_SEPARATOR) + text_size(message)
-            if not combinable(first, message, size):
-                break
-        group.append(row)
-    return group
 
 
 async def _messages_of(session: Any, rows: list[StaffDelivery]) -> dict[int, TicketMessage]:

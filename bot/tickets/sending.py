@@ -27,7 +27,7 @@ from bot.tickets.places import Place, thread_gone, topic_call
 from bot.tickets.views import CardFacts, alert_buttons, card_buttons, card_text
 from bot.ui.i18n import t, when
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
-from storage import ticket_views, tickets
+from storage import ticket_places, ticket_views
 from storage.db import SessionFactory
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
 
@@ -143,7 +143,7 @@ class Sender:
         the copy of the original in this chat."""
         header = t(self.lang, "tickets.staff.edited")
         async with self.sessions() as session:
-            shown_at = await tickets.shown_copy(session, message=message, chat_id=place.chat_id)
+            shown_at = await ticket_places.shown_copy(session, message=message, chat_id=place.chat_id)
         kwargs = place.kwargs(reply_to=shown_at)
         follow_ups: list[str]
         shown: Message | MessageId

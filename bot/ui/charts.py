@@ -19,8 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from storage.agent_stats import AgentFigures
 from storage.reports import StatsReport
-from storage.routing import AgentFigures
 
 FONT_PATH = Path(__file__).resolve().parent.parent / "fonts" / "NotoSansCJKsc-Regular-subset.otf"
 font_manager.fontManager.addfont(str(FONT_PATH))

@@ -11,7 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler.config import CareConfig
 from scheduler.jobs.common import JobSpec
-from storage import routing
+from storage import escalation
 from storage.db import SessionFactory, transaction
 
 
@@ -19,7 +19,7 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
     if config.staff_chat_id is None:
         return 0
     async with transaction(sessions) as session:
-        return await routing.escalate_overdue(
+        return await escalation.escalate_overdue(
             session,
             hours=config.hours,
             first_response_minutes=config.sla_first_response_minutes,

@@ -13,10 +13,10 @@ from bot.auth import staff_only
 from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
 from bot.ui.i18n import t
+from storage.agent_stats import AgentFigures, agent_report
 from storage.db import transaction
 from storage.models import Role
 from storage.reports import StatsReport, stats_report
-from storage.routing import AgentFigures, agent_report
 from storage.staff import audit
 from storage.types import utcnow
 
