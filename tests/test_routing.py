@@ -383,3 +383,26 @@ async def test_an_agent_who_blocks_the_bot_loses_their_inbox_and_their_tickets_m
     tg.customer_sends_text(leo, "What a mess", reply_to=tg.sent_to(leo)[0])  # the bot's greeting: no ticket
     await bot.deliver()
     assert "belongs to no ticket" in tg.last_sent(leo).content  # type: ignore[union-attr]
+
+
+async def test_an_inbox_gets_every_kind_of_customer_message_albums_as_albums_and_edits(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, agents: tuple[FakeUser, FakeUser, FakeUser]
+) -> None:
+    mia, _, _ = agents
+    anna = tg.user(8401, "Anna")
+    question = tg.customer_sends_text(anna, "about my order")
+    await bot.deliver()
+    card = cards(tg, mia)[0]
+    tg.sends_album(anna, 3, caption="three angles")
+    tg.sends_voice(anna)
+    tg.sends_location(anna)
+    await bot.deliver()
+    (album,) = [c for c in tg.calls_to("sendMediaGroup") if c.chat_id == MIA_ID]
+    assert len(album.params["media"]) == 3
+    voice, location = [m for m in tg.sent_to(mia) if m.media_type in ("voice", "location")]
+    assert voice.reply_to_message_id == card.message_id and location.reply_to_message_id == card.message_id
+    tg.edits_message(anna, question, "about my order #42")
+    await bot.deliver()
+    edit = tg.sent_to(mia)[-1]
+    assert edit.content.endswith("about my order #42") and edit.reply_to_message_id == card.message_id
+    assert not [m for m in tg.sent_to(staff) if m.media_type or "#42" in m.content]  # the group has the card only
