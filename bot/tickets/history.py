@@ -11,14 +11,15 @@ from telegram.ext import CommandHandler
 from bot.auth import staff_only
 from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
+from bot.tickets.relay import relay_of
 from bot.tickets.views import status_label
 from bot.ui.i18n import t, when
 from bot.ui.numbers import record_number, telegram_id
-from storage import staff
+from storage import routing, staff
 from storage.db import transaction
-from storage.models import Role, TicketMessage
+from storage.models import Role, Ticket, TicketMessage
 from storage.staff import audit, role_of
-from storage.ticket_views import assign_ticket, ticket_with_history
+from storage.ticket_views import ticket_with_history
 
 
 def _message_line(message: TicketMessage, lang: str, context: Context) -> str:
@@ -93,10 +94,12 @@ async def assign_command(update: Update, context: Context) -> None:
         if assignee is None:
             await answer(update, t(lang, "staff.assign.not_staff", who=who))
             return
-        ticket = await assign_ticket(session, ticket_id=number, assignee_telegram_id=assignee)
+        ticket = await session.get(Ticket, number)
         if ticket is None:
             await answer(update, t(lang, "staff.ticket.none", number=number))
             return
+        # Their inbox, if they opened one, gets the card and the ticket so far.
+        await routing.assign(session, ticket=ticket, telegram_id=assignee, name=None, history=True)
         await audit(
             session,
             actor_telegram_id=actor_id(update),
@@ -104,6 +107,7 @@ async def assign_command(update: Update, context: Context) -> None:
             customer_id=ticket.customer_id,
             detail=f"#{number} -> {assignee}",
         )
+    relay_of(context.application).wake()
     await answer(update, t(lang, "staff.assign.done", number=number, who=who))
     if assignee != actor_id(update):
         # Best effort: they may never have opened a private chat with the bot.
