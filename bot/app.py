@@ -16,6 +16,7 @@ from bot.context import CarebotApp, Context, Services
 from bot.handlers import fallback, pending
 from bot.handlers.customer import care, faq, privacy, profile, reachability, start, terms
 from bot.handlers.customer.reachability import tolerate_blocked_users
+from bot.handlers.staff import agents as staff_agents
 from bot.handlers.staff import audit, faq_admin, membership
 from bot.handlers.staff import broadcast as staff_broadcast
 from bot.handlers.staff import customers as staff_customers
@@ -31,6 +32,7 @@ from bot.settings import Settings
 from bot.tickets import customer as tickets
 from bot.tickets import desk as ticket_desk
 from bot.tickets import history as staff_tickets
+from bot.tickets import inbox as agent_inbox
 from bot.tickets import relay as staff_chat
 from bot.ui.i18n import t
 from storage.db import create_engine, session_factory
@@ -49,6 +51,7 @@ HANDLER_MODULES = (
     reachability,
     staff_chat,
     staff_roles,
+    staff_agents,
     staff_customers,
     staff_purchases,
     payments,
@@ -59,6 +62,7 @@ HANDLER_MODULES = (
     faq_admin,
     faq,
     ticket_desk,
+    agent_inbox,
     tickets,
     membership,
     fallback,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import sys
 from decimal import Decimal
+from functools import cached_property
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.config import CareConfig
+from storage.routing import RoutingPolicy
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 
@@ -46,6 +49,12 @@ class Settings(CareConfig, BaseSettings):
     reopen_days: int = Field(default=7, ge=0)
     faq_threshold: int = Field(default=80, ge=1, le=100)
 
+    # Routing: agents' inboxes, automatic assignment, VIP account managers, what the staff group shows.
+    auto_assign: Literal["on", "off"] = "on"
+    show_agent_name: Literal["on", "off"] = "off"
+    vip_managers: Literal["auto", "manual"] = "auto"
+    group_copies: Literal["unassigned", "all"] = "unassigned"
+
     @field_validator("api_secret")
     @classmethod
     def _long_enough(cls, value: str) -> str:
@@ -66,6 +75,16 @@ class Settings(CareConfig, BaseSettings):
             base = self.bot_api_url
             self.bot_api_file_url = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
         return self
+
+    @cached_property
+    def routing_policy(self) -> RoutingPolicy:
+        """Who may get a new ticket: the routing settings as storage.routing reads them."""
+        return RoutingPolicy(
+            auto_assign=self.auto_assign == "on",
+            admin_ids=self.admin_ids,
+            hours=self.hours,
+            vip_managers_auto=self.vip_managers == "auto",
+        )
 
     @property
     def webhook_path(self) -> str:

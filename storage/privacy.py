@@ -112,6 +112,8 @@ EXPORTED_ELSEWHERE = {"customers": "the profile", "tickets": "tickets with their
 NOT_EXPORTED = {
     "audit_log": "internal to staff: which staff member looked at the record, ids only",
     "customer_notes": "internal to staff: notes staff keep on the customer (erased with the customer)",
+    "account_managers": "internal to staff: which staff member looks after a VIP customer (shown to the customer "
+    "by first name in /profile; erased with the customer)",
 }
 
 TICKET_FIELDS = ("id", "category", "status", "opened_at", "first_response_at", "resolved_at", "closed_at")

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from storage import staff_deliveries
+from storage import routing, staff_deliveries
 from storage.customers import hold_customer
 from storage.models import Customer, MessageDirection, PendingInput, StaffDelivery, Ticket, TicketMessage, TicketStatus
 from storage.outbox import insert_ignoring_duplicates
+from storage.routing import RoutingPolicy
 from storage.types import clean_text, utcnow
 
 ACTIVE = (TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED)
@@ -100,6 +101,7 @@ async def file_customer_message(
     category: str,
     reopen_days: int,
     now: datetime | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> Filed:
     """Store a customer message in their current ticket (opening or reopening one) and queue it for staff."""
     now = now or utcnow()
@@ -112,7 +114,9 @@ async def file_customer_message(
         return Filed(ticket=ticket, message=existing, duplicate=True)
     assert customer.id is not None
     ticket = await current_ticket(session, customer_id=customer.id, reopen_days=reopen_days, now=now)
-    return await file_in(session, ticket=ticket, customer=customer, incoming=incoming, category=category, now=now)
+    return await file_in(
+        session, ticket=ticket, customer=customer, incoming=incoming, category=category, now=now, policy=policy
+    )
 
 
 async def file_in(
@@ -123,9 +127,10 @@ async def file_in(
     incoming: IncomingMessage,
     category: str,
     now: datetime | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> Filed:
     """Store a new customer message in `ticket`, their `current_ticket` (reopened if need be), or in a new ticket
-    when None; and queue it for staff."""
+    when None; and queue it for staff. A new (or unassigned, reopened) ticket is routed by `policy`."""
     now = now or utcnow()
     assert customer.id is not None
     opened = reopened = False
@@ -138,6 +143,8 @@ async def file_in(
     session.add(ticket)
     await session.flush()
     assert ticket.id is not None
+    if opened or reopened:
+        await routing.route_new(session, ticket=ticket, customer=customer, policy=policy, now=now)
     message = TicketMessage(
         ticket_id=ticket.id,
         direction=MessageDirection.IN,
@@ -157,23 +164,27 @@ async def file_in(
     if incoming.media_group_id:
         not_before = now + ALBUM_HOLD
         await _hold_album(session, ticket_id=ticket.id, media_group_id=incoming.media_group_id, until=not_before)
-    await staff_deliveries.enqueue(
+    await staff_deliveries.enqueue_for_ticket(
         session,
+        ticket=ticket,
         key=f"copy:{message.id}",
-        ticket_id=ticket.id,
         kind="copy",
         ticket_message_id=message.id,
         not_before=not_before,
     )
     if not opened and status_before != ticket.status:
-        await staff_deliveries.enqueue(
-            session, key=f"card:m{message.id}", ticket_id=ticket.id, kind="card", params={"reopen_topic": reopened}
+        await staff_deliveries.enqueue_for_ticket(
+            session,
+            ticket=ticket,
+            key=f"card:m{message.id}",
+            kind="card",
+            params={"topic": "reopen" if reopened else None},
         )
     if reopened:
-        await staff_deliveries.enqueue(
+        await staff_deliveries.enqueue_for_ticket(
             session,
+            ticket=ticket,
             key=f"notice:reopened:m{message.id}",
-            ticket_id=ticket.id,
             kind="notice",
             params={"template": "tickets.staff.reopened_by_customer"},
         )
@@ -209,7 +220,7 @@ async def append_to_open_tickets(
         col(PendingInput.chat_id) == col(Customer.telegram_id), col(PendingInput.user_id) == col(Customer.telegram_id)
     )
     found = await session.execute(
-        select(col(Customer.telegram_id), col(Customer.id), col(Ticket.id))
+        select(col(Customer.telegram_id), col(Customer.id), col(Ticket.id), col(Ticket.inbox_chat_id))
         .join(Ticket, col(Ticket.customer_id) == col(Customer.id))
         .where(
             col(Customer.telegram_id).in_(by_customer),
@@ -218,7 +229,9 @@ async def append_to_open_tickets(
             ~dialog.exists(),
         )
     )
-    targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id in found.all()}
+    candidates = found.all()
+    targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id, _ in candidates}
+    inboxes = {ticket_id: inbox for _, _, ticket_id, inbox in candidates}
     if not targets:
         return set()
     # The customers first, then their tickets: the order a handler takes them in (`touch_customer`, then the
@@ -277,7 +290,7 @@ async def append_to_open_tickets(
         (chat_id, number): message_id for message_id, chat_id, number in (await session.execute(statement, rows)).all()
     }
     copies = [
-        (row["ticket_id"], stored[key])
+        (row["ticket_id"], stored[key], inboxes.get(row["ticket_id"]))
         for row in rows
         if (key := (row["customer_chat_id"], row["customer_message_id"])) in stored
     ]
@@ -307,121 +320,17 @@ async def record_customer_edit(
     message.text = text
     message.edited_at = utcnow()
     session.add(message)
-    await staff_deliveries.enqueue(
+    ticket = await session.get(Ticket, message.ticket_id)
+    assert ticket is not None
+    await staff_deliveries.enqueue_for_ticket(
         session,
+        ticket=ticket,
         key=f"edit:{message.id}:{edit_key}",
-        ticket_id=message.ticket_id,
         kind="edit",
         ticket_message_id=message.id,
         params={"text": text or ""},
     )
     return message
-
-
-# ---------------------------------------------------------------- the staff side
-
-
-async def ticket_in_staff_chat(
-    session: AsyncSession, *, chat_id: int, thread_id: int | None, reply_to_message_id: int | None
-) -> Ticket | None:
-    """The ticket a staff-chat message is about: its forum topic, else the card or copied message it replies to."""
-    if thread_id is not None:
-        result = await session.execute(
-            select(Ticket)
-            .where(col(Ticket.staff_chat_id) == chat_id, col(Ticket.staff_thread_id) == thread_id)
-            .order_by(col(Ticket.id).desc())
-            .limit(1)
-        )
-        ticket = result.scalar_one_or_none()
-        if ticket is not None:
-            return ticket
-    if reply_to_message_id is None:
-        return None
-    result = await session.execute(
-        select(Ticket).where(col(Ticket.staff_chat_id) == chat_id, col(Ticket.card_message_id) == reply_to_message_id)
-    )
-    ticket = result.scalars().first()
-    if ticket is not None:
-        return ticket
-    result = await session.execute(
-        select(Ticket)
-        .join(TicketMessage, col(TicketMessage.ticket_id) == col(Ticket.id))
-        .where(col(TicketMessage.staff_chat_id) == chat_id, col(TicketMessage.staff_message_id) == reply_to_message_id)
-        .limit(1)
-    )
-    ticket = result.scalars().first()
-    if ticket is not None:
-        return ticket
-    result = await session.execute(  # a notice or an edit the relay showed
-        select(Ticket)
-        .join(StaffDelivery, col(StaffDelivery.ticket_id) == col(Ticket.id))
-        .where(col(StaffDelivery.staff_chat_id) == chat_id, col(StaffDelivery.staff_message_id) == reply_to_message_id)
-        .limit(1)
-    )
-    return result.scalars().first()
-
-
-async def find_staff_message(session: AsyncSession, *, chat_id: int, message_id: int) -> TicketMessage | None:
-    """A staff reply or note already stored for this staff-chat message (not the copies of customer messages)."""
-    result = await session.execute(
-        select(TicketMessage).where(
-            col(TicketMessage.staff_chat_id) == chat_id,
-            col(TicketMessage.staff_message_id) == message_id,
-            col(TicketMessage.direction).in_(("out", "note")),
-        )
-    )
-    return result.scalars().first()
-
-
-async def record_staff_message(
-    session: AsyncSession,
-    *,
-    ticket: Ticket,
-    direction: MessageDirection,
-    kind: str,
-    text: str | None,
-    file_id: str | None,
-    author_telegram_id: int,
-    staff_chat_id: int | None,
-    staff_message_id: int | None,
-    customer_chat_id: int | None = None,
-    customer_message_id: int | None = None,
-) -> TicketMessage:
-    """Store a staff reply (`out`, copied to the customer) or an internal `note`; a reply moves the ticket on."""
-    now = utcnow()
-    message = TicketMessage(
-        ticket_id=ticket.id,  # type: ignore[arg-type]
-        direction=direction,
-        kind=kind,
-        text=text,
-        file_id=file_id,
-        author_telegram_id=author_telegram_id,
-        staff_chat_id=staff_chat_id,
-        staff_message_id=staff_message_id,
-        customer_chat_id=customer_chat_id,
-        customer_message_id=customer_message_id,
-        created_at=now,
-    )
-    session.add(message)
-    if direction == "out":
-        if ticket.first_response_at is None:
-            ticket.first_response_at = now
-        if ticket.status == TicketStatus.OPEN:
-            ticket.status = TicketStatus.PENDING
-        ticket.waiting_since = None
-        ticket.updated_at = now
-        session.add(ticket)
-    await session.flush()
-    return message
-
-
-def take(ticket: Ticket, *, staff_telegram_id: int, staff_name: str) -> bool:
-    if ticket.assignee_telegram_id == staff_telegram_id:
-        return False
-    ticket.assignee_telegram_id = staff_telegram_id
-    ticket.assignee_name = staff_name[:256]
-    ticket.updated_at = utcnow()
-    return True
 
 
 def resolve(ticket: Ticket) -> bool:
@@ -497,29 +406,8 @@ async def first_message(session: AsyncSession, *, ticket_id: int) -> TicketMessa
     return result.scalar_one_or_none()
 
 
-async def place_in_staff_chat(
-    session: AsyncSession, *, ticket_id: int, chat_id: int | None, thread_id: int | None, card_message_id: int | None
-) -> None:
-    """Remember where the ticket lives in the staff chat (its topic and card); None forgets it."""
-    await session.execute(
-        update(Ticket)
-        .where(col(Ticket.id) == ticket_id)
-        .values(staff_chat_id=chat_id, staff_thread_id=thread_id, card_message_id=card_message_id)
-    )
-
-
 async def messages_by_id(session: AsyncSession, *, ids: list[int]) -> dict[int, TicketMessage]:
     if not ids:
         return {}
     result = await session.execute(select(TicketMessage).where(col(TicketMessage.id).in_(ids)))
     return {message.id: message for message in result.scalars() if message.id is not None}
-
-
-async def update_staff_message(
-    session: AsyncSession, *, message_id: int, text: str | None, file_id: str | None
-) -> None:
-    """A staff member edited a reply or note: keep the new version."""
-    values: dict[str, object] = {"text": text, "edited_at": utcnow()}
-    if file_id is not None:
-        values["file_id"] = file_id
-    await session.execute(update(TicketMessage).where(col(TicketMessage.id) == message_id).values(**values))

@@ -22,6 +22,7 @@ from bot.handlers.customer.faq import faq_answer, send_faq_answer
 from bot.runtime.scheduling import survey_follows
 from bot.runtime.throttle import auto_replies
 from bot.runtime.updates import marking_handled, set_fast_lane
+from bot.tickets.desk import on_staff_edit
 from bot.tickets.filing import after_filing, category_of, incoming_of, text_filer, to_customer
 from bot.tickets.relay import relay_of
 from bot.tickets.views import customer_ticket_line
@@ -85,6 +86,7 @@ async def take_message(update: Update, context: Context, *, category: str, ends_
                     incoming=incoming,
                     category=category_of(category),
                     now=now,
+                    policy=settings.routing_policy,
                 )
     if incoming is None:  # said once in a while, not after every poll or dice of a flood
         if auto_replies(context.application).allow(message.chat_id, "unsupported"):
@@ -152,6 +154,8 @@ async def on_edit(update: Update, context: Context) -> None:
         )
     if stored is not None:
         relay_of(context.application).wake()
+    else:  # perhaps an agent's reply in their inbox
+        await on_staff_edit(update, context)
 
 
 async def choose_topic(update: Update, context: Context) -> None:
@@ -209,15 +213,15 @@ async def close_own(update: Update, context: Context) -> None:
             ticket = None
         elif tickets.close(ticket):
             session.add(ticket)
-            await staff_deliveries.enqueue(
+            await staff_deliveries.enqueue_for_ticket(
                 session,
+                ticket=ticket,
                 key=f"notice:closed_by_customer:{ticket.id}:{update.update_id}",
-                ticket_id=ticket.id or 0,
                 kind="notice",
                 params={"template": "tickets.staff.closed_by_customer"},
             )
-            await staff_deliveries.enqueue(
-                session, key=f"card:closed:{ticket.id}:{update.update_id}", ticket_id=ticket.id or 0, kind="card"
+            await staff_deliveries.enqueue_for_ticket(
+                session, ticket=ticket, key=f"card:closed:{ticket.id}:{update.update_id}", kind="card"
             )
             await plan_at_closing(session, ticket_ids=[ticket.id or 0], now=utcnow(), hold=HOLD_AT_CLOSING)
     if ticket is None:

@@ -25,7 +25,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -35,25 +35,17 @@ from bot.context import CarebotApp, Context
 from bot.runtime.scheduling import survey_follows
 from bot.tickets import albums
 from bot.tickets.filing import incoming_of, to_customer
-from bot.tickets.replies import ReplyPart, save_note, send_reply
-from bot.tickets.replies import refresh as _refresh
-from bot.tickets.views import (
-    category_label,
-    customer_link,
-    duration,
-    is_vip,
-    sla_state,
-    staff_language,
-    status_label,
-)
+from bot.tickets.queue import queue_command
+from bot.tickets.relay import refresh_cards
+from bot.tickets.replies import ReplyPart, keep_note, send_reply
+from bot.tickets.views import staff_language, status_label
 from bot.ui import callback_data
-from bot.ui.i18n import Safe, t
+from bot.ui.i18n import t
 from bot.ui.numbers import record_number
-from bot.ui.splitting import split_text
 from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
-from storage import tickets
+from storage import routing, ticket_places, tickets
 from storage.db import transaction
-from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
+from storage.models import Customer, MessageDirection, Role, Ticket
 from storage.staff import audit
 from storage.types import utcnow
 
@@ -74,11 +66,16 @@ def _lang(context: Context) -> str:
     return staff_language(context.services.settings)
 
 
+def in_ticket_chat(message: Message, context: Context) -> bool:
+    """The staff group, or a private chat (an agent's inbox), where a reply names the ticket."""
+    return message.chat_id == context.services.settings.staff_chat_id or message.chat.type == ChatType.PRIVATE
+
+
 async def _ticket_of(message: Message, context: Context) -> Ticket | None:
     thread_id = message.message_thread_id if message.is_topic_message else None
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
     async with context.services.sessions() as session:
-        return await tickets.ticket_in_staff_chat(
+        return await ticket_places.ticket_in_staff_chat(
             session, chat_id=message.chat_id, thread_id=thread_id, reply_to_message_id=reply_to
         )
 
@@ -99,9 +96,9 @@ async def on_staff_message(update: Update, context: Context) -> None:
         await _tell_not_staff(message, user, context)
         return
     if message.text is not None and message.text.startswith("//"):
-        await _save_note(context, ticket, message, user, message.text[2:].strip())
+        await save_note(context, ticket, message, user, message.text[2:].strip())
         return
-    await _reply_to_customer(context, ticket, message, user)
+    await reply_to_customer(context, ticket, message, user)
 
 
 async def _tell_not_staff(message: Message, user: User, context: Context) -> None:
@@ -113,8 +110,8 @@ async def _tell_not_staff(message: Message, user: User, context: Context) -> Non
     await message.reply_text(t(_lang(context), "tickets.staff.not_staff"), parse_mode=ParseMode.HTML)
 
 
-async def _save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
-    saved = await save_note(
+async def save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
+    saved = await keep_note(
         context,
         ticket,
         author_telegram_id=user.id,
@@ -127,9 +124,9 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
             await message.set_reaction(ReactionTypeEmoji("✍"))
 
 
-async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
+async def reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
     async with context.services.sessions() as session:
-        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
+        if await ticket_places.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
     collector = albums.albums_of(context.application)
     if albums.album_part(message) is not None:  # the album goes as one, once its last part is here
@@ -157,12 +154,44 @@ async def _relay_reply(context: Context, ticket_id: int, user: User, messages: l
         context,
         ticket_id,
         parts,
-        send=lambda chat_id: albums.copy_to(context.bot, chat_id, messages),
+        send=lambda chat_id: _to_customer_as_sent(context, chat_id, messages, user),
         author_telegram_id=user.id,
         lang=_lang(context),
     )
     if problem is not None:
         await messages[0].reply_text(problem, parse_mode=ParseMode.HTML)
+
+
+CAPTIONED = ("photo", "video", "document", "audio", "animation", "voice")
+
+
+def signature(context: Context, user: User | None) -> str:
+    """`CAREBOT_SHOW_AGENT_NAME=on`: the agent's first name under each reply; off (default): nothing."""
+    if context.services.settings.show_agent_name != "on" or user is None:
+        return ""
+    return f"\n\n— {user.first_name}"
+
+
+async def _to_customer_as_sent(context: Context, chat_id: int, messages: list[Message], user: User) -> list[int]:
+    """The staff message (or album) copied to the customer as it is, signed when the business wants it; the ids
+    of the customer's copies, in order."""
+    signed = signature(context, user)
+    message = messages[0]
+    if len(messages) > 1 or not signed:
+        return await albums.copy_to(context.bot, chat_id, messages)
+    if message.text is not None:
+        sent = await context.bot.send_message(chat_id, message.text + signed, entities=message.entities)
+        return [sent.message_id]
+    if any(getattr(message, kind) for kind in CAPTIONED):
+        copied = await context.bot.copy_message(
+            chat_id,
+            message.chat_id,
+            message.message_id,
+            caption=(message.caption or "") + signed,
+            caption_entities=message.caption_entities,
+        )
+        return [copied.message_id]
+    return await albums.copy_to(context.bot, chat_id, messages)
 
 
 async def on_staff_edit(update: Update, context: Context) -> None:
@@ -171,7 +200,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
     if message is None:
         return
     async with context.services.sessions() as session:
-        stored = await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id)
+        stored = await ticket_places.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id)
     if stored is None:
         return
     incoming = incoming_of(message)
@@ -181,7 +210,10 @@ async def on_staff_edit(update: Update, context: Context) -> None:
         try:
             if message.text is not None:
                 await context.bot.edit_message_text(
-                    message.text, chat_id=chat_id, message_id=message_id, entities=message.entities
+                    message.text + signature(context, message.from_user),
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    entities=message.entities,
                 )
             elif (
                 incoming and incoming.file_id and incoming.file_id != stored.file_id and incoming.kind in EDITABLE_MEDIA
@@ -194,7 +226,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
                 await context.bot.edit_message_caption(
                     chat_id=chat_id,
                     message_id=message_id,
-                    caption=message.caption,
+                    caption=(message.caption or "") + signature(context, message.from_user) or None,
                     caption_entities=message.caption_entities,
                 )
         except BadRequest as error:
@@ -207,7 +239,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
             log.warning("could not edit the customer's copy of a staff reply")
             return
     async with transaction(context.services.sessions) as session:
-        await tickets.update_staff_message(
+        await ticket_places.update_staff_message(
             session, message_id=stored.id or 0, text=text, file_id=incoming.file_id if incoming else None
         )
 
@@ -224,12 +256,12 @@ async def note_command(update: Update, context: Context) -> None:
         async with context.services.sessions() as session:
             ticket = await tickets.get_ticket(session, ticket_id=number)
         text = rest
-    elif message.chat_id == context.services.settings.staff_chat_id:
+    elif in_ticket_chat(message, context):
         ticket = await _ticket_of(message, context)
     if ticket is None or not text.strip():
         await message.reply_text(t(await language_of(update, context), "tickets.staff.note_usage"), parse_mode="HTML")
         return
-    await _save_note(context, ticket, message, user, text.strip())
+    await save_note(context, ticket, message, user, text.strip())
 
 
 # ---------------------------------------------------------------- lifecycle: buttons and commands
@@ -248,8 +280,10 @@ async def apply_action(
         ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
         if ticket is None:
             return t(lang, "tickets.staff.no_such_ticket", number=ticket_id), None
-        if action == "take":
-            changed = tickets.take(ticket, staff_telegram_id=user.id, staff_name=user.full_name)
+        if action == "take":  # the taker's inbox (if they have one) gets the ticket so far
+            changed = await routing.assign(
+                session, ticket=ticket, telegram_id=user.id, name=user.full_name, history=True
+            )
         elif action == "resolve":
             changed = tickets.resolve(ticket)
         elif action == "close":
@@ -287,6 +321,10 @@ async def apply_action(
     return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced
 
 
+async def _refresh(context: Context, ticket_id: int, *, topic: str | None = None) -> None:
+    await refresh_cards(context.application, ticket_id, topic=topic)
+
+
 @staff_only(Role.AGENT)
 async def card_button(update: Update, context: Context) -> None:
     query = update.callback_query
@@ -311,7 +349,7 @@ def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any,
         assert message is not None and user is not None
         lang = await language_of(update, context)
         number = _number_from_args(context.args or [])
-        if number is None and message.chat_id == context.services.settings.staff_chat_id:
+        if number is None and in_ticket_chat(message, context):
             ticket = await _ticket_of(message, context)
             number = ticket.id if ticket else None
         if number is None:
@@ -326,44 +364,12 @@ def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any,
     return command
 
 
-@staff_only(Role.AGENT)
-async def queue_command(update: Update, context: Context) -> None:
-    """Tickets waiting for staff: VIP first, then the longest waiting, with age and first-response target."""
-    message = update.effective_message
-    assert message is not None
-    lang, settings, now = await language_of(update, context), context.services.settings, utcnow()
-    async with context.services.sessions() as session:
-        waiting = await tickets.queue(session)
-        pending_count = await tickets.count_by_status(session, status=TicketStatus.PENDING.value)
-    lines = [t(lang, "tickets.queue.title", count=len(waiting)) if waiting else t(lang, "tickets.queue.empty")]
-    for ticket, customer in waiting:
-        waited = duration(now - (ticket.waiting_since or ticket.opened_at), lang)
-        age = duration(now - ticket.opened_at, lang)  # said only when it differs from the waiting time
-        lines.append(
-            t(
-                lang,
-                "tickets.queue.item",
-                vip=t(lang, "tickets.card.vip") + " " if is_vip(customer) else "",
-                number=ticket.id,
-                name=customer_link(customer),
-                category=category_label(ticket.category, lang),
-                waiting=waited,
-                age="" if age == waited else t(lang, "tickets.queue.age", age=age),
-                sla=Safe(sla_state(ticket, customer, settings, lang, now)),
-            )
-        )
-    if pending_count:
-        lines.append(t(lang, "tickets.queue.pending", count=pending_count))
-    for part in split_text("\n".join(lines)):
-        await message.reply_text(part, parse_mode=ParseMode.HTML)
-
-
 def register(app: CarebotApp) -> None:
     albums.register(app)
     staff_chat_id = app.bot_data["services"].settings.staff_chat_id
     for action in ACTIONS:
         app.add_handler(CommandHandler(action, lifecycle_command(action)))
-    app.add_handler(CommandHandler("queue", queue_command))
+    app.add_handler(CommandHandler("queue", queue_command))  # bot/tickets/queue.py
     app.add_handler(CommandHandler("note", note_command))
     app.add_handler(CallbackQueryHandler(card_button, pattern=callback_data.TICKET_CARD))
     if staff_chat_id is None:

@@ -94,6 +94,7 @@ async def file_message(
             incoming=incoming,
             category=category_of(category),
             reopen_days=settings.reopen_days,
+            policy=settings.routing_policy,
         )
     await after_filing(context, customer, filed)
     return None if filed.duplicate else filed.ticket

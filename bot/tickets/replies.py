@@ -11,13 +11,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 
 from bot.context import Context
 from bot.tickets.filing import to_customer
-from bot.tickets.relay import relay_of
+from bot.tickets.relay import refresh_cards, relay_of
 from bot.ui.i18n import Safe, t
-from storage import staff_deliveries, tickets
+from storage import staff_deliveries, ticket_places, tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Ticket, TicketStatus
 
@@ -27,11 +27,8 @@ REPLY_SHOWN = 3500  # of a desk reply's text, in its notice to the staff chat (a
 
 
 async def refresh(context: Context, ticket_id: int, *, topic: str | None = None) -> None:
-    """Redraw the ticket's card in the staff chat (best effort: a failure is logged)."""
-    try:
-        await relay_of(context.application).refresh_card(ticket_id, topic=topic)
-    except TelegramError as error:
-        log.warning("could not update the card of ticket #%s (%s)", ticket_id, type(error).__name__)
+    """The ticket's cards show it as it is now (queued: a burst of changes is one edit)."""
+    await refresh_cards(context.application, ticket_id, topic=topic)
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ async def send_reply(
         assert current is not None
         before = (current.status, current.first_response_at)
         for part, copy_id in zip(parts, copies, strict=True):
-            stored = await tickets.record_staff_message(
+            stored = await ticket_places.record_staff_message(
                 session,
                 ticket=current,
                 direction=MessageDirection.OUT,
@@ -113,7 +110,7 @@ async def send_reply(
     return None
 
 
-async def save_note(
+async def keep_note(
     context: Context,
     ticket: Ticket,
     *,
@@ -128,10 +125,10 @@ async def save_note(
         if (
             staff_chat_id is not None
             and staff_message_id is not None
-            and await tickets.find_staff_message(session, chat_id=staff_chat_id, message_id=staff_message_id)
+            and await ticket_places.find_staff_message(session, chat_id=staff_chat_id, message_id=staff_message_id)
         ):
             return False
-        await tickets.record_staff_message(
+        await ticket_places.record_staff_message(
             session,
             ticket=ticket,
             direction=MessageDirection.NOTE,

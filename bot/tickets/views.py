@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardMarkup
@@ -52,7 +54,28 @@ def customer_link(customer: Customer) -> Safe:
     return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, staff_role: str | None = None) -> Safe:
+@dataclass(frozen=True)
+class CardFacts:
+    """What a card shows besides the ticket and its customer."""
+
+    earlier: int = 0  # the customer's tickets before this one
+    manager: str | None = None  # a VIP customer's account manager
+    texts: tuple[str, ...] = ()  # the customer's texts an inbox card carries (sent with it: one message, not two)
+    waiting_since: str | None = None  # when the customer started waiting for staff (local time), while they wait
+    staff_role: str | None = None  # the customer is a staff member writing as a customer
+
+
+def card_text(
+    ticket: Ticket,
+    customer: Customer,
+    *,
+    earlier: int,
+    lang: str,
+    manager: str | None = None,
+    texts: Sequence[str] = (),
+    waiting_since: str | None = None,
+    staff_role: str | None = None,
+) -> Safe:
     """The ticket's card; `staff_role` when the customer is a staff member writing as a customer."""
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
@@ -75,10 +98,15 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, st
     ]
     if customer.username:
         lines.append(html.escape("@" + customer.username, quote=False))
+    if manager:
+        lines.append(t(lang, "tickets.card.manager", name=manager))
+    if waiting_since and ticket.status == TicketStatus.OPEN.value:
+        lines.append(t(lang, "tickets.card.waiting", since=waiting_since))
     if customer.unreachable:
         lines.append(t(lang, "tickets.card.unreachable"))
     if staff_role is not None:
         lines.append(t(lang, "tickets.card.staff", role=t(lang, f"staff.role.{staff_role}")))
+    lines += ["\n" + html.escape(text, quote=False) for text in texts]
     return Safe("\n".join(lines))
 
 
@@ -88,8 +116,20 @@ def card_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup | None:
     actions = ["take"] if not ticket.assignee_telegram_id else []
     if ticket.status != TicketStatus.RESOLVED.value:
         actions.append("resolve")
-    actions.append("close")
+    actions += ["close", "assign"]
     return InlineKeyboardMarkup([[button(t(lang, f"tickets.button.{a}"), f"tk:{a}:{ticket.id}") for a in actions]])
+
+
+def alert_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup:
+    """An escalation's **Take** and **Reassign**."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                button(t(lang, "tickets.button.take"), f"tk:take:{ticket.id}"),
+                button(t(lang, "tickets.button.reassign"), f"tk:assign:{ticket.id}"),
+            ]
+        ]
+    )
 
 
 def topic_name(ticket: Ticket, customer: Customer, lang: str) -> str:

@@ -59,7 +59,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     *_commands(
         Audience.AGENT,
-        "customer find purchase invoice refund purchases note ticket assign take resolve close reopen queue faq stats redeem",
+        "customer find purchase invoice refund purchases note ticket assign take resolve close reopen queue faq stats redeem"
+        " away back manager",
     ),
     *_commands(Audience.ADMIN, "staff export import broadcast audit"),
 )

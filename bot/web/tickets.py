@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from telegram.error import TelegramError
 
-from bot.tickets.desk import ACTIONS, apply_action
+from bot.tickets.desk import ACTIONS, apply_action, signature
 from bot.tickets.history import assign
-from bot.tickets.replies import ReplyPart, save_note, send_reply
+from bot.tickets.replies import ReplyPart, keep_note, send_reply
 from bot.tickets.views import category_label, duration, is_vip, sla_state, status_label
 from bot.ui.i18n import Safe, t
 from bot.web.desk import NO_STORE, Caller, Desk, form_of
@@ -204,7 +204,8 @@ async def _reply(desk: Desk, number: int, text: str, caller: Caller) -> str:
     context = desk.context()
 
     async def send(chat_id: int) -> list[int]:
-        return [(await context.bot.send_message(chat_id, text)).message_id]
+        signed = text + signature(context, caller.telegram_user)  # the agent's name, if the business shows it
+        return [(await context.bot.send_message(chat_id, signed)).message_id]
 
     problem = await send_reply(
         context,
@@ -226,7 +227,7 @@ async def _note(desk: Desk, number: int, text: str, caller: Caller) -> str:
         ticket = await tickets.get_ticket(session, ticket_id=number)
     if ticket is None:
         return t(caller.lang, "staff.ticket.none", number=number)
-    await save_note(desk.context(), ticket, author_telegram_id=caller.user.id, text=text)
+    await keep_note(desk.context(), ticket, author_telegram_id=caller.user.id, text=text)
     return t(caller.lang, "webapp.ticket.note_saved", number=number)
 
 

@@ -11,6 +11,7 @@ from storage.models.care import FaqEntry, FaqEvent, SurveyResponse
 from storage.models.customer import Customer, Segment
 from storage.models.outbox import Coupon, OutboxMessage, OutboxPass, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
+from storage.models.routing import AccountManager, Agent
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
 from storage.models.staff_work import Broadcast, BroadcastStatus, CustomerNote, StaffImport
@@ -27,6 +28,8 @@ from storage.models.ticket import (
 
 __all__ = [
     "AcceptanceChannel",
+    "AccountManager",
+    "Agent",
     "AgreementAcceptance",
     "AgreementText",
     "AgreementVersion",

@@ -18,6 +18,8 @@ from storage import coupons, customers, inbox, pending, purchases, staff
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.inbox import IncomingUpdate
 from storage.models import (
+    AccountManager,
+    Agent,
     Customer,
     FaqEntry,
     FaqEvent,
@@ -94,6 +96,10 @@ async def fill_every_table(sessions: SessionFactory) -> None:
         await session.flush()
         session.add(FaqEvent(faq_id=entry.id, event="hit"))
         session.add(StaffMember(telegram_id=900002, name="Bob", role="agent", added_by=ADMIN_ID))
+        session.add(
+            Agent(telegram_id=900002, name="Bob", inbox_open=True, categories="order,other", hours="09:00-18:00")
+        )
+        session.add(AccountManager(customer_id=customer.id, manager_telegram_id=900002))  # type: ignore[arg-type]
         now = utcnow()
         session.add(AgreementVersion(version=1, published_at=now))
         await session.flush()
