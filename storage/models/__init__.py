@@ -7,6 +7,7 @@ from storage.models.agreement import (
     AgreementVersion,
     ForgottenAcceptances,
 )
+from storage.models.business import BusinessChat, BusinessConnection, ConnectionState, ReplyBlock
 from storage.models.care import FaqEntry, FaqEvent, SurveyResponse
 from storage.models.customer import Customer, Segment
 from storage.models.outbox import Coupon, OutboxMessage, OutboxPass, OutboxStatus
@@ -32,7 +33,10 @@ __all__ = [
     "AgreementVersion",
     "AuditEntry",
     "Broadcast",
+    "BusinessChat",
+    "BusinessConnection",
     "BroadcastStatus",
+    "ConnectionState",
     "Coupon",
     "Customer",
     "CustomerNote",
@@ -48,6 +52,7 @@ __all__ = [
     "OutboxStatus",
     "PendingInput",
     "Purchase",
+    "ReplyBlock",
     "Role",
     "Segment",
     "SegmentChange",
