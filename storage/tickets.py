@@ -36,6 +36,7 @@ class IncomingMessage:
     text: str | None = None
     file_id: str | None = None
     media_group_id: str | None = None
+    business_connection_id: str = ""  # the business chat it came from; "" for the chat with the bot
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,15 @@ async def current_ticket(session: AsyncSession, *, customer_id: int, reopen_days
     return None
 
 
-async def find_customer_message(session: AsyncSession, *, chat_id: int, message_id: int) -> TicketMessage | None:
+async def find_customer_message(
+    session: AsyncSession, *, chat_id: int, message_id: int, business_connection_id: str = ""
+) -> TicketMessage | None:
+    """A message of the customer's chat (the bot chat, or the business chat of `business_connection_id`)."""
     result = await session.execute(
         select(TicketMessage).where(
-            col(TicketMessage.customer_chat_id) == chat_id, col(TicketMessage.customer_message_id) == message_id
+            col(TicketMessage.customer_chat_id) == chat_id,
+            col(TicketMessage.customer_message_id) == message_id,
+            col(TicketMessage.business_connection_id) == business_connection_id,
         )
     )
     return result.scalar_one_or_none()
@@ -102,7 +108,12 @@ async def file_customer_message(
 ) -> Filed:
     """Store a customer message in their current ticket (opening or reopening one) and queue it for staff."""
     now = now or utcnow()
-    existing = await find_customer_message(session, chat_id=incoming.chat_id, message_id=incoming.message_id)
+    existing = await find_customer_message(
+        session,
+        chat_id=incoming.chat_id,
+        message_id=incoming.message_id,
+        business_connection_id=incoming.business_connection_id,
+    )
     if existing is not None:
         ticket = await session.get(Ticket, existing.ticket_id)
         assert ticket is not None
@@ -145,6 +156,7 @@ async def file_in(
         author_telegram_id=customer.telegram_id,
         customer_chat_id=incoming.chat_id,
         customer_message_id=incoming.message_id,
+        business_connection_id=incoming.business_connection_id,
         created_at=now,
     )
     session.add(message)
@@ -259,15 +271,16 @@ async def append_to_open_tickets(
             "author_telegram_id": telegram_id,
             "customer_chat_id": incoming.chat_id,
             "customer_message_id": incoming.message_id,
+            "business_connection_id": incoming.business_connection_id,
             "created_at": now,
         }
         for telegram_id, (_, ticket_id) in targets.items()
         for incoming in by_customer[telegram_id].texts
     ]
     messages = TicketMessage.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_duplicates(session, messages, ["customer_chat_id", "customer_message_id"]).returning(
-        messages.c.id, messages.c.customer_chat_id, messages.c.customer_message_id
-    )
+    statement = insert_ignoring_duplicates(
+        session, messages, ["customer_chat_id", "customer_message_id", "business_connection_id"]
+    ).returning(messages.c.id, messages.c.customer_chat_id, messages.c.customer_message_id)
     stored = {
         (chat_id, number): message_id for message_id, chat_id, number in (await session.execute(statement, rows)).all()
     }
@@ -293,10 +306,18 @@ async def _hold_album(session: AsyncSession, *, ticket_id: int, media_group_id: 
 
 
 async def record_customer_edit(
-    session: AsyncSession, *, chat_id: int, message_id: int, text: str | None, edit_key: str
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    message_id: int,
+    text: str | None,
+    edit_key: str,
+    business_connection_id: str = "",
 ) -> TicketMessage | None:
     """A customer edited a message of a ticket: keep the new text and queue the edit for staff."""
-    message = await find_customer_message(session, chat_id=chat_id, message_id=message_id)
+    message = await find_customer_message(
+        session, chat_id=chat_id, message_id=message_id, business_connection_id=business_connection_id
+    )
     if message is None or message.direction != "in":
         return None
     message.text = text
@@ -377,10 +398,11 @@ async def record_staff_message(
     text: str | None,
     file_id: str | None,
     author_telegram_id: int,
-    staff_chat_id: int,
-    staff_message_id: int,
+    staff_chat_id: int | None,
+    staff_message_id: int | None,
     customer_chat_id: int | None = None,
     customer_message_id: int | None = None,
+    business_connection_id: str = "",
 ) -> TicketMessage:
     """Store a staff reply (`out`, copied to the customer) or an internal `note`; a reply moves the ticket on."""
     now = utcnow()
@@ -395,6 +417,7 @@ async def record_staff_message(
         staff_message_id=staff_message_id,
         customer_chat_id=customer_chat_id,
         customer_message_id=customer_message_id,
+        business_connection_id=business_connection_id,
         created_at=now,
     )
     session.add(message)
