@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -42,6 +42,9 @@ class Settings(CareConfig, BaseSettings):
     # Tickets and the FAQ.
     reopen_days: int = Field(default=7, ge=0)
     faq_threshold: int = Field(default=80, ge=1, le=100)
+    # Telegram Business: what Carebot says in the business account's chats (FAQ answers and the ticket
+    # acknowledgement, or nothing but filing tickets), or `off` to leave business chats alone.
+    business_replies: Literal["faq+tickets", "tickets", "off"] = "faq+tickets"
 
     @field_validator("api_secret")
     @classmethod

@@ -29,6 +29,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.auth import staff_only, staff_role
+from bot.business.sending import resend
 from bot.context import CarebotApp, Context
 from bot.tickets.filing import incoming_of, to_customer
 from bot.tickets.relay import relay_of
@@ -45,7 +46,7 @@ from bot.ui import callback_data
 from bot.ui.i18n import Safe, t
 from bot.ui.numbers import record_number
 from bot.ui.splitting import split_text
-from storage import tickets
+from storage import business, tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
 from storage.staff import audit
@@ -130,6 +131,7 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
         if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
         customer = await session.get(Customer, ticket.customer_id)
+        connection = await business.reply_connection(session, ticket_id=ticket.id or 0)
     assert customer is not None
     if ticket.status == TicketStatus.CLOSED.value:
         await message.reply_text(t(lang, "tickets.staff.reply_to_closed", number=ticket.id), parse_mode="HTML")
@@ -138,10 +140,20 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
         copied = await to_customer(
             context,
             customer.telegram_id,
-            lambda: context.bot.copy_message(customer.telegram_id, message.chat_id, message.message_id),
+            (lambda **chat: resend(context.bot, message, **chat))
+            if connection
+            else (
+                lambda **chat: context.bot.copy_message(
+                    from_chat_id=message.chat_id, message_id=message.message_id, **chat
+                )
+            ),
+            business_connection_id=connection,
         )
     except BadRequest as error:
         await message.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
+        return
+    if copied is None and connection:
+        await message.reply_text(t(lang, "business.staff.answer_in_app"), parse_mode=ParseMode.HTML)
         return
     if copied is None:
         await message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
@@ -164,6 +176,7 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
             staff_message_id=message.message_id,
             customer_chat_id=customer.telegram_id,
             customer_message_id=copied.message_id,
+            business_connection_id=connection,
         )
         changed = before != (current.status, current.first_response_at)
     if changed:
@@ -183,10 +196,11 @@ async def on_staff_edit(update: Update, context: Context) -> None:
     text = incoming.text if incoming else None
     if stored.direction == MessageDirection.OUT and stored.customer_chat_id and stored.customer_message_id:
         chat_id, message_id = stored.customer_chat_id, stored.customer_message_id
+        via = {"business_connection_id": stored.business_connection_id} if stored.business_connection_id else {}
         try:
             if message.text is not None:
                 await context.bot.edit_message_text(
-                    message.text, chat_id=chat_id, message_id=message_id, entities=message.entities
+                    message.text, chat_id=chat_id, message_id=message_id, entities=message.entities, **via
                 )
             elif (
                 incoming and incoming.file_id and incoming.file_id != stored.file_id and incoming.kind in EDITABLE_MEDIA
@@ -194,13 +208,14 @@ async def on_staff_edit(update: Update, context: Context) -> None:
                 media = EDITABLE_MEDIA[incoming.kind](
                     incoming.file_id, caption=message.caption, caption_entities=message.caption_entities
                 )
-                await context.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id)
+                await context.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id, **via)
             else:
                 await context.bot.edit_message_caption(
                     chat_id=chat_id,
                     message_id=message_id,
                     caption=message.caption,
                     caption_entities=message.caption_entities,
+                    **via,
                 )
         except BadRequest as error:
             if "not modified" not in error.message.lower():
@@ -261,6 +276,7 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
         session.add(ticket)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
+        connection = await business.reply_connection(session, ticket_id=ticket_id)
         if changed:
             await audit(
                 session,
@@ -279,9 +295,10 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
         sent = await to_customer(
             context,
             customer.telegram_id,
-            lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
+            lambda **chat: context.bot.send_message(text=text, parse_mode=ParseMode.HTML, **chat),
+            business_connection_id=connection,
         )
-        bounced = customer if sent is None else None
+        bounced = customer if sent is None and not connection else None
     return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced
 
 
