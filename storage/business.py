@@ -152,9 +152,9 @@ async def claim_stop_notice(session: AsyncSession, *, connection_id: str) -> boo
 async def overview(session: AsyncSession, *, admin_ids: Collection[int]) -> list[ConnectionOverview]:
     """Every stored connection, newest first, with the chats it served and its last message."""
     served = await session.execute(
-        select(
-            col(BusinessChat.connection_id), func.count(), func.max(col(BusinessChat.last_message_at))
-        ).group_by(col(BusinessChat.connection_id))
+        select(col(BusinessChat.connection_id), func.count(), func.max(col(BusinessChat.last_message_at))).group_by(
+            col(BusinessChat.connection_id)
+        )
     )
     counts = {connection_id: (chats, last) for connection_id, chats, last in served.all()}
     result = await session.execute(select(BusinessConnection).order_by(col(BusinessConnection.connected_at).desc()))

@@ -31,7 +31,7 @@ async def resend(bot: Bot, message: Message, **chat: Any) -> Message:
     """`message` sent again to `chat` (keyword arguments: `chat_id`, and `business_connection_id`)."""
     if message.text is not None:
         return await bot.send_message(text=message.text, entities=message.entities, **chat)
-    for kind, method in SENDERS.items():
+    for kind in SENDERS:
         media = getattr(message, kind)
         if media:
             file_id = media[-1].file_id if isinstance(media, tuple) else media.file_id

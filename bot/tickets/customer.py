@@ -27,8 +27,8 @@ from bot.tickets.views import customer_ticket_line
 from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
-from storage import pending as pending_inputs
 from storage import business, staff_deliveries, tickets
+from storage import pending as pending_inputs
 from storage.db import transaction
 from storage.models import FaqEntry, TicketStatus
 from storage.tickets import Filed, TextRun
@@ -83,7 +83,13 @@ async def take_message(update: Update, context: Context, *, category: str, ends_
             current = await tickets.current_ticket(
                 session, customer_id=customer.id or 0, reopen_days=settings.reopen_days, now=now
             )
-            if faq_first and current is None and incoming.kind == "text" and incoming.text and not message.media_group_id:
+            if (
+                faq_first
+                and current is None
+                and incoming.kind == "text"
+                and incoming.text
+                and not message.media_group_id
+            ):
                 answer = await faq_answer(session, context, customer, incoming.text, chat_id=message.chat_id)
             if answer is None:
                 filed = await tickets.file_in(

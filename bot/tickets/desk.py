@@ -20,6 +20,7 @@ from telegram import (
     InputMediaPhoto,
     InputMediaVideo,
     Message,
+    MessageId,
     ReactionTypeEmoji,
     Update,
     User,
@@ -136,19 +137,14 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
     if ticket.status == TicketStatus.CLOSED.value:
         await message.reply_text(t(lang, "tickets.staff.reply_to_closed", number=ticket.id), parse_mode="HTML")
         return
+
+    async def send(**chat: Any) -> Message | MessageId:
+        if connection:  # copyMessage takes no business_connection_id: the reply is sent again
+            return await resend(context.bot, message, **chat)
+        return await context.bot.copy_message(from_chat_id=message.chat_id, message_id=message.message_id, **chat)
+
     try:
-        copied = await to_customer(
-            context,
-            customer.telegram_id,
-            (lambda **chat: resend(context.bot, message, **chat))
-            if connection
-            else (
-                lambda **chat: context.bot.copy_message(
-                    from_chat_id=message.chat_id, message_id=message.message_id, **chat
-                )
-            ),
-            business_connection_id=connection,
-        )
+        copied = await to_customer(context, customer.telegram_id, send, business_connection_id=connection)
     except BadRequest as error:
         await message.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
         return
@@ -196,11 +192,15 @@ async def on_staff_edit(update: Update, context: Context) -> None:
     text = incoming.text if incoming else None
     if stored.direction == MessageDirection.OUT and stored.customer_chat_id and stored.customer_message_id:
         chat_id, message_id = stored.customer_chat_id, stored.customer_message_id
-        via = {"business_connection_id": stored.business_connection_id} if stored.business_connection_id else {}
+        via = stored.business_connection_id or None
         try:
             if message.text is not None:
                 await context.bot.edit_message_text(
-                    message.text, chat_id=chat_id, message_id=message_id, entities=message.entities, **via
+                    message.text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    entities=message.entities,
+                    business_connection_id=via,
                 )
             elif (
                 incoming and incoming.file_id and incoming.file_id != stored.file_id and incoming.kind in EDITABLE_MEDIA
@@ -208,14 +208,16 @@ async def on_staff_edit(update: Update, context: Context) -> None:
                 media = EDITABLE_MEDIA[incoming.kind](
                     incoming.file_id, caption=message.caption, caption_entities=message.caption_entities
                 )
-                await context.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id, **via)
+                await context.bot.edit_message_media(
+                    media, chat_id=chat_id, message_id=message_id, business_connection_id=via
+                )
             else:
                 await context.bot.edit_message_caption(
                     chat_id=chat_id,
                     message_id=message_id,
                     caption=message.caption,
                     caption_entities=message.caption_entities,
-                    **via,
+                    business_connection_id=via,
                 )
         except BadRequest as error:
             if "not modified" not in error.message.lower():

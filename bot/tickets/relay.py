@@ -38,10 +38,12 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.business.sending import resend_stored
+from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
 from bot.tickets.views import card_buttons, card_text, staff_language, topic_name
-from bot.ui.i18n import t
+from bot.ui.i18n import Safe, t
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
 from scheduler.sender import retry_after_seconds
 from storage import staff_deliveries, ticket_views, tickets
@@ -381,7 +383,7 @@ class StaffRelay:
         card = await self._topic_call(
             self.app.bot.send_message,
             chat_id,
-            card_text(ticket, customer, earlier=earlier, lang=self.lang),
+            card_text(ticket, customer, earlier=earlier, lang=self.lang, notes=await self._card_notes(ticket)),
             parse_mode=ParseMode.HTML,
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
@@ -425,6 +427,10 @@ class StaffRelay:
         for admin_id in sorted(self.services.settings.admin_ids):
             with contextlib.suppress(TelegramError):
                 await self.app.bot.send_message(admin_id, text, parse_mode=ParseMode.HTML)
+
+    async def _card_notes(self, ticket: Ticket) -> list[Safe]:
+        async with self.services.sessions() as session:
+            return await card_notes(session, ticket, self.services.settings, self.lang)
 
     async def _topic_call(self, method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         try:
@@ -479,6 +485,11 @@ class StaffRelay:
 
     async def _copy(self, place: Place, message: TicketMessage) -> int:
         assert message.customer_chat_id is not None and message.customer_message_id is not None
+        if message.business_connection_id:  # not copyable out of a business chat: shown again from what is stored
+            shown: Message = await self._topic_call(
+                resend_stored, self.app.bot, message, chat_id=place.chat_id, **place.kwargs()
+            )
+            return shown.message_id
         try:
             copied: MessageId = await self._topic_call(
                 self.app.bot.copy_message,
@@ -526,6 +537,11 @@ class StaffRelay:
             shown = await self._topic_call(
                 self.app.bot.send_message, place.chat_id, html.escape(first, quote=False), parse_mode="HTML", **kwargs
             )
+        elif message.business_connection_id:
+            caption, follow_ups = split_caption(f"{header}\n{text}")
+            shown = await self._topic_call(
+                resend_stored, self.app.bot, message, caption=caption, chat_id=place.chat_id, **kwargs
+            )
         else:
             caption, follow_ups = split_caption(f"{header}\n{text}")
             assert message.customer_chat_id is not None and message.customer_message_id is not None
@@ -552,11 +568,12 @@ class StaffRelay:
             ticket = await session.get(Ticket, ticket_id)
             customer = await session.get(Customer, ticket.customer_id) if ticket else None
             earlier = await tickets.earlier_tickets(session, ticket=ticket) if ticket else 0
+            notes = await card_notes(session, ticket, self.services.settings, self.lang) if ticket else []
         if ticket is None or customer is None or ticket.card_message_id is None or ticket.staff_chat_id is None:
             return
         try:
             await self.app.bot.edit_message_text(
-                card_text(ticket, customer, earlier=earlier, lang=self.lang),
+                card_text(ticket, customer, earlier=earlier, lang=self.lang, notes=notes),
                 chat_id=ticket.staff_chat_id,
                 message_id=ticket.card_message_id,
                 parse_mode=ParseMode.HTML,

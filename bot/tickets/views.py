@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from babel.dates import format_timedelta
@@ -45,7 +46,7 @@ def customer_link(customer: Customer) -> Safe:
     return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str) -> Safe:
+def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, notes: Sequence[str] = ()) -> Safe:
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -69,6 +70,7 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str) ->
         lines.append(html.escape("@" + customer.username, quote=False))
     if customer.unreachable:
         lines.append(t(lang, "tickets.card.unreachable"))
+    lines.extend(notes)  # e.g. the business chat's (bot/business/views.py)
     return Safe("\n".join(lines))
 
 

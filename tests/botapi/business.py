@@ -64,7 +64,9 @@ class BusinessMixin(DriversMixin):
         self.queue_update("business_connection", connection.to_json())
         return connection.id
 
-    def change_business(self, connection_id: str, *, enabled: bool | None = None, can_reply: bool | None = None) -> None:
+    def change_business(
+        self, connection_id: str, *, enabled: bool | None = None, can_reply: bool | None = None
+    ) -> None:
         """The owner disables (or re-enables) the connection, or changes the bot's rights."""
         connection = self.business_connections[connection_id]
         if enabled is not None:

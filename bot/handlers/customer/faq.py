@@ -67,12 +67,15 @@ async def send_faq_answer(context: Context, message: Message, entry: FaqEntry, l
         extra: dict[str, object] = {}
         if number == len(parts) and not connection:
             # A reply to the question: **Talk to a person** finds the question it answered there.
-            extra = {"reply_markup": faq_buttons(entry.id, lang), "reply_parameters": ReplyParameters(message.message_id)}
+            extra = {
+                "reply_markup": faq_buttons(entry.id, lang),
+                "reply_parameters": ReplyParameters(message.message_id),
+            }
         text = html.escape(part, quote=False)
         await to_customer(
             context,
             message.chat_id,
-            lambda text=text, extra=extra, **chat: context.bot.send_message(  # type: ignore[misc]
+            lambda text=text, extra=extra, **chat: context.bot.send_message(
                 text=text, parse_mode=ParseMode.HTML, **extra, **chat
             ),
             business_connection_id=connection,
