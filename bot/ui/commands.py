@@ -58,7 +58,7 @@ COMMANDS: tuple[Command, ...] = (
         Audience.AGENT,
         "customer find purchase invoice refund purchases note ticket assign take resolve close reopen queue faq stats redeem",
     ),
-    *_commands(Audience.ADMIN, "staff export import broadcast audit"),
+    *_commands(Audience.ADMIN, "staff export import broadcast audit business"),
 )
 # Customer commands staff have as well: the rest of the customer menu is of no use in the staff chat.
 STAFF_ALSO = ("whoami", "cancel", "help")
