@@ -46,9 +46,7 @@ async def on_connection(update: Update, context: Context) -> None:
         await tell_admins(context, "business.admin.stopped", owner=connection.user.id)
 
 
-async def save(
-    session: AsyncSession, context: Context, connection: TelegramConnection
-) -> tuple[ConnectionState, bool]:
+async def save(session: AsyncSession, context: Context, connection: TelegramConnection) -> tuple[ConnectionState, bool]:
     """Store the connection as Telegram describes it; returns what Carebot does with it and whether it stopped."""
     rights = connection.rights
     change = await business.save_connection(

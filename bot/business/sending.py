@@ -64,7 +64,7 @@ async def _send_file(
 ) -> Message:
     method = getattr(bot, SENDERS[kind])
     if kind in WITHOUT_CAPTION:
-        result: Message = await method(file_id, **chat)
+        result: Message = await method(**{kind: file_id}, **chat)
         return result
-    result = await method(file_id, caption=caption, caption_entities=caption_entities or None, **chat)
+    result = await method(**{kind: file_id}, caption=caption, caption_entities=caption_entities or None, **chat)
     return result

@@ -150,6 +150,7 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
         return
     if copied is None and connection:
         await message.reply_text(t(lang, "business.staff.answer_in_app"), parse_mode=ParseMode.HTML)
+        await _refresh(context, ticket.id or 0)  # the card says why
         return
     if copied is None:
         await message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
