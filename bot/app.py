@@ -22,6 +22,7 @@ from bot.handlers.staff import audit, faq_admin, membership
 from bot.handlers.staff import broadcast as staff_broadcast
 from bot.handlers.staff import customers as staff_customers
 from bot.handlers.staff import files as staff_files
+from bot.handlers.staff import purchases as staff_purchases
 from bot.handlers.staff import reports as staff_reports
 from bot.handlers.staff import roles as staff_roles
 from bot.purchases import payments
@@ -52,6 +53,7 @@ HANDLER_MODULES = (
     staff_chat,
     staff_roles,
     staff_customers,
+    staff_purchases,
     payments,
     staff_tickets,
     staff_reports,

@@ -178,7 +178,7 @@ def test_a_file_that_cannot_be_read_is_refused_with_one_clear_message(data: byte
 
 
 def test_files_over_the_size_cap_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(csv_import, "MAX_IMPORT_BYTES", 100)
+    monkeypatch.setattr(csv_import.reading, "MAX_IMPORT_BYTES", 100)
     with pytest.raises(CsvFileError, match="can be imported at once"):
         parse_purchases_csv(b"x" * 101, default_currency="CNY", default_timezone=ZONE)
 

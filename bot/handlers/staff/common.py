@@ -132,3 +132,8 @@ class EditedProgress:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+async def customer_by_id(context: Context, customer_id: int) -> Customer | None:
+    async with context.services.sessions() as session:
+        return await session.get(Customer, customer_id)

@@ -128,7 +128,7 @@ def test_an_unreadable_file_is_refused_in_one_line(
 def test_a_file_over_the_size_cap_is_refused_before_it_is_read(
     carebot: Carebot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(csv_import, "MAX_IMPORT_BYTES", 10)
+    monkeypatch.setattr(csv_import.reading, "MAX_IMPORT_BYTES", 10)
     write(tmp_path / "c.csv", CUSTOMERS, "42,Li,,,,,,,")
     result = carebot("customers", "import", "c.csv")
     assert result.exit_code == 1
