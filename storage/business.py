@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -137,6 +137,11 @@ async def reply_block(
     if last is None or (now or utcnow()) - last >= REPLY_WINDOW:
         return ReplyBlock.WINDOW_CLOSED
     return None
+
+
+async def forget_chats(session: AsyncSession, *, chat_id: int) -> None:
+    """An erased customer's business chats are forgotten (the next message opens a new one)."""
+    await session.execute(delete(BusinessChat).where(col(BusinessChat.chat_id) == chat_id))
 
 
 async def claim_stop_notice(session: AsyncSession, *, connection_id: str) -> bool:
