@@ -24,6 +24,7 @@ from storage.models import (
     StaffDelivery,
     TicketMessage,
 )
+from storage.outbox import insert_ignoring_duplicates
 from storage.staff import role_of
 from storage.types import utcnow
 
@@ -62,11 +63,25 @@ async def save_connection(
 ) -> ConnectionChange:
     """Store a connection as Telegram describes it now (a `business_connection` update or getBusinessConnection)."""
     now = utcnow()
-    connection = await session.get(BusinessConnection, connection_id, with_for_update=True)
-    created = connection is None
-    was_enabled = connection.enabled if connection is not None else False
-    if connection is None:
-        connection = BusinessConnection(id=connection_id, owner_telegram_id=owner_telegram_id, owner_chat_id=0)
+    table = BusinessConnection.__table__  # type: ignore[attr-defined]
+    inserted = await session.execute(  # race-free get-or-create: a new row starts disabled, then is updated
+        insert_ignoring_duplicates(session, table, ["id"])
+        .values(
+            id=connection_id,
+            owner_telegram_id=owner_telegram_id,
+            owner_chat_id=owner_chat_id,
+            enabled=False,
+            can_reply=False,
+            rights="{}",
+            connected_at=connected_at,
+            updated_at=now,
+        )
+        .returning(table.c.id)
+    )
+    created = inserted.first() is not None
+    connection = await session.get(BusinessConnection, connection_id, with_for_update=True, populate_existing=True)
+    assert connection is not None
+    was_enabled = connection.enabled
     connection.owner_telegram_id = owner_telegram_id
     connection.owner_chat_id = owner_chat_id
     connection.enabled = enabled
@@ -108,14 +123,20 @@ async def record_chat_activity(
 ) -> None:
     """A message in a business chat: the customer's opens Telegram's 24-hour reply window."""
     now = now or utcnow()
-    chat = await session.get(BusinessChat, (connection_id, chat_id))
-    if chat is None:
-        chat = BusinessChat(connection_id=connection_id, chat_id=chat_id, last_message_at=now)
-    chat.last_message_at = max(chat.last_message_at, now)
+    table = BusinessChat.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        insert_ignoring_duplicates(session, table, ["connection_id", "chat_id"]).values(
+            connection_id=connection_id, chat_id=chat_id, last_message_at=now
+        )
+    )
+    values: dict[str, datetime] = {"last_message_at": now}
     if from_customer:
-        chat.last_customer_message_at = now
-    session.add(chat)
-    await session.flush()
+        values["last_customer_message_at"] = now
+    await session.execute(
+        update(BusinessChat)
+        .where(col(BusinessChat.connection_id) == connection_id, col(BusinessChat.chat_id) == chat_id)
+        .values(**values)
+    )
 
 
 async def reply_block(
