@@ -22,7 +22,9 @@ from storage.models import (
     MessageDirection,
     ReplyBlock,
     StaffDelivery,
+    Ticket,
     TicketMessage,
+    TicketStatus,
 )
 from storage.outbox import insert_ignoring_duplicates
 from storage.staff import role_of
@@ -201,6 +203,20 @@ async def reply_connection(session: AsyncSession, *, ticket_id: int) -> str:
         .limit(1)
     )
     return result.scalar_one_or_none() or ""
+
+
+async def active_tickets_via(session: AsyncSession, *, connection_id: str) -> list[int]:
+    """Tickets waiting for staff or the customer that have messages of this connection's business chats."""
+    result = await session.execute(
+        select(col(Ticket.id))
+        .join(TicketMessage, col(TicketMessage.ticket_id) == col(Ticket.id))
+        .where(
+            col(TicketMessage.business_connection_id) == connection_id,
+            col(Ticket.status).in_((TicketStatus.OPEN, TicketStatus.PENDING)),
+        )
+        .distinct()
+    )
+    return sorted(ticket_id for ticket_id in result.scalars() if ticket_id is not None)
 
 
 async def mark_deleted(

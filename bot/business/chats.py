@@ -26,7 +26,8 @@ from storage.models import ConnectionState, MessageDirection, TicketStatus
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-SERVED = (ConnectionState.ACTIVE, ConnectionState.READ_ONLY)
+# A disabled connection's messages are those Telegram sent before it stopped: still filed, never answered there.
+SERVED = (ConnectionState.ACTIVE, ConnectionState.READ_ONLY, ConnectionState.DISABLED)
 
 
 async def on_business_message(update: Update, context: Context) -> None:

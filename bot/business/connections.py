@@ -22,6 +22,7 @@ from bot.auth import staff_only
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
 from bot.runtime.updates import marking_handled
+from bot.tickets.relay import relay_of
 from bot.tickets.views import staff_language
 from bot.ui.i18n import Safe, t, when
 from bot.ui.splitting import split_text
@@ -44,6 +45,11 @@ async def on_connection(update: Update, context: Context) -> None:
         log.info("business connection of a user who is not staff: recorded and ignored")
     if tell:
         await tell_admins(context, "business.admin.stopped", owner=connection.user.id)
+    if stopped:  # their cards now say to answer from the app
+        async with context.services.sessions() as session:
+            waiting = await business.active_tickets_via(session, connection_id=connection.id)
+        for ticket_id in waiting:
+            await relay_of(context.application).refresh_card(ticket_id)
 
 
 async def save(session: AsyncSession, context: Context, connection: TelegramConnection) -> tuple[ConnectionState, bool]:

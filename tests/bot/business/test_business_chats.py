@@ -138,6 +138,7 @@ async def test_a_disabled_connection_sends_nothing_and_the_admins_are_told_once(
     await bot.deliver()
     told = [m for m in tg.sent_to(admin) if "disabled or removed" in m.content]
     assert len(told) == 1
+    assert "the connection is disabled" in card_of(tg, staff, 1).content
 
     sent = len(tg.sent_in_business(shop, bea))
     tg.group_message(admin, staff, "Sure!", reply_to=card)
