@@ -233,3 +233,20 @@ async def test_with_business_replies_tickets_nothing_automatic_is_sent(
     await bot.deliver()
     assert tg.sent_in_business(shop, bea) == []
     card_of(tg, staff, 1)
+
+
+async def test_admins_see_the_connections_with_business(
+    shop: str, bot: BotHarness, tg: FakeTelegram, bea: FakeUser, admin: FakeUser
+) -> None:
+    stranger_shop = tg.connect_business(tg.user(7999, "Sam"))
+    tg.writes_to_business(bea, shop, "Hello")
+    await bot.deliver()
+    tg.sends_command(admin, "/business")
+    await bot.deliver()
+
+    listing = tg.sent_to(admin)[-1].content
+    assert listing.startswith("Business connections (2)")
+    mine, theirs = listing.splitlines()[1:]
+    assert f"owner {admin.id}: ✅ in use; may reply: yes; chats served: 1" in mine
+    assert "owner 7999: 🚫 ignored (the owner is not staff here); may reply: yes; chats served: 0" in theirs
+    assert stranger_shop != shop
