@@ -5,8 +5,8 @@
 Everything is generated in SQL (recursive CTEs; the secondary indexes are dropped during the load and built again
 afterwards, exactly as the migrations define them): customers in four segments, five purchases each over two
 years, a segment change for every third customer spread over a year and 200,000 CSAT answers over a year. Then
-`storage.reports.segment_counts`, `segment_changes` for 30 days and `csat_summary` for 30 days run through the
-real async session, three times each; the query plans SQLite chose for the very statements are printed.
+`storage.reports.segment_counts`, and for 30 days `segment_changes`, `csat_summary` and `surveys_by_segment`, run
+through the real async session, three times each; the query plans SQLite chose for the very statements are printed.
 Goal: each < 1 s.
 """
 
@@ -111,6 +111,7 @@ async def measure(url: str) -> list[tuple[str, float, float, list[str]]]:
         ("segment counts", lambda s: reports.segment_counts(s)),
         ("segment changes, 30 days", lambda s: reports.segment_changes(s, since=since, until=NOW)),
         ("CSAT summary, 30 days", lambda s: reports.csat_summary(s, since=since, until=NOW)),
+        ("CSAT and NPS per segment, 30 days", lambda s: reports.surveys_by_segment(s, since=since)),
     ]
     results = []
     try:

@@ -22,7 +22,7 @@ import logging
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -128,6 +128,7 @@ class OutboxSender:
         self._chat_ready: dict[int, float] = {}
         self._groups: dict[int, SlidingWindow] = {}
         self._pause = asyncio.Lock()
+        self._wake = asyncio.Event()
 
     # ------------------------------------------------------------ the loop
 
@@ -153,16 +154,23 @@ class OutboxSender:
             )
         return report
 
+    def wake(self) -> None:
+        """Something was planned for now (e.g. the survey after a closing): drain at once instead of idling."""
+        self._wake.set()
+
     async def run(self, idle_seconds: float = IDLE_SECONDS) -> None:
-        """Drain, then look again every `idle_seconds`, until cancelled."""
+        """Drain, then look again every `idle_seconds` or when woken, until cancelled."""
         while True:
+            self._wake.clear()
             try:
                 await self.drain()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox sender failed; trying again shortly")
-            await asyncio.sleep(idle_seconds)
+            with suppress(TimeoutError):
+                async with asyncio.timeout(idle_seconds):
+                    await self._wake.wait()
 
     # ------------------------------------------------------------ claiming
 

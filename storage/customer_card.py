@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import Customer, CustomerNote, Purchase, SurveyResponse, Ticket, TicketStatus
+from storage.agreements import CustomerAgreement, customer_agreement
+from storage.models import Customer, CustomerNote, Purchase, SegmentChange, SurveyResponse, Ticket, TicketStatus
 from storage.notes import list_notes
+from storage.surveys import SurveyKind
+from storage.types import utcnow
 
 OPEN_STATUSES = (TicketStatus.OPEN.value, TicketStatus.PENDING.value)
 
@@ -21,9 +25,24 @@ class CustomerCard:
     recent_tickets: list[Ticket]  # resolved or closed, newest first
     last_satisfaction: SurveyResponse | None
     notes: list[CustomerNote]
+    agreement: CustomerAgreement
+    segment_changes: list[SegmentChange]  # the last few, newest first
+    last_nps: SurveyResponse | None
 
 
-async def customer_card(session: AsyncSession, *, customer: Customer, recent: int = 3) -> CustomerCard:
+async def _last_survey(session: AsyncSession, *, customer_id: int, kind: SurveyKind) -> SurveyResponse | None:
+    result = await session.execute(
+        select(SurveyResponse)
+        .where(col(SurveyResponse.customer_id) == customer_id, col(SurveyResponse.kind) == kind.value)
+        .order_by(col(SurveyResponse.created_at).desc(), col(SurveyResponse.id).desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def customer_card(
+    session: AsyncSession, *, customer: Customer, recent: int = 3, now: datetime | None = None
+) -> CustomerCard:
     assert customer.id is not None
     last_purchase = (
         await session.execute(
@@ -52,13 +71,25 @@ async def customer_card(session: AsyncSession, *, customer: Customer, recent: in
             )
         ).scalars()
     )
-    last_satisfaction = (
-        await session.execute(
-            select(SurveyResponse)
-            .where(col(SurveyResponse.customer_id) == customer.id, col(SurveyResponse.kind) == "csat")
-            .order_by(col(SurveyResponse.created_at).desc(), col(SurveyResponse.id).desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    segment_changes = list(
+        (
+            await session.execute(
+                select(SegmentChange)
+                .where(col(SegmentChange.customer_id) == customer.id)
+                .order_by(col(SegmentChange.changed_at).desc(), col(SegmentChange.id).desc())
+                .limit(recent)
+            )
+        ).scalars()
+    )
     notes = await list_notes(session, customer_id=customer.id)
-    return CustomerCard(customer, last_purchase, open_tickets, recent_tickets, last_satisfaction, notes)
+    return CustomerCard(
+        customer,
+        last_purchase,
+        open_tickets,
+        recent_tickets,
+        await _last_survey(session, customer_id=customer.id, kind=SurveyKind.CSAT),
+        notes,
+        await customer_agreement(session, customer_id=customer.id, now=now or utcnow()),
+        segment_changes,
+        await _last_survey(session, customer_id=customer.id, kind=SurveyKind.NPS),
+    )

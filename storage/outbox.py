@@ -231,6 +231,20 @@ async def hold(session: AsyncSession, *, message_id: int, until: datetime) -> No
     await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(not_before=until))
 
 
+async def release(session: AsyncSession, *, key: str, now: datetime) -> bool:
+    """Let a row planned for later go now (still pending only); True when one did."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.key) == key,
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+            col(OutboxMessage.not_before) > now,
+        )
+        .values(not_before=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def mark_sent(
     session: AsyncSession, *, message_id: int, telegram_message_id: int | None, attempts: int, at: datetime
 ) -> None:

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from storage.business_hours import BusinessHours
 from storage.models import Customer, FaqEvent, OutboxMessage, OutboxStatus, SegmentChange, SurveyResponse, Ticket
 from storage.models import Segment as SegmentEnum
+from storage.surveys import NPS_DETRACTOR_AT_MOST, NPS_PROMOTER_AT_LEAST, SurveyKind
 
 STUCK_SENDING_AFTER = timedelta(minutes=10)
 CSAT_SCORES = (1, 2, 3, 4, 5)
@@ -150,6 +151,66 @@ async def csat_summary(session: AsyncSession, *, since: datetime, until: datetim
     return SatisfactionSummary(distribution)
 
 
+@dataclass(frozen=True)
+class NpsSummary:
+    """NPS answers (0–10) counted as promoters, passives and detractors."""
+
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+
+    @property
+    def count(self) -> int:
+        return self.promoters + self.passives + self.detractors
+
+    @property
+    def score(self) -> float | None:
+        """Per cent promoters less per cent detractors (−100 to 100); None without answers."""
+        return 100 * (self.promoters - self.detractors) / self.count if self.count else None
+
+    def __add__(self, other: NpsSummary) -> NpsSummary:
+        return NpsSummary(
+            self.promoters + other.promoters, self.passives + other.passives, self.detractors + other.detractors
+        )
+
+
+@dataclass(frozen=True)
+class SurveysBySegment:
+    """CSAT and NPS answers given in the period, per segment the customer is in now (every segment present)."""
+
+    csat: dict[str, SatisfactionSummary]
+    nps: dict[str, NpsSummary]
+
+    @property
+    def nps_total(self) -> NpsSummary:
+        return sum(self.nps.values(), NpsSummary())
+
+
+async def surveys_by_segment(session: AsyncSession, *, since: datetime) -> SurveysBySegment:
+    rows = await session.execute(
+        select(col(Customer.segment), col(SurveyResponse.kind), col(SurveyResponse.score), func.count())
+        .join(Customer, col(Customer.id) == col(SurveyResponse.customer_id))
+        .where(
+            col(SurveyResponse.kind).in_([SurveyKind.CSAT.value, SurveyKind.NPS.value]),
+            col(SurveyResponse.created_at) >= since,
+        )
+        .group_by(col(Customer.segment), col(SurveyResponse.kind), col(SurveyResponse.score))
+    )
+    csat = {segment.value: dict.fromkeys(CSAT_SCORES, 0) for segment in SegmentEnum}
+    nps = {segment.value: [0, 0, 0] for segment in SegmentEnum}
+    for segment, kind, score, count in rows:
+        if kind == SurveyKind.CSAT.value:
+            counts = csat.setdefault(segment, dict.fromkeys(CSAT_SCORES, 0))
+            counts[int(score)] = counts.get(int(score), 0) + count
+        elif kind == SurveyKind.NPS.value:
+            bucket = 0 if score >= NPS_PROMOTER_AT_LEAST else 2 if score <= NPS_DETRACTOR_AT_MOST else 1
+            nps.setdefault(segment, [0, 0, 0])[bucket] += count
+    return SurveysBySegment(
+        csat={segment: SatisfactionSummary(counts) for segment, counts in csat.items()},
+        nps={segment: NpsSummary(*counts) for segment, counts in nps.items()},
+    )
+
+
 async def segment_counts(session: AsyncSession) -> dict[str, int]:
     """Customers in each segment now (every segment present, zero when empty)."""
     rows = await session.execute(select(col(Customer.segment), func.count()).group_by(col(Customer.segment)))
@@ -222,6 +283,7 @@ class StatsReport:
     moves: list[SegmentMoveCount]
     faq: FaqSummary
     stuck_outbox: int
+    surveys: SurveysBySegment
 
     @property
     def opened(self) -> int:
@@ -243,4 +305,5 @@ async def stats_report(session: AsyncSession, *, days: int, now: datetime, hours
         moves=await segment_changes(session, since=span.since),
         faq=await faq_summary(session, since=span.since),
         stuck_outbox=await stuck_outbox_count(session, now=now),
+        surveys=await surveys_by_segment(session, since=span.since),
     )

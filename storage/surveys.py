@@ -14,7 +14,9 @@ from storage.types import utcnow
 CSAT_SCORES = range(1, 6)
 NPS_SCORES = range(0, 11)
 CSAT_COMMENT_AT_MOST = 3  # a score this low asks what went wrong
-NPS_COMMENT_AT_MOST = 6  # detractors are asked why
+NPS_DETRACTOR_AT_MOST = 6  # 0–6 detractors, 7–8 passives, 9–10 promoters: the NPS rule
+NPS_PROMOTER_AT_LEAST = 9
+NPS_COMMENT_AT_MOST = NPS_DETRACTOR_AT_MOST  # detractors are asked why
 COMMENT_MAX_CHARS = 4000
 
 

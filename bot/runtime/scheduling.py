@@ -12,15 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import Bot
-from telegram.ext import Job
+from telegram.ext import Application, Job
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.context import CarebotApp, Services
 from bot.settings import Settings
 from bot.ui.outbox_texts import render
 from scheduler.jobs import schedule_jobs
+from scheduler.jobs.csat import release_survey
 from scheduler.sender import OutboxSender
 from storage.db import SessionFactory
+from storage.types import utcnow
+
+SENDER_KEY = "outbox_sender"
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
 
 def sender_bot(settings: Settings, request: BaseRequest | None = None) -> Bot:
@@ -37,13 +42,36 @@ def outbox_sender(settings: Settings, sessions: SessionFactory, bot: Bot) -> Out
     return OutboxSender(bot=bot, sessions=sessions, config=settings, texts=render)
 
 
+def register_sender(app: AnyApp, sender: OutboxSender | None) -> None:
+    """The sender this replica runs (None: it runs none), so that handlers can wake it."""
+    if sender is None:
+        app.bot_data.pop(SENDER_KEY, None)
+    else:
+        app.bot_data[SENDER_KEY] = sender
+
+
+def wake_sender(app: AnyApp) -> None:
+    """Drain the outbox now, when this replica sends (another replica's sender looks within seconds anyway)."""
+    sender: OutboxSender | None = app.bot_data.get(SENDER_KEY)
+    if sender is not None:
+        sender.wake()
+
+
+async def survey_follows(app: AnyApp, services: Services, ticket_id: int) -> None:
+    """The closing message of ticket `ticket_id` went: its satisfaction survey, planned when it closed, goes now."""
+    if await release_survey(services.sessions, ticket_id=ticket_id, now=utcnow()):
+        wake_sender(app)
+
+
 @dataclass
 class CareRuntime:
+    app: AnyApp
     bot: Bot
     sender_task: asyncio.Task[None]
     jobs: list[Job[Any]]
 
     async def stop(self) -> None:
+        register_sender(self.app, None)
         for job in self.jobs:
             job.schedule_removal()
         self.sender_task.cancel()
@@ -60,4 +88,5 @@ async def start_care(app: CarebotApp, services: Services) -> CareRuntime:
     bot = sender_bot(settings)
     await bot.initialize()
     sender = outbox_sender(settings, services.sessions, bot)
-    return CareRuntime(bot, asyncio.create_task(sender.run(), name="outbox-sender"), jobs)
+    register_sender(app, sender)
+    return CareRuntime(app, bot, asyncio.create_task(sender.run(), name="outbox-sender"), jobs)

@@ -19,6 +19,7 @@ from bot.context import CarebotApp, Context
 from bot.handlers import pending
 from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.faq import faq_answer, send_faq_answer
+from bot.runtime.scheduling import survey_follows
 from bot.runtime.throttle import auto_replies
 from bot.runtime.updates import marking_handled, set_fast_lane
 from bot.tickets.filing import after_filing, category_of, incoming_of, text_filer, to_customer
@@ -27,6 +28,7 @@ from bot.tickets.views import customer_ticket_line
 from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
+from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
 from storage import business, staff_deliveries, tickets
 from storage import pending as pending_inputs
 from storage.db import transaction
@@ -233,6 +235,7 @@ async def close_own(update: Update, context: Context) -> None:
             await staff_deliveries.enqueue(
                 session, key=f"card:closed:{ticket.id}:{update.update_id}", ticket_id=ticket.id or 0, kind="card"
             )
+            await plan_at_closing(session, ticket_ids=[ticket.id or 0], now=utcnow(), hold=HOLD_AT_CLOSING)
     if ticket is None:
         await query.answer(t(lang, "tickets.not_yours"), show_alert=True)
         return
@@ -245,6 +248,7 @@ async def close_own(update: Update, context: Context) -> None:
             text=t(lang, "tickets.closed_by_you", number=ticket.id), parse_mode=ParseMode.HTML, **chat
         ),
     )
+    await survey_follows(context.application, context.services, ticket.id or 0)
 
 
 def register(app: CarebotApp) -> None:

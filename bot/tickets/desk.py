@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from telegram import (
@@ -20,7 +21,6 @@ from telegram import (
     InputMediaPhoto,
     InputMediaVideo,
     Message,
-    MessageId,
     ReactionTypeEmoji,
     Update,
     User,
@@ -30,8 +30,9 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.auth import staff_only, staff_role
-from bot.business.sending import resend
 from bot.context import CarebotApp, Context
+from bot.runtime.scheduling import survey_follows
+from bot.tickets import albums
 from bot.tickets.filing import incoming_of, to_customer
 from bot.tickets.relay import relay_of
 from bot.tickets.views import (
@@ -47,6 +48,7 @@ from bot.ui import callback_data
 from bot.ui.i18n import Safe, t
 from bot.ui.numbers import record_number
 from bot.ui.splitting import split_text
+from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
 from storage import business, tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
@@ -127,57 +129,71 @@ async def _save_note(context: Context, ticket: Ticket, message: Message, user: U
 
 
 async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
-    lang = _lang(context)
     async with context.services.sessions() as session:
         if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
-        customer = await session.get(Customer, ticket.customer_id)
-        connection = await business.reply_connection(session, ticket_id=ticket.id or 0)
-    assert customer is not None
+    collector = albums.albums_of(context.application)
+    if albums.album_part(message) is not None:  # the album goes as one, once its last part is here
+        collector.add(message, partial(_relay_reply, context, ticket.id or 0, user))
+        return
+    await collector.flush(message.chat_id)  # an album sent just before goes first
+    await _relay_reply(context, ticket.id or 0, user, [message])
+
+
+async def _relay_reply(context: Context, ticket_id: int, user: User, messages: list[Message]) -> None:
+    """Copy a staff reply (one message, or the parts of an album as one album) to the customer and store it."""
+    lang = _lang(context)
+    first = messages[0]
+    async with context.services.sessions() as session:
+        ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
+        customer = await session.get(Customer, ticket.customer_id) if ticket else None
+        connection = await business.reply_connection(session, ticket_id=ticket_id)
+    if ticket is None or customer is None:
+        return
     if ticket.status == TicketStatus.CLOSED.value:
-        await message.reply_text(t(lang, "tickets.staff.reply_to_closed", number=ticket.id), parse_mode="HTML")
+        await first.reply_text(t(lang, "tickets.staff.reply_to_closed", number=ticket.id), parse_mode="HTML")
         return
-
-    async def send(**chat: Any) -> Message | MessageId:
-        if connection:  # copyMessage takes no business_connection_id: the reply is sent again
-            return await resend(context.bot, message, **chat)
-        return await context.bot.copy_message(from_chat_id=message.chat_id, message_id=message.message_id, **chat)
-
     try:
-        copied = await to_customer(context, customer.telegram_id, send, business_connection_id=connection)
-    except BadRequest as error:
-        await message.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
-        return
-    if copied is None and connection:
-        await message.reply_text(t(lang, "business.staff.answer_in_app"), parse_mode=ParseMode.HTML)
-        await _refresh(context, ticket.id or 0)  # the card says why
-        return
-    if copied is None:
-        await message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
-        await _refresh(context, ticket.id or 0)
-        return
-    incoming = incoming_of(message)
-    async with transaction(context.services.sessions) as session:
-        current = await tickets.get_ticket(session, ticket_id=ticket.id or 0)
-        assert current is not None
-        before = (current.status, current.first_response_at)
-        await tickets.record_staff_message(
-            session,
-            ticket=current,
-            direction=MessageDirection.OUT,
-            kind=incoming.kind if incoming else "other",
-            text=incoming.text if incoming else None,
-            file_id=incoming.file_id if incoming else None,
-            author_telegram_id=user.id,
-            staff_chat_id=message.chat_id,
-            staff_message_id=message.message_id,
-            customer_chat_id=customer.telegram_id,
-            customer_message_id=copied.message_id,
+        copies = await to_customer(
+            context,
+            customer.telegram_id,
+            lambda **chat: albums.copy_to(context.bot, messages=messages, **chat),
             business_connection_id=connection,
         )
+    except BadRequest as error:
+        await first.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
+        return
+    if copies is None and connection:
+        await first.reply_text(t(lang, "business.staff.answer_in_app"), parse_mode=ParseMode.HTML)
+        await _refresh(context, ticket_id)  # the card says why
+        return
+    if copies is None:
+        await first.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
+        await _refresh(context, ticket_id)
+        return
+    async with transaction(context.services.sessions) as session:
+        current = await tickets.get_ticket(session, ticket_id=ticket_id)
+        assert current is not None
+        before = (current.status, current.first_response_at)
+        for message, copy_id in zip(messages, copies, strict=True):
+            incoming = incoming_of(message)
+            await tickets.record_staff_message(
+                session,
+                ticket=current,
+                direction=MessageDirection.OUT,
+                kind=incoming.kind if incoming else "other",
+                text=incoming.text if incoming else None,
+                file_id=incoming.file_id if incoming else None,
+                author_telegram_id=user.id,
+                staff_chat_id=message.chat_id,
+                staff_message_id=message.message_id,
+                customer_chat_id=customer.telegram_id,
+                customer_message_id=copy_id,
+                business_connection_id=connection,
+            )
         changed = before != (current.status, current.first_response_at)
     if changed:
-        await _refresh(context, ticket.id or 0)
+        await _refresh(context, ticket_id)
 
 
 async def on_staff_edit(update: Update, context: Context) -> None:
@@ -288,6 +304,8 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
                 customer_id=customer.id,
                 detail=f"#{ticket_id}",
             )
+        if changed and action == "close":
+            await plan_at_closing(session, ticket_ids=[ticket_id], now=utcnow(), hold=HOLD_AT_CLOSING)
     if not changed:
         return t(lang, "tickets.staff.unchanged", number=ticket_id, status=status_label(ticket.status, lang)), None
     await _refresh(context, ticket_id, topic={"close": "close", "reopen": "reopen"}.get(action))
@@ -302,6 +320,8 @@ async def apply_action(context: Context, action: str, ticket_id: int, user: User
             business_connection_id=connection,
         )
         bounced = customer if sent is None and not connection else None
+        if action == "close":
+            await survey_follows(context.application, context.services, ticket_id)
     return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced
 
 
@@ -380,6 +400,7 @@ async def queue_command(update: Update, context: Context) -> None:
 
 
 def register(app: CarebotApp) -> None:
+    albums.register(app)
     staff_chat_id = app.bot_data["services"].settings.staff_chat_id
     for action in ACTIONS:
         app.add_handler(CommandHandler(action, lifecycle_command(action)))

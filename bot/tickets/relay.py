@@ -25,15 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from telegram import (
-    InputMediaAudio,
-    InputMediaDocument,
-    InputMediaPhoto,
-    InputMediaVideo,
-    Message,
-    MessageId,
-    ReplyParameters,
-)
+from telegram import Message, MessageId, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
@@ -42,6 +34,7 @@ from bot.business.sending import resend_stored
 from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
+from bot.tickets.albums import ALBUM_MEDIA
 from bot.tickets.views import card_buttons, card_text, staff_language, topic_name
 from bot.ui.i18n import Safe, t
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
@@ -59,12 +52,6 @@ MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
 COMBINE_SEPARATOR = "\n\n"
-ALBUM_MEDIA = {
-    "photo": InputMediaPhoto,
-    "video": InputMediaVideo,
-    "document": InputMediaDocument,
-    "audio": InputMediaAudio,
-}
 T = TypeVar("T")
 
 

@@ -129,6 +129,28 @@ def segments_chart(report: StatsReport, label: Label) -> bytes:
     return _png(figure)
 
 
+def surveys_chart(report: StatsReport, label: Label) -> bytes:
+    """NPS and the CSAT average of the period per segment, each bar with its number of answers."""
+    figure = Figure(figsize=(9, 4.5))
+    nps_axes, csat_axes = figure.subplots(1, 2)
+    surveys = report.surveys
+    segments = list(surveys.nps)
+    names = [label(f"segment_{s}") for s in segments]
+    colours = [SEGMENT_COLOURS.get(s, OPENED) for s in segments]
+    for axes, values, counts, limits in (
+        (nps_axes, [surveys.nps[s].score for s in segments], [surveys.nps[s].count for s in segments], (-120, 120)),
+        (csat_axes, [surveys.csat[s].average for s in segments], [surveys.csat[s].count for s in segments], (0, 5.5)),
+    ):
+        bars = axes.bar(names, [value or 0 for value in values], color=colours)
+        axes.bar_label(bars, [f"n={count}" if count else label("nothing") for count in counts], padding=2)
+        axes.set_ylim(*limits)
+    nps_axes.axhline(0, color="#888888", linewidth=0.8)
+    total = surveys.nps_total.score
+    nps_axes.set_title(label("nps_title") + (f" ({total:+.0f})" if total is not None else ""))
+    csat_axes.set_title(label("csat_segment_title"))
+    return _png(figure)
+
+
 def render_stats(report: StatsReport, label: Label, *, first_target: float, resolution_target: float) -> list[bytes]:
     """Every chart of the report as PNG bytes. Blocking: run it in a worker thread."""
     return [
@@ -136,4 +158,5 @@ def render_stats(report: StatsReport, label: Label, *, first_target: float, reso
         response_chart(report, label, first_target=first_target, resolution_target=resolution_target),
         satisfaction_chart(report, label),
         segments_chart(report, label),
+        surveys_chart(report, label),
     ]

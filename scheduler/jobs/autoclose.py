@@ -1,5 +1,5 @@
-"""Tickets resolved more than `CAREBOT_AUTOCLOSE_DAYS` ago are closed, and the customer is told (the CSAT survey
-follows from the `csat` job)."""
+"""Tickets resolved more than `CAREBOT_AUTOCLOSE_DAYS` ago are closed, and the customer is told; the CSAT survey
+is planned in the same transaction, due at the same moment, so it goes right after the notice."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from scheduler.config import CareConfig
 from scheduler.jobs.common import JobSpec
+from scheduler.jobs.csat import plan_at_closing
 from storage.db import SessionFactory, transaction
 from storage.models import Customer, Ticket, TicketStatus
 from storage.outbox import PlannedMessage, enqueue_many
@@ -44,10 +45,12 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
                 customer_id=customer_id,
                 template="care.autoclose",
                 params={"number": ticket_id},
+                not_before=now,
             )
             for ticket_id, customer_id, chat_id in owners.all()
         ]
         await enqueue_many(session, messages=notices)
+        await plan_at_closing(session, ticket_ids=ids, now=now)
         return len(ids)
 
 

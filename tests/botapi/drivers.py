@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tests.botapi.core import CallbackRecord, StarPayment
@@ -302,15 +302,25 @@ class DriversMixin(MethodsMixin):
         return self._user_message(user, chat, {"contact": contact})
 
     def sends_album(
-        self, user: FakeUser, n_photos: int, caption: str | None = None, *, chat: ChatRef | None = None
+        self,
+        user: FakeUser,
+        n_photos: int,
+        caption: str | None = None,
+        *,
+        chat: ChatRef | None = None,
+        captions: Sequence[str | None] | None = None,
+        reply_to: FakeMessage | None = None,
+        thread_id: int | None = None,
     ) -> list[FakeMessage]:
-        """A media group: ``n_photos`` photo messages sharing one ``media_group_id`` (caption on the first)."""
+        """A media group: ``n_photos`` photo messages sharing one ``media_group_id`` (``caption`` on the first, or
+        one of ``captions`` each), every part replying to ``reply_to`` or written in topic ``thread_id``."""
         group_id = str(10**17 + self.next_id())
         album = []
         for index in range(n_photos):
             sizes = self.new_photo(self._fake_bytes("photo"))
-            content = {"photo": sizes, "media_group_id": group_id, **_caption(caption if index == 0 else None)}
-            album.append(self._user_message(user, chat, content))
+            text = captions[index] if captions is not None else caption if index == 0 else None
+            content = {"photo": sizes, "media_group_id": group_id, **_caption(text)}
+            album.append(self._user_message(user, chat, content, reply_to=reply_to, thread_id=thread_id))
         return album
 
     def edits_message(self, user: FakeUser, message: FakeMessage, new_text: str) -> FakeUpdate:

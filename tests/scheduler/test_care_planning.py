@@ -285,7 +285,9 @@ async def test_resolved_tickets_close_after_the_grace_days_and_the_customer_is_t
     assert still is not None and still.status == "resolved"
     (notice,) = await outbox_rows(sessions, kind="autoclose")
     assert notice.key == f"autoclose:ticket:{old.id}" and json.loads(notice.params) == {"number": old.id}
-    assert await run_job("csat", sessions=sessions, config=CONFIG) == 1  # the survey follows
+    (survey,) = await outbox_rows(sessions, kind="csat")  # planned with the closing, due with the notice, after it
+    assert survey.key == f"csat:ticket:{old.id}" and survey.not_before == notice.not_before and survey.id > notice.id
+    assert await run_job("csat", sessions=sessions, config=CONFIG) == 0  # the job finds nothing left to plan
 
 
 def test_holiday_greeting_dates_cover_new_year_and_national_day() -> None:

@@ -29,6 +29,46 @@ def _minutes(value: float | None, lang: str) -> str:
     return t(lang, "staff.stats.hours", value=f"{value / 60:.1f}")
 
 
+def _nps(score: float | None) -> str:
+    return f"{score:+.0f}" if score is not None else "—"
+
+
+def _average(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "—"
+
+
+def survey_lines(report: StatsReport, lang: str) -> list[str]:
+    """NPS for the period (promoters less detractors, with the counts), then CSAT and NPS per segment."""
+    surveys = report.surveys
+    total = surveys.nps_total
+    shown: list[str] = [
+        t(
+            lang,
+            "staff.stats.nps",
+            score=_nps(total.score),
+            count=total.count,
+            promoters=total.promoters,
+            passives=total.passives,
+            detractors=total.detractors,
+        ),
+        t(lang, "staff.stats.by_segment"),
+    ]
+    for segment, nps in surveys.nps.items():
+        csat = surveys.csat[segment]
+        shown.append(
+            t(
+                lang,
+                "staff.stats.segment_surveys",
+                segment=t(lang, f"staff.segment.{segment}"),
+                csat=_average(csat.average),
+                csat_count=csat.count,
+                nps=_nps(nps.score),
+                nps_count=nps.count,
+            )
+        )
+    return shown
+
+
 def summary(report: StatsReport, lang: str, *, days: int, first_target: int, resolution_target: int) -> str:
     satisfaction = report.satisfaction
     faq = report.faq
@@ -55,9 +95,10 @@ def summary(report: StatsReport, lang: str, *, days: int, first_target: int, res
         t(
             lang,
             "staff.stats.satisfaction",
-            average=f"{satisfaction.average:.2f}" if satisfaction.average is not None else "—",
+            average=_average(satisfaction.average),
             count=satisfaction.count,
         ),
+        *survey_lines(report, lang),
         t(lang, "staff.stats.segments", segments=segments),
         t(lang, "staff.stats.moves", moves=moves or t(lang, "staff.card.none")),
         t(

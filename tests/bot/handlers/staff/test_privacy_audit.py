@@ -116,3 +116,13 @@ async def test_agents_and_customers_cannot_read_the_audit_trail(bot: BotHarness,
     await bot.deliver()
     assert tg.last_sent(agent).content == "This command is for staff."  # type: ignore[union-attr]
     assert tg.last_sent(seeded.user).content == "This command is for staff."  # type: ignore[union-attr]
+
+
+async def test_audit_finds_a_customer_by_email_as_find_does(bot: BotHarness, tg: FakeTelegram) -> None:
+    seeded = await seed_customer(bot, tg)
+    admin = tg.user(ADMIN_ID, "Ada", language_code="en")
+    tg.sends_command(admin, "/audit zhivago.q@example.com")
+    await bot.deliver()
+    page = tg.last_sent(admin)
+    assert page is not None and page.content.startswith("Audit trail of Zhivago Quillfeather"), page.content
+    assert seeded.customer_id

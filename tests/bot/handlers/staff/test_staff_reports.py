@@ -82,16 +82,16 @@ async def test_stats_sends_a_summary_and_charts_that_open_as_images(bot: BotHarn
     world = await staff_world(bot, tg)
     await seed(bot)
     summary = await say(bot, tg, world.agent, "/stats 30d", world.staff_chat)
-    summary = tg.sent_to(world.staff_chat)[-5]
+    summary = tg.sent_to(world.staff_chat)[-6]
     assert "The last 30 days" in summary.content
     assert "Tickets: 4 opened, 3 closed" in summary.content
     assert "Satisfaction: 3.50 / 5 from 4 answer(s)" in summary.content
     assert "FAQ answered 75% of 4 question(s)" in summary.content
     assert "1 proactive message(s) stuck in sending" in summary.content
     album = tg.calls_to("sendMediaGroup")
-    assert len(album) == 1 and len(album[0].params["media"]) == 4
+    assert len(album) == 1 and len(album[0].params["media"]) == 5
     pngs = [upload.content for upload in tg.uploads if upload.filename and upload.filename.endswith(".png")]
-    assert len(pngs) == 4
+    assert len(pngs) == 5
     for png in pngs:
         with Image.open(io.BytesIO(png)) as image:
             assert image.format == "PNG" and image.width > 400
@@ -106,4 +106,4 @@ async def test_chinese_chart_labels_render_without_missing_glyphs(bot: BotHarnes
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warns "Glyph … missing from font(s)"
         charts = render_stats(report, partial(chart_label, "zh_CN"), first_target=60, resolution_target=24 * 60)
-    assert len(charts) == 4 and all(chart.startswith(b"\x89PNG") for chart in charts)
+    assert len(charts) == 5 and all(chart.startswith(b"\x89PNG") for chart in charts)
