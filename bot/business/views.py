@@ -3,6 +3,8 @@ there, and the messages the customer deleted."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
@@ -11,7 +13,13 @@ from storage import business
 from storage.models import Customer, Ticket
 
 
-async def card_notes(session: AsyncSession, ticket: Ticket, settings: Settings, lang: str) -> list[Safe]:
+@dataclass(frozen=True)
+class CardNotes:
+    lines: list[Safe] = field(default_factory=list)
+    business_chat: bool = False  # answers go to a business chat (the bot chat being blocked does not matter)
+
+
+async def card_notes(session: AsyncSession, ticket: Ticket, settings: Settings, lang: str) -> CardNotes:
     """Extra lines for the ticket's card (none for a ticket of the bot chat only)."""
     assert ticket.id is not None
     notes: list[Safe] = []
@@ -27,7 +35,7 @@ async def card_notes(session: AsyncSession, ticket: Ticket, settings: Settings, 
     deleted = await business.deleted_count(session, ticket_id=ticket.id)
     if deleted:
         notes.append(t(lang, "business.card.deleted", count=deleted))
-    return notes
+    return CardNotes(notes, business_chat=bool(connection))
 
 
 async def _customer_chat(session: AsyncSession, ticket: Ticket) -> int:

@@ -31,12 +31,12 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.ext import Application
 
 from bot.business.sending import resend_stored
-from bot.business.views import card_notes
+from bot.business.views import CardNotes, card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
 from bot.tickets.albums import ALBUM_MEDIA
 from bot.tickets.views import card_buttons, card_text, staff_language, topic_name
-from bot.ui.i18n import Safe, t
+from bot.ui.i18n import t
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
 from scheduler.sender import retry_after_seconds
 from storage import staff_deliveries, ticket_views, tickets
@@ -415,7 +415,7 @@ class StaffRelay:
             with contextlib.suppress(TelegramError):
                 await self.app.bot.send_message(admin_id, text, parse_mode=ParseMode.HTML)
 
-    async def _card_notes(self, ticket: Ticket) -> list[Safe]:
+    async def _card_notes(self, ticket: Ticket) -> CardNotes:
         async with self.services.sessions() as session:
             return await card_notes(session, ticket, self.services.settings, self.lang)
 
@@ -555,7 +555,7 @@ class StaffRelay:
             ticket = await session.get(Ticket, ticket_id)
             customer = await session.get(Customer, ticket.customer_id) if ticket else None
             earlier = await tickets.earlier_tickets(session, ticket=ticket) if ticket else 0
-            notes = await card_notes(session, ticket, self.services.settings, self.lang) if ticket else []
+            notes = await card_notes(session, ticket, self.services.settings, self.lang) if ticket else CardNotes()
         if ticket is None or customer is None or ticket.card_message_id is None or ticket.staff_chat_id is None:
             return
         try:

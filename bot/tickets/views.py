@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from babel.dates import format_timedelta
 from telegram import InlineKeyboardMarkup
 
+from bot.business.views import CardNotes
 from bot.settings import Settings
 from bot.ui.i18n import Safe, day, t
 from bot.ui.keyboards import button
@@ -46,7 +46,7 @@ def customer_link(customer: Customer) -> Safe:
     return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, notes: Sequence[str] = ()) -> Safe:
+def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, notes: CardNotes | None = None) -> Safe:
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -68,9 +68,9 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, no
     ]
     if customer.username:
         lines.append(html.escape("@" + customer.username, quote=False))
-    if customer.unreachable:
+    if customer.unreachable and not (notes and notes.business_chat):
         lines.append(t(lang, "tickets.card.unreachable"))
-    lines.extend(notes)  # e.g. the business chat's (bot/business/views.py)
+    lines.extend(notes.lines if notes else [])  # a business chat's (bot/business/views.py)
     return Safe("\n".join(lines))
 
 

@@ -215,12 +215,18 @@ async def test_deleted_business_messages_are_erased_and_the_card_shows_it(
 ) -> None:
     first = tg.writes_to_business(bea, shop, "My address is 1 Secret Lane")
     await bot.deliver()
+    async with transaction(bot.services.sessions) as session:  # a survey to her bot chat bounced: she never started it
+        customer = (await session.execute(select(Customer))).scalar_one()
+        customer.unreachable = True
+        session.add(customer)
     tg.deletes_business_messages(shop, bea, first)
     await bot.deliver()
 
     (message,) = await stored(bot, TicketMessage)
     assert message.text is None and message.deleted_at is not None
-    assert "1 message(s) deleted by the customer" in card_of(tg, staff, 1).content
+    card = card_of(tg, staff, 1).content
+    assert "1 message(s) deleted by the customer" in card
+    assert "blocked the bot" not in card  # answers go to the business chat all the same
 
 
 async def test_with_business_replies_tickets_nothing_automatic_is_sent(
