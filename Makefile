@@ -31,3 +31,4 @@ bench: uv
 	$(UV) run --frozen python bench/import_purchases.py
 	$(UV) run --frozen python bench/search.py
 	$(UV) run --frozen python bench/purchases_api.py
+	$(UV) run --frozen python bench/chaos.py

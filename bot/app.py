@@ -28,6 +28,7 @@ from bot.handlers.staff import roles as staff_roles
 from bot.purchases import payments
 from bot.runtime.ratelimit import CarebotRateLimiter
 from bot.runtime.throttle import auto_replies
+from bot.runtime.updates import record_failure
 from bot.settings import Settings
 from bot.tickets import customer as tickets
 from bot.tickets import desk as ticket_desk
@@ -114,14 +115,20 @@ async def on_startup(app: CarebotApp) -> None:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Log without personal data and tell the user, politely, that their message is safe."""
+    """Log without personal data, have the update tried again later (`bot.runtime.updates`), and tell the user, politely
+    and once, that their message is safe."""
     if isinstance(context.error, BadRequest) and "not modified" in str(context.error).lower():
         return  # an edit to what the message already shows (a button pressed twice): nothing to do
     log.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
+    first_failure = True
+    if isinstance(update, Update) and context.error is not None:
+        first_failure = record_failure(context.application, update, context.error)
     if not isinstance(update, Update) or update.effective_chat is None or update.effective_chat.type != "private":
         return
     if update.business_message or update.edited_business_message or update.deleted_business_messages:
         return  # a business chat: the business's customer is not told about the bot's errors there
+    if not first_failure:  # told on the first try already
+        return
     if not auto_replies(context.application).allow(update.effective_chat.id, "error"):
         return
     try:

@@ -21,8 +21,8 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, nullcontext, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -69,6 +69,7 @@ class Texts(Protocol):
 
 
 Sleep = Callable[[float], Awaitable[None]]
+ChatWindows = Callable[[int], Sequence[SlidingWindow]]
 
 
 def is_proactive(kind: str, customer_id: int | None) -> bool:
@@ -115,8 +116,12 @@ class OutboxSender:
         texts: Texts,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        chat_windows: ChatWindows | None = None,
     ) -> None:
+        """`chat_windows(chat_id)`, when given, are the chat's limits shared with the bot's other senders (the
+        rate limiter of `bot/`): a group's twenty a minute then hold for everything sent to it."""
         self._bot = bot
+        self._chat_windows = chat_windows
         self._sessions = sessions
         self._config = config
         self._texts = texts
@@ -279,6 +284,8 @@ class OutboxSender:
         """Seconds until this chat may get another message (0 when it may now)."""
         if not self._limits:
             return 0.0
+        if self._chat_windows is not None:
+            return max(window.delay() for window in self._chat_windows(chat_id))
         if chat_id < 0:
             return self._group(chat_id).delay()
         return max(0.0, self._chat_ready.get(chat_id, 0.0) - self._clock())
@@ -309,6 +316,12 @@ class OutboxSender:
         # the overall window last, so that its slot is taken at the moment of sending.
         while (wait := self._chat_wait(chat_id)) > 0:
             await self._sleep(wait)
+        if self._chat_windows is not None:
+            async with AsyncExitStack() as limits:
+                for window in (*self._chat_windows(chat_id), self._overall):
+                    await limits.enter_async_context(window.use())
+                yield
+            return
         async with self._group(chat_id).use() if chat_id < 0 else nullcontext(), self._overall.use():
             if chat_id >= 0:
                 self._note_private_send(chat_id)

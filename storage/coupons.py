@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -17,6 +18,7 @@ from storage.types import utcnow
 # No look-alikes: 0/O, 1/I/L, 2/Z, 5/S, 8/B are left out.
 CODE_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
 CODE_LENGTH = 8
+CODE_TRIES = 5
 
 
 def new_code() -> str:
@@ -36,18 +38,27 @@ async def issue_coupon(
     currency: str,
     expires_at: datetime,
 ) -> Coupon:
-    """A coupon with a fresh unique code (retried on the rare collision)."""
-    while True:
-        code = new_code()
-        taken = await session.execute(select(Coupon.id).where(col(Coupon.code) == code))
-        if taken.first() is None:
-            break
-    coupon = Coupon(
-        code=code, customer_id=customer_id, reason=reason, value=value, currency=currency, expires_at=expires_at
-    )
-    session.add(coupon)
-    await session.flush()
-    return coupon
+    """A coupon with a fresh unique code (retried on the rare collision, also with a code another transaction
+    is issuing at the same moment: the insert goes in a savepoint, and the unique index decides)."""
+    for attempt in range(CODE_TRIES):
+        coupon = Coupon(
+            code=new_code(),
+            customer_id=customer_id,
+            reason=reason,
+            value=value,
+            currency=currency,
+            expires_at=expires_at,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(coupon)
+                await session.flush()
+        except IntegrityError:
+            if attempt == CODE_TRIES - 1:
+                raise
+            continue
+        return coupon
+    raise AssertionError("unreachable")
 
 
 class RedeemOutcome(StrEnum):

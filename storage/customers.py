@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import Customer
+from storage.outbox import insert_ignoring_duplicates
 from storage.types import clean_text, utcnow
 
 # The record that keeps erased customers' purchases and tickets (storage/privacy.py): never a person.
@@ -44,21 +45,41 @@ async def touch_customer(
 ) -> tuple[Customer, bool]:
     """Create the customer on first contact or refresh their Telegram names; returns (customer, created).
 
-    `language` is used only for a new customer: an existing one keeps the language they chose.
+    `language` is used only for a new customer: an existing one keeps the language they chose. Race-free: two
+    transactions touching the same new customer at once (two replicas, two chat workers) insert one row
+    (`INSERT … ON CONFLICT DO NOTHING`: the second waits for the first and inserts nothing), and the customer's
+    row stays held until the transaction ends (`hold_customer`), so what the caller then decides for this
+    customer — which ticket a message joins — is decided by one transaction at a time.
     """
-    customer = await get_customer(session, telegram_id=telegram_id)
     now = utcnow()
-    created = customer is None
-    if customer is None:
-        customer = Customer(telegram_id=telegram_id, language=language, created_at=now, consent_at=now)
+    new = Customer(telegram_id=telegram_id, language=language, created_at=now, consent_at=now, last_contact_at=now)
+    table = Customer.__table__  # type: ignore[attr-defined]
+    values = {name: value for name, value in new.model_dump().items() if name != "id"}
+    inserted = await session.execute(
+        insert_ignoring_duplicates(session, table, ["telegram_id"]).values(**values).returning(table.c.id)
+    )
+    created = inserted.first() is not None
+    await session.execute(
+        update(Customer).where(col(Customer.telegram_id) == telegram_id).values(last_contact_at=now)
+    )  # holds the row (PostgreSQL) or the database (SQLite) until the transaction ends
+    result = await session.execute(
+        select(Customer).where(col(Customer.telegram_id) == telegram_id).execution_options(populate_existing=True)
+    )
+    customer = result.scalar_one()
     customer.first_name = clean_text(first_name)
     customer.last_name = clean_text(last_name)
     customer.username = clean_text(username)
-    customer.last_contact_at = now
     customer.updated_at = now
     session.add(customer)
     await session.flush()
     return customer, created
+
+
+async def hold_customer(session: AsyncSession, *, customer_id: int) -> None:
+    """Hold the customer's row until the transaction ends (a write: a row lock on PostgreSQL, the write lock on
+    SQLite), so that two transactions choosing or opening this customer's ticket go one after the other, and
+    the second sees what the first committed."""
+    await session.execute(update(Customer).where(col(Customer.id) == customer_id).values(last_contact_at=utcnow()))
 
 
 async def set_unreachable(session: AsyncSession, *, telegram_id: int, unreachable: bool) -> bool:

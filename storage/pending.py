@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -14,13 +15,22 @@ from storage.types import utcnow
 
 
 async def expect_input(session: AsyncSession, *, chat_id: int, user_id: int, kind: str, **data: Any) -> None:
-    row = await session.get(PendingInput, (chat_id, user_id))
-    if row is None:
-        row = PendingInput(chat_id=chat_id, user_id=user_id, kind=kind)
-    row.kind = kind
-    row.data = json.dumps(data)
-    row.created_at = utcnow()
-    session.add(row)
+    """The chat's next message from the user answers `kind`; one insert-or-replace, also when two transactions
+    start the same dialog at the same moment."""
+    table = PendingInput.__table__  # type: ignore[attr-defined]
+    values = {"chat_id": chat_id, "user_id": user_id, "kind": kind, "data": json.dumps(data), "created_at": utcnow()}
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["chat_id", "user_id"],
+            set_={
+                "kind": statement.excluded.kind,
+                "data": statement.excluded.data,
+                "created_at": statement.excluded.created_at,
+            },
+        )
+    )
 
 
 async def pending_input(session: AsyncSession, *, chat_id: int, user_id: int) -> tuple[str, dict[str, Any]] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -92,9 +93,20 @@ async def add_staff(
     role: Role,
     added_by: int,
 ) -> tuple[StaffMember, bool]:
-    """Add a staff member or change their role; returns (member, created)."""
+    """Add a staff member or change their role; returns (member, created).
+
+    Two admins adding the same person at the same moment: the second insert fails on the unique Telegram id in
+    its savepoint, and the member the first one added gets the role."""
     member = await staff_member(session, telegram_id=telegram_id, username=username)
     created = member is None
+    if member is None and telegram_id is not None:
+        try:
+            async with session.begin_nested():
+                session.add(StaffMember(telegram_id=telegram_id, added_by=added_by, role=role.value))
+                await session.flush()
+        except IntegrityError:
+            created = False
+        member = await staff_member(session, telegram_id=telegram_id, username=None)
     if member is None:
         member = StaffMember(telegram_id=telegram_id, added_by=added_by)
     member.telegram_id = telegram_id if telegram_id is not None else member.telegram_id

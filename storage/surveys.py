@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -32,10 +33,18 @@ async def record_csat(session: AsyncSession, *, ticket_id: int, customer_id: int
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None or ticket.customer_id != customer_id:
         return None
-    result = await session.execute(select(SurveyResponse).where(col(SurveyResponse.ticket_id) == ticket_id))
-    response = result.scalar_one_or_none() or SurveyResponse(
-        kind=SurveyKind.CSAT.value, customer_id=customer_id, ticket_id=ticket_id, score=score
-    )
+    found = select(SurveyResponse).where(col(SurveyResponse.ticket_id) == ticket_id)
+    response = (await session.execute(found)).scalar_one_or_none()
+    if response is None:  # one answer per ticket, also when two presses arrive at two replicas at once
+        try:
+            async with session.begin_nested():
+                response = SurveyResponse(
+                    kind=SurveyKind.CSAT.value, customer_id=customer_id, ticket_id=ticket_id, score=score
+                )
+                session.add(response)
+                await session.flush()
+        except IntegrityError:
+            response = (await session.execute(found)).scalar_one()
     response.score = score
     response.staff_telegram_id = ticket.assignee_telegram_id
     response.created_at = utcnow()

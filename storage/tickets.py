@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from storage import staff_deliveries
+from storage.customers import hold_customer
 from storage.models import Customer, MessageDirection, PendingInput, StaffDelivery, Ticket, TicketMessage, TicketStatus
 from storage.outbox import insert_ignoring_duplicates
 from storage.types import clean_text, utcnow
@@ -108,6 +109,8 @@ async def file_customer_message(
 ) -> Filed:
     """Store a customer message in their current ticket (opening or reopening one) and queue it for staff."""
     now = now or utcnow()
+    assert customer.id is not None
+    await hold_customer(session, customer_id=customer.id)  # one transaction at a time picks this customer's ticket
     existing = await find_customer_message(
         session,
         chat_id=incoming.chat_id,
@@ -230,17 +233,8 @@ async def append_to_open_tickets(
     targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id in found.all()}
     if not targets:
         return set()
-    still_open = await session.execute(  # staff may have answered or closed one a moment ago
-        update(Ticket)
-        .where(col(Ticket.id).in_([ticket_id for _, ticket_id in targets.values()]))
-        .where(col(Ticket.status) == TicketStatus.OPEN)
-        .values(updated_at=now, resolved_at=None, closed_at=None)
-        .returning(col(Ticket.id))
-    )
-    open_ids = set(still_open.scalars())
-    targets = {key: value for key, value in targets.items() if value[1] in open_ids}
-    if not targets:
-        return set()
+    # The customers first, then their tickets: the order a handler takes them in (`touch_customer`, then the
+    # ticket), so that a handler of another replica and this never wait for each other in a circle.
     customers = Customer.__table__  # type: ignore[attr-defined]
     await session.execute(
         customers.update()
@@ -259,9 +253,20 @@ async def append_to_open_tickets(
                 "last": clean_text(by_customer[telegram_id].last_name),
                 "user": clean_text(by_customer[telegram_id].username),
             }
-            for telegram_id, (customer_id, _) in targets.items()
+            for telegram_id, (customer_id, _) in sorted(targets.items(), key=lambda item: item[1][0])
         ],
     )
+    still_open = await session.execute(  # staff may have answered or closed one a moment ago
+        update(Ticket)
+        .where(col(Ticket.id).in_([ticket_id for _, ticket_id in targets.values()]))
+        .where(col(Ticket.status) == TicketStatus.OPEN.value)
+        .values(updated_at=now, resolved_at=None, closed_at=None)
+        .returning(col(Ticket.id))
+    )
+    open_ids = set(still_open.scalars())
+    targets = {key: value for key, value in targets.items() if value[1] in open_ids}
+    if not targets:
+        return set()
     rows = [
         {
             "ticket_id": ticket_id,

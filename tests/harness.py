@@ -1,7 +1,9 @@
 """Carebot under test: in-process (the real Application over FakeRequest) or as a `carebot run` subprocess.
 
 In-process, `await bot.deliver()` fetches what the fake users sent through the same inbox path as long polling
-(store, then dispatch in order per chat) and waits until every handler finished: deterministic, no sleeping.
+(store, then dispatch in order per chat) and waits until every handler finished and every background service
+(the staff-chat relay) has done what it can do now: deterministic, no sleeping. A failed update's next tries
+do not wait either: the dispatcher's sleep only records the delays it was asked for (`retry_waits`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,21 @@ from pathlib import Path
 from bot.app import build_application
 from bot.context import CarebotApp, Services
 from bot.runtime.background import background_of, start_background, stop_background
-from bot.runtime.updates import ChatOrderedDispatcher, accept, fetch_updates
+from bot.runtime.updates import ChatOrderedDispatcher, accept, fetch_updates, pick_up_returned
 from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class RecordedWaits:
+    """An injected `sleep` that returns at once and remembers how long it was asked to wait."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        await asyncio.sleep(0)
 
 
 @dataclass
@@ -30,6 +43,7 @@ class BotHarness:
     app: CarebotApp
     services: Services
     dispatcher: ChatOrderedDispatcher
+    retry_waits: RecordedWaits = field(default_factory=RecordedWaits)
     offset: int | None = None
 
     async def deliver(self) -> int:
@@ -42,10 +56,20 @@ class BotHarness:
             await accept(self.app, self.services.sessions, self.dispatcher, updates)
             self.offset = offset
             total += len(updates)
-            await self.dispatcher.drain()
-            for service in background_of(self.app):
-                await service.settled()
+            await self.settle()
         return total
+
+    async def settle(self) -> None:
+        """Wait until every queued update is handled (or parked) and the relay has sent what it can."""
+        await self.dispatcher.drain()
+        for service in background_of(self.app):
+            await service.settled()
+
+    async def pick_up_returned(self) -> int:
+        """What a running bot does every few seconds: take the updates `carebot inbox retry` handed back."""
+        picked = await pick_up_returned(self.app, self.services.sessions, self.dispatcher)
+        await self.settle()
+        return picked
 
 
 @contextlib.asynccontextmanager
@@ -56,7 +80,9 @@ async def running_bot(tg: FakeTelegram, services: Services) -> AsyncIterator[Bot
     await app.initialize()
     await app.start()
     await start_background(app)
-    harness = BotHarness(tg=tg, app=app, services=services, dispatcher=ChatOrderedDispatcher(app, services.sessions))
+    waits = RecordedWaits()
+    dispatcher = ChatOrderedDispatcher(app, services.sessions, sleep=waits)
+    harness = BotHarness(tg=tg, app=app, services=services, dispatcher=dispatcher, retry_waits=waits)
     try:
         yield harness
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from bot.cli.data import customers_app, purchases_app
+from bot.cli.inbox import inbox_app
 from bot.cli.jobs import jobs_app
 from bot.cli.terms import terms_app
 from bot.runtime.logs import configure_logging
@@ -23,6 +24,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(purchases_app, name="purchases")
 app.add_typer(terms_app, name="terms")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(inbox_app, name="inbox")
 
 
 def run_fast(main: Coroutine[Any, Any, None]) -> None:

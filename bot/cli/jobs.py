@@ -31,6 +31,7 @@ async def _list(settings: Settings) -> None:
 
     from bot.cli.database import opened
     from scheduler.jobs import JOBS, next_run
+    from storage.inbox import count_parked
     from storage.outbox import outbox_report
     from storage.outbox_passes import open_passes
     from storage.types import utcnow
@@ -51,6 +52,7 @@ async def _list(settings: Settings) -> None:
     async with opened(settings, migrate=True) as services, services.sessions() as session:
         report = await outbox_report(session, now=now)
         passes = await open_passes(session)
+        parked = await count_parked(session)
     counts = Table(title="Outbox")
     for column in ("pending", "sending", "sent", "failed", "skipped", "stuck in sending"):
         counts.add_column(column, justify="right")
@@ -64,6 +66,13 @@ async def _list(settings: Settings) -> None:
             start = greeting.not_before.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
             bulk.add_row(greeting.key, start, str(greeting.planned), str(greeting.expanded))
         console.print(bulk)
+    if parked:
+        console.print(
+            f"[yellow]{parked} received update(s) parked after their last try failed: "
+            "`carebot inbox failed` lists them, `carebot inbox retry` hands them back.[/yellow]"
+        )
+    else:
+        console.print("Inbox: no parked updates.")
     if report.stuck:
         console.print(
             f"[yellow]{report.stuck_count} message(s) were being sent when the sender stopped; they are not sent "

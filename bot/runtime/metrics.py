@@ -19,12 +19,21 @@ from sqlmodel import col, select
 from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
+from bot.runtime.ratelimit import is_message_method
 from storage.db import SessionFactory
+from storage.inbox import count_parked as count_parked_updates
 from storage.models import OutboxMessage, OutboxStatus, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 
 UPDATES_HANDLED = Counter("carebot_updates_handled", "Telegram updates handled by this replica")
+UPDATE_RETRIES = Counter(
+    "carebot_update_retries", "Updates whose handling failed and that this replica will try again (one per failure)"
+)
+UPDATES_PARKED_HERE = Counter(
+    "carebot_updates_parked_by_replica", "Updates this replica parked after their last try failed"
+)
+UPDATES_PARKED = Gauge("carebot_updates_parked", "Updates parked in the inbox now, read from the database")
 TICKETS_OPENED = Counter("carebot_tickets_opened", "Tickets opened by this replica")
 TICKETS_CLOSED = Counter("carebot_tickets_closed", "Tickets closed by this replica")
 TICKETS = Gauge("carebot_tickets", "Tickets by status, read from the database", ["status"])
@@ -44,13 +53,18 @@ PURCHASE_API_REQUESTS = Counter(
 PURCHASE_API_ROWS = Counter("carebot_purchase_api_rows", "Purchase rows of accepted API requests", ["status"])
 
 DATABASE_READ_TIMEOUT_SECONDS = 5
-# Bot API methods that put a message into a chat: their duration is the send latency.
-_SENDING_PREFIXES = ("send", "copyMessage", "forwardMessage")
-_NOT_SENDING = frozenset({"sendChatAction"})
 
 
 def count_update() -> None:
     UPDATES_HANDLED.inc()
+
+
+def count_retry() -> None:
+    UPDATE_RETRIES.inc()
+
+
+def count_parked() -> None:
+    UPDATES_PARKED_HERE.inc()
 
 
 def count_ticket_opened() -> None:
@@ -91,6 +105,7 @@ async def read_database_gauges(sessions: SessionFactory) -> None:
             tickets = dict(
                 (await session.execute(select(Ticket.status, func.count()).group_by(col(Ticket.status)))).tuples().all()
             )
+            parked = await count_parked_updates(session)
     except Exception as exc:  # a scrape must answer even when the database does not
         log.warning("metrics: database gauges not refreshed (%s)", type(exc).__name__)
         return
@@ -98,15 +113,12 @@ async def read_database_gauges(sessions: SessionFactory) -> None:
         OUTBOX.labels(status=outbox_status.value).set(outbox.get(outbox_status.value, 0))
     for ticket_status in TicketStatus:
         TICKETS.labels(status=ticket_status.value).set(tickets.get(ticket_status.value, 0))
+    UPDATES_PARKED.set(parked)
 
 
 def exposition() -> tuple[bytes, str]:
     """The Prometheus text format body and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def is_sending_method(method: str) -> bool:
-    return method.startswith(_SENDING_PREFIXES) and method not in _NOT_SENDING
 
 
 class InstrumentedRequest(HTTPXRequest):
@@ -134,6 +146,6 @@ class InstrumentedRequest(HTTPXRequest):
         )
         if status == 429:
             count_429()
-        elif is_sending_method(url.rsplit("/", 1)[-1]):
+        elif is_message_method(url.rsplit("/", 1)[-1]):  # the calls that put a message into a chat
             observe_send_latency(time.perf_counter() - started)
         return status, payload

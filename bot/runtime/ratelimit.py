@@ -1,13 +1,21 @@
 """Telegram's sending limits, kept before each call instead of learnt from 429 answers.
 
-- no more than 30 messages in any second overall;
-- no 60-second window with more than 20 messages to one group (a sliding window: a leaky bucket such as PTB's
+- no more than 30 calls in any second overall;
+- no 60-second window with more than 20 calls to one group (a sliding window: a leaky bucket such as PTB's
   `AIORateLimiter` lets a burst of 20 through and then keeps sending, which can put 40 into one minute);
-- no more than one message a second to one chat, private or group (a burst from the staff relay would otherwise
+- no more than one call a second to one chat, private or group (a burst from the staff relay would otherwise
   draw 429s from a group too).
 
+Telegram counts everything a bot does in a chat, not only new messages: every call that carries a `chat_id`
+counts against that chat's limits and the overall one (sends, copies, edits, pins, deletions, forum-topic calls,
+chat actions), as PTB's own `AIORateLimiter` counts them. Only reads (`getChat`, `getChatMember`, …), which put
+nothing into the chat, are left out. `MESSAGE_METHODS` are the calls that put a new message into a chat (the
+metrics time them as sends).
+
 Every limit is a sliding window (scheduler/sliding_window.py) that counts a call until its answer is back, so
-no window of arrivals at Telegram holds more than the limit, whatever the latency.
+no window of arrivals at Telegram holds more than the limit, whatever the latency. The outbox sender shares the
+same per-chat windows (`windows`), so the staff group's twenty a minute hold for the relay, the handlers and the
+scheduled digests together.
 
 A 429 answer pauses only the chat it came from for `retry_after`, then the call is retried; other chats go on.
 """
@@ -26,7 +34,7 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from scheduler.sender import retry_after_seconds
-from scheduler.sliding_window import SlidingWindow
+from scheduler.sliding_window import Clock, Sleep, SlidingWindow
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +42,8 @@ GROUP_LIMIT, GROUP_PERIOD = 20, 60.0
 PRIVATE_LIMIT, PRIVATE_PERIOD = 1, 1.0
 OVERALL_PER_SECOND = 30
 MARGIN = 0.1  # Telegram's clock is not ours: a little slack
-SENDING_METHODS = frozenset(
+# The calls that put a new message into a chat: the one list (the metrics time these as sends).
+MESSAGE_METHODS = frozenset(
     name.lower()
     for name in (
         "sendMessage",
@@ -52,13 +61,24 @@ SENDING_METHODS = frozenset(
         "sendMediaGroup",
         "sendPoll",
         "sendDice",
+        "sendInvoice",
+        "sendGame",
+        "sendPaidMedia",
         "copyMessage",
         "copyMessages",
         "forwardMessage",
         "forwardMessages",
-        "createForumTopic",
     )
 )
+
+
+def is_message_method(method: str) -> bool:
+    return method.lower() in MESSAGE_METHODS
+
+
+def counts_against_chat(method: str) -> bool:
+    """Whether a call with a `chat_id` counts against that chat's limits: everything but reads."""
+    return not method.lower().startswith("get")
 
 
 def _weight(endpoint: str, data: dict[str, Any]) -> int:
@@ -72,10 +92,14 @@ def _weight(endpoint: str, data: dict[str, Any]) -> int:
 class CarebotRateLimiter(BaseRateLimiter[None]):
     """The limits above when `enabled`; when not, only 429 answers are honoured (for a local Bot API)."""
 
-    def __init__(self, *, enabled: bool = True, max_retries: int = 5) -> None:
+    def __init__(
+        self, *, enabled: bool = True, max_retries: int = 5, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.enabled = enabled
         self.max_retries = max_retries
-        self._overall = SlidingWindow(OVERALL_PER_SECOND, 1.0 + MARGIN)
+        self._clock = clock
+        self._sleep = sleep
+        self._overall = SlidingWindow(OVERALL_PER_SECOND, 1.0 + MARGIN, clock=clock, sleep=sleep)
         self._windows: dict[int | str, tuple[SlidingWindow, ...]] = {}
         self._paused_until: dict[int | str, float] = {}
 
@@ -92,9 +116,9 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
             if len(self._windows) > 2048:
                 for key in [k for k, ws in self._windows.items() if all(w.idle() for w in ws)]:
                     del self._windows[key]
-            found = (SlidingWindow(PRIVATE_LIMIT, PRIVATE_PERIOD + MARGIN),)
+            found = (SlidingWindow(PRIVATE_LIMIT, PRIVATE_PERIOD + MARGIN, clock=self._clock, sleep=self._sleep),)
             if isinstance(chat_id, str) or chat_id < 0:
-                found += (SlidingWindow(GROUP_LIMIT, GROUP_PERIOD + MARGIN),)
+                found += (SlidingWindow(GROUP_LIMIT, GROUP_PERIOD + MARGIN, clock=self._clock, sleep=self._sleep),)
             self._windows[chat_id] = found
         return found
 
@@ -119,13 +143,13 @@ class CarebotRateLimiter(BaseRateLimiter[None]):
         with contextlib.suppress(TypeError, ValueError):
             chat_id = int(chat_id)
         method = endpoint.lower()
-        sending = chat_id is not None and method in SENDING_METHODS
+        counted = chat_id is not None and counts_against_chat(method)
         for attempt in range(self.max_retries + 1):
             if chat_id is not None:
                 await self._wait_out_pause(chat_id)
             try:
                 async with AsyncExitStack() as limits:
-                    if self.enabled and sending:
+                    if self.enabled and counted:
                         weight = _weight(method, data)
                         for window in (*self.windows(chat_id), self._overall):  # the chat's first, the overall last
                             await limits.enter_async_context(window.use(weight))

@@ -21,7 +21,7 @@ from bot.runtime import metrics
 from bot.runtime.background import start_background, stop_background
 from bot.runtime.instance_lock import AlreadyRunning, single_bot_on
 from bot.runtime.scheduling import CareRuntime, start_care
-from bot.runtime.updates import ChatOrderedDispatcher, keep_claims, poll, resume
+from bot.runtime.updates import RETURNED_POLL_SECONDS, ChatOrderedDispatcher, keep_claims, poll, resume, take_returned
 from bot.runtime.webhook import WebServer, build_web_app, feature_routes, start_server
 from bot.settings import Settings
 from scheduler.lease import SchedulerLease
@@ -99,6 +99,11 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             )
         if not webhook:
             receivers.append(asyncio.create_task(poll(app, services.sessions, dispatcher), name="poller"))
+        receivers.append(
+            asyncio.create_task(
+                take_returned(app, services.sessions, dispatcher, every=RETURNED_POLL_SECONDS), name="returned"
+            )
+        )
         care: CareRuntime | None = None
 
         async def lease_acquired() -> None:

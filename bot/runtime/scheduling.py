@@ -16,6 +16,7 @@ from telegram.ext import Application, Job
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.context import CarebotApp, Services
+from bot.runtime.ratelimit import CarebotRateLimiter
 from bot.settings import Settings
 from bot.ui.outbox_texts import render
 from scheduler.jobs import schedule_jobs
@@ -38,8 +39,12 @@ def sender_bot(settings: Settings, request: BaseRequest | None = None) -> Bot:
     )
 
 
-def outbox_sender(settings: Settings, sessions: SessionFactory, bot: Bot) -> OutboxSender:
-    return OutboxSender(bot=bot, sessions=sessions, config=settings, texts=render)
+def outbox_sender(
+    settings: Settings, sessions: SessionFactory, bot: Bot, *, limiter: CarebotRateLimiter | None = None
+) -> OutboxSender:
+    """The sender; inside `carebot run` it shares the Application's per-chat limits (`limiter`)."""
+    shared = limiter.windows if limiter is not None and limiter.enabled else None
+    return OutboxSender(bot=bot, sessions=sessions, config=settings, texts=render, chat_windows=shared)
 
 
 def register_sender(app: AnyApp, sender: OutboxSender | None) -> None:
@@ -87,6 +92,9 @@ async def start_care(app: CarebotApp, services: Services) -> CareRuntime:
     jobs = schedule_jobs(app.job_queue, sessions=services.sessions, config=settings)
     bot = sender_bot(settings)
     await bot.initialize()
-    sender = outbox_sender(settings, services.sessions, bot)
+    limiter = app.bot.rate_limiter
+    sender = outbox_sender(
+        settings, services.sessions, bot, limiter=limiter if isinstance(limiter, CarebotRateLimiter) else None
+    )
     register_sender(app, sender)
     return CareRuntime(app, bot, asyncio.create_task(sender.run(), name="outbox-sender"), jobs)

@@ -8,6 +8,14 @@ order within one chat. A handler may mark its update handled in its own transact
 chat's next updates may take a fast lane that handles several at once the same way (`set_fast_lane`). With
 several replicas, each claims what it stored and renews its claims while it runs;
 the updates of a replica that went silent are claimed and handled by another (see `keep_claims`).
+
+An update whose handling raises is not marked handled. PTB hands a handler's exception to the error handler
+instead of raising it, so the error handler reports it here (`record_failure`). The update is tried again, each
+time afresh, after 1 s, 5 s, 30 s, 2 min and 10 min (the schedule is stored in the inbox, so a restart keeps it);
+the chat's later updates wait behind it, so order holds. After the last try it is parked: kept in the inbox with
+its error's name and number of tries, one alert goes to the staff chat (through the outbox), and the chat moves
+on. `carebot inbox retry` hands parked updates back; a running bot picks them up within seconds
+(`take_returned`).
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ import logging
 import os
 import secrets
 import socket
+import time
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -36,9 +45,10 @@ from telegram.warnings import PTBUserWarning
 from bot.context import CarebotApp, Services
 from bot.runtime import metrics
 from scheduler.sender import retry_after_seconds
-from storage import inbox
+from storage import inbox, outbox
 from storage.db import SessionFactory, transaction
 from storage.inbox import IncomingUpdate
+from storage.outbox import PlannedMessage
 from storage.types import fits_bigint, utcnow
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,12 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT_SECONDS = 20
 FAST_LANE_KEY = "fast_lane"
 MARKED_KEY = "marked_handled"
+FAILURES_KEY = "failed_updates"
+ATTEMPTS_KEY = "update_attempts"
+# Seconds before each new try of an update whose handling failed; after the last try it is parked.
+BACKOFF_SECONDS = (1.0, 5.0, 30.0, 120.0, 600.0)
+RETURNED_POLL_SECONDS = 2.0
+PARKED_ALERT = "inbox.parked"
 FAST_LANE_LOOKAHEAD = 100
 MAX_BACKOFF_SECONDS = 30.0
 READ_MARGIN_SECONDS = 10.0
@@ -98,6 +114,15 @@ def storable(update: Update) -> bool:
 
 
 FastLane = Callable[[CarebotApp, Sequence[Update]], Awaitable[int]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def record_failure(app: Application[Any, Any, Any, Any, Any, Any], update: Update, error: BaseException) -> bool:
+    """For the error handler: handling `update` raised `error`, so the dispatcher tries it again later instead
+    of marking it handled. Returns True on its first failure (the only one the user is told about)."""
+    app.bot_data.setdefault(FAILURES_KEY, {})[update.update_id] = error
+    attempts: dict[int, int] = app.bot_data.get(ATTEMPTS_KEY, {})
+    return attempts.get(update.update_id, 0) == 0
 
 
 @contextlib.asynccontextmanager
@@ -147,11 +172,22 @@ class ChatOrderedDispatcher:
     """Hands updates to the Application: one worker per chat keeps order, a semaphore bounds the total."""
 
     def __init__(
-        self, app: CarebotApp, sessions: SessionFactory, *, max_concurrent: int = 256, replica: str | None = None
+        self,
+        app: CarebotApp,
+        sessions: SessionFactory,
+        *,
+        max_concurrent: int = 256,
+        replica: str | None = None,
+        backoff: Sequence[float] = BACKOFF_SECONDS,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._app = app
         self._sessions = sessions
         self.replica = replica or replica_name()
+        self._backoff = tuple(backoff)
+        self._sleep = sleep
+        self._attempts: dict[int, int] = app.bot_data.setdefault(ATTEMPTS_KEY, {})  # failed tries so far
+        self._due: dict[int, float] = {}  # when an update that failed is tried again (time.monotonic)
         self._queued: set[int] = set()
         self._queues: dict[Hashable, deque[Update]] = {}
         self._workers: dict[Hashable, asyncio.Task[None]] = {}
@@ -159,10 +195,15 @@ class ChatOrderedDispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def submit(self, update: Update) -> None:
+    def submit(self, update: Update, *, attempts: int = 0, retry_at: datetime | None = None) -> None:
+        """Queue `update` behind its chat's others; `attempts` failed tries so far, the next not before `retry_at`."""
         if update.update_id in self._queued:
             return
         self._queued.add(update.update_id)
+        if attempts:
+            self._attempts[update.update_id] = attempts
+        if retry_at is not None:
+            self._due[update.update_id] = time.monotonic() + max(0.0, (retry_at - utcnow()).total_seconds())
         key = order_key(update)
         self._queues.setdefault(key, deque()).append(update)
         if key not in self._workers:
@@ -173,29 +214,106 @@ class ChatOrderedDispatcher:
         queue = self._queues[key]
         try:
             while queue:
+                due = self._due.pop(queue[0].update_id, None)
+                if due is not None and (wait := due - time.monotonic()) > 0:
+                    await self._sleep(wait)  # a failed update's next try: the chat's later updates wait behind it
                 handled = await self._fast_lane(queue)
                 for _ in range(handled):
-                    self._queued.discard(queue.popleft().update_id)
+                    self._forget(queue.popleft().update_id)
                     metrics.count_update()
                 if handled:
                     continue
                 update = queue[0]
-                async with self._slots:
-                    await self._app.process_update(update)
-                marked: set[int] = self._app.bot_data.get(MARKED_KEY, set())
-                if update.update_id in marked:
-                    marked.discard(update.update_id)
-                else:
-                    await self._mark_processed(update.update_id)
-                metrics.count_update()
+                error = await self._handle(update)
+                if error is None:
+                    metrics.count_update()
+                elif not await self._failed(update, error):
+                    continue  # tried again once due, still at the head of its chat
                 queue.popleft()
-                self._queued.discard(update.update_id)
+                self._forget(update.update_id)
         finally:
             del self._workers[key]
             if not queue:
                 del self._queues[key]
             if not self._workers:
                 self._idle.set()
+
+    def _forget(self, update_id: int) -> None:
+        self._queued.discard(update_id)
+        self._attempts.pop(update_id, None)
+        self._due.pop(update_id, None)
+
+    async def _handle(self, update: Update) -> BaseException | None:
+        """Run the handlers; None once the update is marked handled, else what made them fail.
+
+        An update a handler marked handled itself (`marking_handled`) stays handled even when the handler failed
+        afterwards: what it stored is committed, and a new try would only send its replies again."""
+        failures: dict[int, BaseException] = self._app.bot_data.setdefault(FAILURES_KEY, {})
+        failures.pop(update.update_id, None)
+        error: BaseException | None
+        try:
+            async with self._slots:
+                await self._app.process_update(update)
+        except Exception as exc:  # PTB passes handler errors to the error handler; anything else lands here
+            error = exc
+        else:
+            error = failures.pop(update.update_id, None)
+        marked: set[int] = self._app.bot_data.get(MARKED_KEY, set())
+        if update.update_id in marked:
+            marked.discard(update.update_id)
+            return None
+        if error is None:
+            await self._mark_processed(update.update_id)
+        return error
+
+    async def _failed(self, update: Update, error: BaseException) -> bool:
+        """Schedule the next try, or park the update after the last; returns True when parked."""
+        update_id = update.update_id
+        attempts = self._attempts.get(update_id, 0) + 1
+        self._attempts[update_id] = attempts
+        name = type(error).__name__
+        parked = attempts > len(self._backoff)
+        delay = 0.0 if parked else self._backoff[attempts - 1]
+        retry_at = None if parked else utcnow() + timedelta(seconds=delay)
+        chat = update.effective_chat
+        chat_id = chat.id if chat else None
+
+        async def note(session: AsyncSession) -> None:
+            await inbox.note_failure(session, update_id=update_id, attempts=attempts, error=name, retry_at=retry_at)
+            if parked:
+                await self._alert(session, update_id=update_id, chat_id=chat_id, attempts=attempts, error=name)
+
+        await self._persist(update_id, note)
+        if parked:
+            metrics.count_parked()
+            log.error("update %d (chat %s) parked after %d tries: %s", update_id, chat_id, attempts, name)
+            return True
+        metrics.count_retry()
+        self._due[update_id] = time.monotonic() + delay
+        log.warning("update %d failed (%s, try %d); trying again in %.0f s", update_id, name, attempts, delay)
+        return False
+
+    async def _alert(
+        self, session: AsyncSession, *, update_id: int, chat_id: int | None, attempts: int, error: str
+    ) -> None:
+        """One alert to the staff chat per parking, through the outbox (ids and the error's name, no text)."""
+        services: Services = self._app.bot_data["services"]
+        staff_chat_id = services.settings.staff_chat_id
+        if staff_chat_id is None:
+            return
+        params = {"update_id": update_id, "chat_id": chat_id if chat_id is not None else "-", "attempts": attempts}
+        await outbox.enqueue_many(
+            session,
+            messages=[
+                PlannedMessage(
+                    key=f"inbox:parked:{update_id}:{utcnow().isoformat()}",
+                    kind="inbox",
+                    chat_id=staff_chat_id,
+                    template=PARKED_ALERT,
+                    params={**params, "error": error},
+                )
+            ],
+        )
 
     async def _fast_lane(self, queue: deque[Update]) -> int:
         lane: FastLane | None = self._app.bot_data.get(FAST_LANE_KEY)
@@ -213,14 +331,22 @@ class ChatOrderedDispatcher:
 
     async def _mark_processed(self, update_id: int) -> None:
         """Handled is handled: keep trying through a database outage rather than handle it again later."""
+
+        async def mark(session: AsyncSession) -> None:
+            await inbox.mark_processed(session, update_id=update_id)
+
+        await self._persist(update_id, mark)
+
+    async def _persist(self, update_id: int, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Commit what became of an update, trying again through a database outage."""
         delay = 0.5
         while True:
             try:
                 async with transaction(self._sessions) as session:
-                    await inbox.mark_processed(session, update_id=update_id)
+                    await write(session)
                 return
             except (SQLAlchemyError, OSError) as exc:
-                log.warning("could not mark update %d handled (%s); retrying", update_id, type(exc).__name__)
+                log.warning("could not record update %d (%s); retrying", update_id, type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
@@ -270,15 +396,44 @@ async def resume(
     stale_before = utcnow() - stale_after if stale_after is not None else None
     async with transaction(sessions) as session:
         claimed = await inbox.claim_unprocessed(session, claimed_by=dispatcher.replica, stale_before=stale_before)
+    await _hand_over(app, sessions, dispatcher, claimed)
+    if claimed:
+        log.info("resumed %d stored updates", len(claimed))
+    return len(claimed)
+
+
+async def _hand_over(
+    app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, claimed: Sequence[IncomingUpdate]
+) -> None:
     for row in claimed:
         update = Update.de_json(json.loads(row.payload), app.bot) if row.payload else None
         if update is None:  # nothing left to handle: drop it rather than hold the claim forever
             async with transaction(sessions) as session:
                 await inbox.mark_processed(session, update_id=row.update_id)
             continue
-        dispatcher.submit(update)
-    if claimed:
-        log.info("resumed %d stored updates", len(claimed))
+        dispatcher.submit(update, attempts=row.attempts, retry_at=row.retry_at)
+
+
+async def take_returned(
+    app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher, *, every: float
+) -> None:
+    """Claim and handle, in order, the parked updates `carebot inbox retry` hands back. Runs until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            picked = await pick_up_returned(app, sessions, dispatcher)
+        except Exception as exc:  # the database may be briefly away: try again next round
+            log.warning("returned updates not picked up (%s)", type(exc).__name__)
+            continue
+        if picked:
+            log.info("picked up %d updates handed back for another try", picked)
+
+
+async def pick_up_returned(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrderedDispatcher) -> int:
+    """One look for updates handed back (`inbox.return_parked`): claimed and queued in order; returns how many."""
+    async with transaction(sessions) as session:
+        claimed = await inbox.claim_returned(session, claimed_by=dispatcher.replica)
+    await _hand_over(app, sessions, dispatcher, claimed)
     return len(claimed)
 
 

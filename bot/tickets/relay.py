@@ -103,7 +103,8 @@ class StaffRelay:
     def __init__(self, app: CarebotApp) -> None:
         self.app = app
         self._wake = asyncio.Event()
-        self._settle_waiters: list[asyncio.Future[None]] = []
+        self._settle_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._passes = 0  # passes started: a waiter is released by an idle pass that started after it came
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._chat_id: int | None = None
@@ -153,27 +154,35 @@ class StaffRelay:
         if self._task is None or self._task.done():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._settle_waiters.append(waiter)
+        # A pass under way may have read the queue before what the caller just stored: only a pass that starts
+        # from now on can tell that everything is delivered.
+        self._settle_waiters.append((self._passes + 1, waiter))
         self.wake()
         await waiter
 
-    def _release_waiters(self) -> None:
-        waiters, self._settle_waiters = self._settle_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
+    def _release_waiters(self, upto: int | None = None) -> None:
+        """Release the waiters that came before pass `upto` started (every waiter when None)."""
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for first_pass, waiter in self._settle_waiters:
+            if upto is not None and first_pass > upto:
+                keep.append((first_pass, waiter))
+            elif not waiter.done():
                 waiter.set_result(None)
+        self._settle_waiters = keep
 
     async def _run(self) -> None:
         try:
             while not self._stopping:
                 self._wake.clear()
+                self._passes += 1
+                current = self._passes
                 try:
                     idle, wake_in = await self._work()
                 except Exception:
                     log.exception("staff relay pass failed; retrying")
                     idle, wake_in = True, 5.0
                 if idle:
-                    self._release_waiters()
+                    self._release_waiters(current)
                 timeout = min(wake_in if wake_in is not None else SAFETY_POLL_SECONDS, SAFETY_POLL_SECONDS)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(timeout, 0.01)):

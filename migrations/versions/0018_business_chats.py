@@ -1,7 +1,7 @@
 """telegram business: connections, business chats, and business-chat messages in tickets
 
 Revision ID: 0018_business_chats
-Revises: 0013_customer_search
+Revises: 0014_inbox_retries
 Create Date: 2026-12-07 13:00:00.000000
 
 A customer's business chat and their chat with the bot have the same chat id and overlapping message ids, so a
@@ -19,7 +19,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0018_business_chats"
-down_revision: str | None = "0013_customer_search"
+down_revision: str | None = "0014_inbox_retries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import BigInteger, Column, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -14,6 +14,8 @@ class InboxUpdate(SQLModel, table=True):
     """A Telegram update, stored before Telegram is told it arrived; `processed_at` is set once handled.
 
     `claimed_by` names the replica handling it; a claim not renewed for the replica timeout is taken over.
+    An update whose handling failed keeps its `attempts`, the error's name and when it is tried again
+    (`retry_at`); after the last try it is `parked_at`: kept, not handled, until `carebot inbox retry`.
     """
 
     __tablename__ = "inbox"
@@ -25,6 +27,10 @@ class InboxUpdate(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=128)
+    parked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PendingInput(SQLModel, table=True):
