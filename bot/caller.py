@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update, User
+from telegram.constants import ChatType
 
 from bot.context import Context
 from storage import customers
@@ -37,7 +38,12 @@ def initial_language(user: User, context: Context) -> str:
 
 
 async def language_of(update: Update, context: Context) -> str:
-    """The language to answer this user in: their stored choice, else what Telegram says they speak."""
+    """The one rule for the language of an answer. In a group (the staff chat, or one the bot was just added to)
+    everyone reads the same text: `CAREBOT_STAFF_LANGUAGE`. In a private chat, customers and staff alike get their
+    stored choice (`/language`), else what Telegram says they speak."""
+    chat = update.effective_chat
+    if chat is not None and chat.type != ChatType.PRIVATE:
+        return context.services.settings.language_of_staff
     user = update.effective_user
     if user is None:
         return context.services.settings.default_language

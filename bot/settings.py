@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import sys
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.config import CareConfig
 
@@ -26,7 +26,8 @@ class Settings(CareConfig, BaseSettings):
     bot_api_url: str = TELEGRAM_API_URL
     bot_api_file_url: str = ""
     database_url: str = "sqlite+aiosqlite:///./carebot.db"
-    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # The business's name, as the greeting says it ("the customer-care assistant of Acme Tea"); empty: "this shop".
+    business_name: str = Field(default="", max_length=64)
     vip_min_total: Decimal = Field(default=Decimal("10000"), ge=0)
     vip_min_purchases: int = Field(default=10, ge=1)
     # Webhook mode (`carebot run --webhook`) and running several replicas.
@@ -51,13 +52,6 @@ class Settings(CareConfig, BaseSettings):
     def _long_enough(cls, value: str) -> str:
         if value and len(value) < 16:
             raise ValueError("must be empty or at least 16 characters (e.g. `openssl rand -hex 32`)")
-        return value
-
-    @field_validator("admin_ids", mode="before")
-    @classmethod
-    def _split_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
         return value
 
     @field_validator("bot_api_url", "bot_api_file_url", "webhook_url")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
@@ -27,7 +28,11 @@ class CareConfig(BaseModel):
 
     timezone: str = "Asia/Shanghai"
     default_language: Language = "zh_CN"
+    # What the staff group (and the staff digests) speak; unset: `default_language` (see `language_of_staff`).
+    staff_language: Language | None = None
     staff_chat_id: int | None = None
+    # The admins named in the settings: staff, so never planned greetings as customers.
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     # `CAREBOT_RATE_LIMITS=on|off`: Telegram's published limits kept before each call, or only 429s honoured.
     rate_limits: bool = True
@@ -64,10 +69,19 @@ class CareConfig(BaseModel):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
-    @field_validator("default_language", mode="before")
+    @field_validator("default_language", "staff_language", mode="before")
     @classmethod
     def _normalise_language(cls, value: object) -> object:
+        if value == "":
+            return None
         return normalise_language(value) if isinstance(value, str) else value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+        return value
 
     @field_validator("staff_chat_id", mode="before")
     @classmethod
@@ -104,6 +118,11 @@ class CareConfig(BaseModel):
             holiday_country=info.data.get("holiday_country", ""),
         )
         return value
+
+    @property
+    def language_of_staff(self) -> str:
+        """`CAREBOT_STAFF_LANGUAGE`, else `CAREBOT_DEFAULT_LANGUAGE`: what the whole staff group reads."""
+        return self.staff_language or self.default_language
 
     @cached_property
     def zone(self) -> ZoneInfo:

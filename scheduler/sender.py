@@ -251,7 +251,11 @@ class OutboxSender:
             if self._config.quiet.held_until(now, self._config.zone_of(greeting_pass.timezone)) is not None:
                 continue
             assert greeting_pass.id is not None
-            while (inserted := await outbox_passes.expand(session, greeting_pass.id, now=now)) is not None:
+            while (
+                inserted := await outbox_passes.expand(
+                    session, greeting_pass.id, now=now, admin_ids=self._config.admin_ids
+                )
+            ) is not None:
                 if inserted:
                     return inserted
         return 0
@@ -367,7 +371,8 @@ class OutboxSender:
 
     async def _deliver(self, item: DueMessage) -> Outcome:
         message = item.message
-        language = item.language or self._config.default_language
+        fallback = self._config.language_of_staff if message.customer_id is None else self._config.default_language
+        language = item.language or fallback  # a row for no customer is for the staff chat
         try:
             params = json.loads(message.params)
             markup = self._markup(language, item, params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, update
@@ -25,14 +25,14 @@ def outbox_key(broadcast_id: int, customer_id: int) -> str:
     return f"{KIND}:{broadcast_id}:customer:{customer_id}"
 
 
-def _audience(segment: str) -> ColumnElement[bool]:
-    allowed = proactive_allowed()
+def _audience(segment: str, admin_ids: Collection[int]) -> ColumnElement[bool]:
+    allowed = proactive_allowed(admin_ids=admin_ids)
     return allowed if segment == ALL else (allowed & (col(Customer.segment) == segment))
 
 
-async def count_recipients(session: AsyncSession, *, segment: str) -> int:
-    """Customers of the segment (or all) who may receive proactive messages."""
-    result = await session.execute(select(func.count()).select_from(Customer).where(_audience(segment)))
+async def count_recipients(session: AsyncSession, *, segment: str, admin_ids: Collection[int] = ()) -> int:
+    """Customers of the segment (or all) who may receive proactive messages (staff are not customers)."""
+    result = await session.execute(select(func.count()).select_from(Customer).where(_audience(segment, admin_ids)))
     return int(result.scalar_one())
 
 
@@ -44,6 +44,7 @@ async def create_draft(
     source_chat_id: int,
     source_message_id: int,
     language: str,
+    admin_ids: Collection[int] = (),
 ) -> Broadcast:
     if segment not in AUDIENCES:
         raise ValueError(f"unknown audience {segment!r}")
@@ -53,7 +54,7 @@ async def create_draft(
         source_chat_id=source_chat_id,
         source_message_id=source_message_id,
         language=language,
-        recipients=await count_recipients(session, segment=segment),
+        recipients=await count_recipients(session, segment=segment, admin_ids=admin_ids),
     )
     session.add(broadcast)
     await session.flush()
@@ -75,7 +76,12 @@ async def cancel_draft(session: AsyncSession, *, broadcast_id: int) -> bool:
 
 
 async def queue_broadcast(
-    session: AsyncSession, *, broadcast_id: int, report_chat_id: int, report_message_id: int
+    session: AsyncSession,
+    *,
+    broadcast_id: int,
+    report_chat_id: int,
+    report_message_id: int,
+    admin_ids: Collection[int] = (),
 ) -> int | None:
     """Plan one outbox row per recipient; returns how many, or None when the draft was already handled."""
     if not await _claim(session, broadcast_id, BroadcastStatus.QUEUED):
@@ -87,7 +93,7 @@ async def queue_broadcast(
     while True:
         result = await session.execute(
             select(col(Customer.id), col(Customer.telegram_id))
-            .where(_audience(broadcast.segment), col(Customer.id) > last_id)
+            .where(_audience(broadcast.segment, admin_ids), col(Customer.id) > last_id)
             .order_by(col(Customer.id))
             .limit(_CHUNK)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlmodel import col
 from storage import agreements
 from storage.customers import is_person
 from storage.models import Customer, Purchase, SurveyResponse, Ticket
+from storage.staff import customers_only
 
 CUSTOMER_COLUMNS = (
     "telegram_id",
@@ -85,10 +86,11 @@ def customer_row(customer: Customer, agreement: tuple[str, str] = ("", "")) -> t
     )
 
 
-async def export_customers(session: AsyncSession, *, zone: tzinfo = UTC) -> bytes:
-    """Every customer, oldest first, as a CSV file that `parse_customers_csv` reads back to the same data,
-    with the agreement version that counts for them and the day (in `zone`) it ends."""
-    customers = list(await session.scalars(select(Customer).where(is_person()).order_by(Customer.id)))  # type: ignore[arg-type]
+async def export_customers(session: AsyncSession, *, zone: tzinfo = UTC, admin_ids: Collection[int] = ()) -> bytes:
+    """Every customer (staff are not, `customers_only`), oldest first, as a CSV file that `parse_customers_csv`
+    reads back to the same data, with the agreement version that counts for them and the day (in `zone`) it ends."""
+    query = select(Customer).where(is_person(), customers_only(admin_ids)).order_by(Customer.id)  # type: ignore[arg-type]
+    customers = list(await session.scalars(query))
     signed = await agreements.export_values_many(session, customer_ids=[c.id for c in customers if c.id], zone=zone)
     rows = (customer_row(customer, signed.get(customer.id or 0, ("", ""))) for customer in customers)
     return csv_bytes(CUSTOMER_EXPORT_COLUMNS, rows)

@@ -13,7 +13,7 @@ The contract between planners and the sender:
   date, `{"en": …, "zh_CN": …}` in the customer's language, `{"template": key, "items": [params…]}` as one line per
   item — each in the reader's language.
 - Templates of a customer's row may use `{name}`: their first name (or a polite form of address).
-- Rows without a customer (e.g. the staff chat's SLA digest) are rendered in the default language.
+- Rows without a customer (e.g. the staff chat's SLA digest) are rendered in the staff language.
 
 A greeting to everyone in a time zone (a holiday's) is planned as one pass and written out as rows when due:
 see storage/outbox_passes.py.

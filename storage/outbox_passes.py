@@ -15,6 +15,7 @@ checked again when expanded), the same `not_before`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,7 +49,7 @@ class PassPlan:
     capped: bool = False
 
 
-async def plan_pass(session: AsyncSession, plan: PassPlan, *, now: datetime) -> int:
+async def plan_pass(session: AsyncSession, plan: PassPlan, *, now: datetime, admin_ids: Collection[int] = ()) -> int:
     """Record `plan`, or extend it to the customers who joined since it was; returns how many customers (allowed
     proactive messages now) it newly covers. Reads first, writes last: SQLite's write lock is held for a moment."""
     covered = await session.scalar(select(col(OutboxPass.last_customer_id)).where(col(OutboxPass.key) == plan.key))
@@ -56,7 +57,9 @@ async def plan_pass(session: AsyncSession, plan: PassPlan, *, now: datetime) -> 
     if covered is not None and highest <= covered:
         return 0
     newcomers = await session.scalar(
-        select(func.count()).where(in_range(covered or 0, highest, plan.timezone), proactive_allowed(now))
+        select(func.count()).where(
+            in_range(covered or 0, highest, plan.timezone), proactive_allowed(now, admin_ids=admin_ids)
+        )
     )
     if covered is None:
         table = OutboxPass.__table__  # type: ignore[attr-defined]
@@ -99,9 +102,12 @@ async def open_passes(session: AsyncSession, *, due_by: datetime | None = None) 
     return list(result.scalars())
 
 
-async def expand(session: AsyncSession, pass_id: int, *, now: datetime, chunk: int = CHUNK) -> int | None:
-    """Write the outbox rows of the pass's next `chunk` customers of its time zone; returns how many rows were
-    inserted, or None when nothing is left to expand (or another sender is expanding it right now)."""
+async def expand(
+    session: AsyncSession, pass_id: int, *, now: datetime, chunk: int = CHUNK, admin_ids: Collection[int] = ()
+) -> int | None:
+    """Write the outbox rows of the pass's next `chunk` customers of its time zone (staff left out: the settings'
+    admins are `admin_ids`); returns how many rows were inserted, or None when nothing is left to expand (or
+    another sender is expanding it right now)."""
     query = select(OutboxPass).where(col(OutboxPass.id) == pass_id).execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -127,7 +133,8 @@ async def expand(session: AsyncSession, pass_id: int, *, now: datetime, chunk: i
         not_before=greeting_pass.not_before,
         now=now,
     )
-    rows = select(*columns).where(in_range(start, end, greeting_pass.timezone), proactive_allowed(now))
+    allowed = proactive_allowed(now, admin_ids=admin_ids)
+    rows = select(*columns).where(in_range(start, end, greeting_pass.timezone), allowed)
     inserted = await enqueue_query(session, query=rows)
     greeting_pass.expanded_to = end
     greeting_pass.expanded += inserted

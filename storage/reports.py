@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from sqlmodel import col, select
 from storage.business_hours import BusinessHours
 from storage.models import Customer, FaqEvent, OutboxMessage, OutboxStatus, SegmentChange, SurveyResponse, Ticket
 from storage.models import Segment as SegmentEnum
+from storage.staff import customers_only
 from storage.surveys import NPS_DETRACTOR_AT_MOST, NPS_PROMOTER_AT_LEAST, SurveyKind
 
 STUCK_SENDING_AFTER = timedelta(minutes=10)
@@ -62,7 +64,7 @@ class DayCounts:
 
 
 async def tickets_per_day(session: AsyncSession, *, span: Window) -> list[DayCounts]:
-    """Tickets opened and tickets done (resolved, or closed without being resolved) on each day of the window."""
+    """Tickets opened and tickets closed on each day of the window (a resolved ticket is not closed yet)."""
     opened: dict[date, int] = defaultdict(int)
     closed: dict[date, int] = defaultdict(int)
     opened_day = _local_day(session, col(Ticket.opened_at), span.zone, span.until)
@@ -71,9 +73,9 @@ async def tickets_per_day(session: AsyncSession, *, span: Window) -> list[DayCou
     )
     for day, count in rows:
         opened[_as_date(day)] += count
-    done_at = func.coalesce(col(Ticket.resolved_at), col(Ticket.closed_at))
-    done_day = _local_day(session, done_at, span.zone, span.until)
-    rows = await session.execute(select(done_day, func.count()).where(done_at >= span.since).group_by(done_day))
+    closed_at = col(Ticket.closed_at)
+    closed_day = _local_day(session, closed_at, span.zone, span.until)
+    rows = await session.execute(select(closed_day, func.count()).where(closed_at >= span.since).group_by(closed_day))
     for day, count in rows:
         closed[_as_date(day)] += count
     return [DayCounts(day, opened[day], closed[day]) for day in span.days]
@@ -211,9 +213,11 @@ async def surveys_by_segment(session: AsyncSession, *, since: datetime) -> Surve
     )
 
 
-async def segment_counts(session: AsyncSession) -> dict[str, int]:
-    """Customers in each segment now (every segment present, zero when empty)."""
-    rows = await session.execute(select(col(Customer.segment), func.count()).group_by(col(Customer.segment)))
+async def segment_counts(session: AsyncSession, *, admin_ids: Collection[int] = ()) -> dict[str, int]:
+    """Customers in each segment now (every segment present, zero when empty); staff are not customers."""
+    rows = await session.execute(
+        select(col(Customer.segment), func.count()).where(customers_only(admin_ids)).group_by(col(Customer.segment))
+    )
     counts = {segment.value: 0 for segment in SegmentEnum}
     for segment, count in rows:
         counts[segment] = count
@@ -294,14 +298,16 @@ class StatsReport:
         return sum(day.closed for day in self.tickets)
 
 
-async def stats_report(session: AsyncSession, *, days: int, now: datetime, hours: BusinessHours) -> StatsReport:
+async def stats_report(
+    session: AsyncSession, *, days: int, now: datetime, hours: BusinessHours, admin_ids: Collection[int] = ()
+) -> StatsReport:
     span = window(days=days, now=now, zone=hours.zone)
     return StatsReport(
         span=span,
         tickets=await tickets_per_day(session, span=span),
         times=await response_times(session, span=span, hours=hours),
         satisfaction=await csat_summary(session, since=span.since),
-        segments=await segment_counts(session),
+        segments=await segment_counts(session, admin_ids=admin_ids),
         moves=await segment_changes(session, since=span.since),
         faq=await faq_summary(session, since=span.since),
         stuck_outbox=await stuck_outbox_count(session, now=now),

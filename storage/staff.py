@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from storage.models import AuditEntry, Role, StaffMember
+from storage.models import AuditEntry, Customer, Role, StaffMember, Ticket
+
+
+def customers_only(admin_ids: Collection[int] = ()) -> ColumnElement[bool]:
+    """A condition over `customers`: not a staff member (an admin of the settings, `admin_ids`, or anyone in
+    `staff_members`) — unless they wrote to the bot as a customer (a message that became a ticket). Customer
+    counts, segments, exports, broadcasts and care messages all go through it."""
+    member = aliased(StaffMember)
+    ticket = aliased(Ticket)
+    staff: ColumnElement[bool] = (
+        select(member.id).where(member.telegram_id == col(Customer.telegram_id)).correlate(Customer).exists()
+    )
+    if admin_ids:
+        staff = or_(staff, col(Customer.telegram_id).in_(sorted(admin_ids)))
+    wrote = select(ticket.id).where(ticket.customer_id == col(Customer.id)).correlate(Customer).exists()
+    return or_(~staff, wrote)
 
 
 async def role_of(session: AsyncSession, *, telegram_id: int, admin_ids: Collection[int]) -> Role | None:

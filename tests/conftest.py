@@ -153,6 +153,7 @@ def settings(database_url: str) -> Settings:
         admin_ids=frozenset({ADMIN_ID}),
         timezone="Asia/Shanghai",
         default_language="zh_CN",
+        staff_language="en",  # customers default to Chinese; the staff group of the tests reads English
         rate_limits="off",
     )
 

@@ -135,7 +135,10 @@ def export_customers_command(
     settings = load_settings_or_exit()
     _migrate(settings)
     data = asyncio.run(
-        _with_services(settings, lambda services, session: export_customers(session, zone=settings.zone))
+        _with_services(
+            settings,
+            lambda services, session: export_customers(session, zone=settings.zone, admin_ids=settings.admin_ids),
+        )
     )
     try:
         _write_private(file, data)

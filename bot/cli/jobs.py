@@ -16,6 +16,7 @@ jobs_app = typer.Typer(
     help="Scheduled jobs: greetings, surveys, reminders and the outbox sender.", no_args_is_help=True
 )
 SEND = "send"
+WIDTH = 80  # an operator's terminal: wider output is cut to this
 
 
 @jobs_app.command("list")
@@ -38,15 +39,16 @@ async def _list(settings: Settings) -> None:
 
     config = settings
     now = utcnow()
-    console = Console()
-    jobs = Table(title=f"Jobs (times in {settings.timezone})")
-    for column in ("job", "what it does", "schedule", "next run"):
-        jobs.add_column(column)
+    console = Console(width=min(Console().width, WIDTH))
+    jobs = Table(title=f"Jobs (next runs in {settings.timezone}, CAREBOT_TIMEZONE)")
+    jobs.add_column("job", no_wrap=True)
+    jobs.add_column(f"next run ({settings.timezone})", no_wrap=True)
+    jobs.add_column("what it does")
     for spec in JOBS.values():
         upcoming = next_run(spec, config, now)
         when = upcoming.astimezone(config.zone).strftime("%Y-%m-%d %H:%M") if upcoming else "-"
-        jobs.add_row(spec.name, spec.summary, str(spec.trigger(config)), when)
-    jobs.add_row(SEND, "drains the outbox within Telegram's limits", "continuously while the bot runs", "-")
+        jobs.add_row(spec.name, when, spec.summary)
+    jobs.add_row(SEND, "continuously", "drains the outbox within Telegram's limits while the bot runs")
     console.print(jobs)
 
     async with opened(settings, migrate=True) as services, services.sessions() as session:
@@ -75,7 +77,8 @@ async def _list(settings: Settings) -> None:
         console.print("Inbox: no parked updates.")
     if report.stuck:
         console.print(
-            f"[yellow]{report.stuck_count} message(s) were being sent when the sender stopped; they are not sent "
+            f"[yellow]{report.stuck_count} {'message was' if report.stuck_count == 1 else 'messages were'} being sent "
+            "when the sender stopped; they are not sent "
             "again (a message may be lost to a crash, never doubled):[/yellow]"
         )
         for row in report.stuck:

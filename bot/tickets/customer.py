@@ -85,13 +85,9 @@ async def take_message(update: Update, context: Context, *, category: str, ends_
             current = await tickets.current_ticket(
                 session, customer_id=customer.id or 0, reopen_days=settings.reopen_days, now=now
             )
-            if (
-                faq_first
-                and current is None
-                and incoming.kind == "text"
-                and incoming.text
-                and not message.media_group_id
-            ):
+            # FAQ first, also before reopening a resolved or closed ticket (**Talk to a person** still reopens it)
+            settled = current is None or current.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+            if faq_first and settled and incoming.kind == "text" and incoming.text and not message.media_group_id:
                 answer = await faq_answer(session, context, customer, incoming.text, chat_id=message.chat_id)
             if answer is None:
                 filed = await tickets.file_in(

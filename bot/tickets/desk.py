@@ -30,6 +30,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.auth import staff_only, staff_role
+from bot.caller import language_of
 from bot.context import CarebotApp, Context
 from bot.runtime.scheduling import survey_follows
 from bot.tickets import albums
@@ -89,7 +90,9 @@ async def on_staff_message(update: Update, context: Context) -> None:
     if message is None or user is None or user.is_bot:
         return
     ticket = await _ticket_of(message, context)
-    if ticket is None:  # the team talking among themselves
+    if ticket is None:  # the team talking among themselves; a note that belongs to no ticket gets a hint
+        if (message.text or "").startswith("//") and await staff_role(update, context) is not None:
+            await message.reply_text(t(_lang(context), "tickets.staff.note_hint"), parse_mode=ParseMode.HTML)
         return
     if await staff_role(update, context) is None:
         await _tell_not_staff(message, user, context)
@@ -266,7 +269,7 @@ async def note_command(update: Update, context: Context) -> None:
     elif message.chat_id == context.services.settings.staff_chat_id:
         ticket = await _ticket_of(message, context)
     if ticket is None or not text.strip():
-        await message.reply_text(t(_lang(context), "tickets.staff.note_usage"), parse_mode=ParseMode.HTML)
+        await message.reply_text(t(await language_of(update, context), "tickets.staff.note_usage"), parse_mode="HTML")
         return
     await _save_note(context, ticket, message, user, text.strip())
 
@@ -274,12 +277,15 @@ async def note_command(update: Update, context: Context) -> None:
 # ---------------------------------------------------------------- lifecycle: buttons and commands
 
 
-async def apply_action(context: Context, action: str, ticket_id: int, user: User) -> tuple[str, Customer | None]:
+async def apply_action(
+    context: Context, action: str, ticket_id: int, user: User, *, lang: str | None = None
+) -> tuple[str, Customer | None]:
     """Take, resolve, close or reopen a ticket; the card is edited in place and the customer told when it closes.
 
-    Returns the text for the staff member, and the customer when a message to them bounced.
+    Returns the text for the staff member (in `lang`, else the staff language), and the customer when a message
+    to them bounced.
     """
-    lang = _lang(context)
+    lang = lang or _lang(context)
     async with transaction(context.services.sessions) as session:
         ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
         if ticket is None:
@@ -338,10 +344,11 @@ async def card_button(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None and update.effective_user is not None
     pressed = callback_data.TICKET_CARD.read(query.data)
     action, number = pressed.word("action"), pressed.number("ticket")
-    feedback, bounced = await apply_action(context, action, number, update.effective_user)
+    lang = await language_of(update, context)
+    feedback, bounced = await apply_action(context, action, number, update.effective_user, lang=lang)
     await query.answer(feedback[:200])
     if bounced is not None and isinstance(query.message, Message):
-        await query.message.reply_text(t(_lang(context), "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
+        await query.message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
 
 
 def _number_from_args(args: list[str]) -> int | None:
@@ -353,17 +360,18 @@ def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any,
     async def command(update: Update, context: Context) -> None:
         message, user = update.effective_message, update.effective_user
         assert message is not None and user is not None
+        lang = await language_of(update, context)
         number = _number_from_args(context.args or [])
         if number is None and message.chat_id == context.services.settings.staff_chat_id:
             ticket = await _ticket_of(message, context)
             number = ticket.id if ticket else None
         if number is None:
-            await message.reply_text(t(_lang(context), "tickets.staff.usage", command=action), parse_mode="HTML")
+            await message.reply_text(t(lang, "tickets.staff.usage", command=action), parse_mode="HTML")
             return
-        feedback, bounced = await apply_action(context, action, number, user)
+        feedback, bounced = await apply_action(context, action, number, user, lang=lang)
         await message.reply_text(feedback, parse_mode=ParseMode.HTML)
         if bounced is not None:
-            await message.reply_text(t(_lang(context), "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
+            await message.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
 
     command.__name__ = f"{action}_command"
     return command
@@ -374,12 +382,14 @@ async def queue_command(update: Update, context: Context) -> None:
     """Tickets waiting for staff: VIP first, then the longest waiting, with age and first-response target."""
     message = update.effective_message
     assert message is not None
-    lang, settings, now = _lang(context), context.services.settings, utcnow()
+    lang, settings, now = await language_of(update, context), context.services.settings, utcnow()
     async with context.services.sessions() as session:
         waiting = await tickets.queue(session)
         pending_count = await tickets.count_by_status(session, status=TicketStatus.PENDING.value)
     lines = [t(lang, "tickets.queue.title", count=len(waiting)) if waiting else t(lang, "tickets.queue.empty")]
     for ticket, customer in waiting:
+        waited = duration(now - (ticket.waiting_since or ticket.opened_at), lang)
+        age = duration(now - ticket.opened_at, lang)  # said only when it differs from the waiting time
         lines.append(
             t(
                 lang,
@@ -388,8 +398,8 @@ async def queue_command(update: Update, context: Context) -> None:
                 number=ticket.id,
                 name=customer_link(customer),
                 category=category_label(ticket.category, lang),
-                waiting=duration(now - (ticket.waiting_since or ticket.opened_at), lang),
-                age=duration(now - ticket.opened_at, lang),
+                waiting=waited,
+                age="" if age == waited else t(lang, "tickets.queue.age", age=age),
                 sla=Safe(sla_state(ticket, customer, settings, lang, now)),
             )
         )

@@ -42,6 +42,7 @@ from scheduler.sender import retry_after_seconds
 from storage import staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
+from storage.staff import role_of
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -379,7 +380,14 @@ class StaffRelay:
         card = await self._topic_call(
             self.app.bot.send_message,
             chat_id,
-            card_text(ticket, customer, earlier=earlier, lang=self.lang, notes=await self._card_notes(ticket)),
+            card_text(
+                ticket,
+                customer,
+                earlier=earlier,
+                lang=self.lang,
+                staff_role=await self._staff_role(customer),
+                notes=await self._card_notes(ticket),
+            ),
             parse_mode=ParseMode.HTML,
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
@@ -558,6 +566,12 @@ class StaffRelay:
 
     # ------------------------------------------------------------ the card
 
+    async def _staff_role(self, customer: Customer) -> str | None:
+        """The role of a staff member writing as a customer (their card says so), else None."""
+        async with self.services.sessions() as session:
+            role = await role_of(session, telegram_id=customer.telegram_id, admin_ids=self.services.settings.admin_ids)
+        return role.value if role else None
+
     async def refresh_card(self, ticket_id: int, *, topic: str | None = None) -> None:
         """Edit the card in place to show the ticket as it is now; `topic` "close"/"reopen" its forum topic."""
         async with self.services.sessions() as session:
@@ -569,7 +583,14 @@ class StaffRelay:
             return
         try:
             await self.app.bot.edit_message_text(
-                card_text(ticket, customer, earlier=earlier, lang=self.lang, notes=notes),
+                card_text(
+                    ticket,
+                    customer,
+                    earlier=earlier,
+                    lang=self.lang,
+                    staff_role=await self._staff_role(customer),
+                    notes=notes,
+                ),
                 chat_id=ticket.staff_chat_id,
                 message_id=ticket.card_message_id,
                 parse_mode=ParseMode.HTML,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from datetime import datetime, timedelta
 
-from babel.dates import format_timedelta
 from telegram import InlineKeyboardMarkup
 
 from bot.business.views import CardNotes
@@ -20,12 +19,20 @@ TOPIC_NAME_LIMIT = 128
 
 
 def staff_language(settings: Settings) -> str:
-    """The staff chat is shared by the whole team: it speaks the deployment's default language."""
-    return settings.default_language
+    """What the staff group reads where no one in particular is answered (cards, notices): `CAREBOT_STAFF_LANGUAGE`.
+    Answers to a staff member follow `bot.caller.language_of`, which gives the same in the group."""
+    return settings.language_of_staff
 
 
 def duration(delta: timedelta, lang: str) -> str:
-    return format_timedelta(max(delta, timedelta(0)), locale=lang, format="short", threshold=1.5)
+    """Minutes under two hours, then hours, from two days on days. English says whole hours as hours ("within an
+    hour", not "within 60 min"); Chinese keeps the minutes ("60 分钟内")."""
+    minutes = max(round(delta.total_seconds() / 60), 0)
+    if minutes < 120 and (minutes < 60 or minutes % 60 or lang != "en"):
+        return t(lang, "tickets.duration.minutes", count=minutes)
+    if minutes < 48 * 60:
+        return t(lang, "tickets.duration.hours", count=round(minutes / 60))
+    return t(lang, "tickets.duration.days", count=round(minutes / (24 * 60)))
 
 
 def status_label(status: str, lang: str) -> str:
@@ -46,7 +53,17 @@ def customer_link(customer: Customer) -> Safe:
     return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, notes: CardNotes | None = None) -> Safe:
+def card_text(
+    ticket: Ticket,
+    customer: Customer,
+    *,
+    earlier: int,
+    lang: str,
+    staff_role: str | None = None,
+    notes: CardNotes | None = None,
+) -> Safe:
+    """The ticket's card; `staff_role` when the customer is a staff member writing as a customer, `notes` about
+    a business chat (bot/business/views.py)."""
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -70,7 +87,9 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, no
         lines.append(html.escape("@" + customer.username, quote=False))
     if customer.unreachable and not (notes and notes.business_chat):
         lines.append(t(lang, "tickets.card.unreachable"))
-    lines.extend(notes.lines if notes else [])  # a business chat's (bot/business/views.py)
+    if staff_role is not None:
+        lines.append(t(lang, "tickets.card.staff", role=t(lang, f"staff.role.{staff_role}")))
+    lines.extend(notes.lines if notes else [])
     return Safe("\n".join(lines))
 
 

@@ -60,8 +60,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     *_commands(Audience.ADMIN, "staff export import broadcast audit business"),
 )
-# Customer commands staff have as well: the rest of the customer menu is of no use in the staff chat.
-STAFF_ALSO = ("whoami", "cancel", "help")
+# Customer commands staff have as well (`/language` sets the language of their private chat with the bot): the
+# rest of the customer menu is of no use to staff.
+STAFF_ALSO = ("language", "whoami", "cancel", "help")
 
 
 def audience_of(role: Role | None) -> Audience:
@@ -89,12 +90,16 @@ def bot_commands(audience: Audience, language: str) -> list[BotCommand]:
 MENU_LANGUAGES = {"en": "en", "zh": "zh_CN"}
 
 
-async def set_menu(bot: Bot, scope: BotCommandScope, audience: Audience, default_language: str) -> bool:
-    """Set the menu of one scope in every language; False when Telegram refused (e.g. a chat the bot can't see)."""
+async def set_menu(
+    bot: Bot, scope: BotCommandScope, audience: Audience, default_language: str, *, one_language: bool = False
+) -> bool:
+    """Set the menu of one scope in every language (`one_language`: in `default_language` whatever the reader's
+    Telegram language, as in the staff group); False when Telegram refused (e.g. a chat the bot can't see)."""
     try:
         await bot.set_my_commands(bot_commands(audience, default_language), scope=scope)
         for code, language in MENU_LANGUAGES.items():
-            await bot.set_my_commands(bot_commands(audience, language), scope=scope, language_code=code)
+            shown = default_language if one_language else language
+            await bot.set_my_commands(bot_commands(audience, shown), scope=scope, language_code=code)
     except TelegramError as error:
         log.warning("could not set the command menu of a %s scope: %s", scope.type, error.message)
         return False
@@ -116,17 +121,19 @@ async def publish_menus(
     bot: Bot,
     *,
     default_language: str,
+    staff_language: str,
     staff_chat_id: int | None,
     staff: Iterable[tuple[int, Role]],
 ) -> None:
-    """Customers get the default menu, the staff chat the agents' menu, each staff member's private chat their role's."""
+    """Customers get the default menu, the staff chat the agents' menu (in the staff language), each staff member's
+    private chat their role's."""
     assert set(MENU_LANGUAGES.values()) <= set(LANGUAGES)
     await set_menu(bot, BotCommandScopeDefault(), Audience.CUSTOMER, default_language)
     if staff_chat_id is not None:
-        await set_menu(bot, BotCommandScopeChat(staff_chat_id), Audience.AGENT, default_language)
+        await set_menu(bot, BotCommandScopeChat(staff_chat_id), Audience.AGENT, staff_language, one_language=True)
     for telegram_id, role in staff:
         await set_menu(bot, BotCommandScopeChat(telegram_id), audience_of(role), default_language)
         if staff_chat_id is not None and role == Role.ADMIN:
             # Admins see their own commands in the staff chat too.
             scope = BotCommandScopeChatMember(staff_chat_id, telegram_id)
-            await set_menu(bot, scope, Audience.ADMIN, default_language)
+            await set_menu(bot, scope, Audience.ADMIN, staff_language, one_language=True)

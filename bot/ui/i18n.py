@@ -2,6 +2,14 @@
 
 Message ids are keys such as `start.greeting`; each catalog of each language must translate every key.
 Every parameter is HTML-escaped unless wrapped in `Safe`, because every message is sent in HTML parse mode.
+
+A text that depends on a number has plural forms (`msgstr[0]`, `msgstr[1]`, … as the language's `Plural-Forms`
+says: English two, Chinese one); its `msgid_plural` names the parameter that chooses the form:
+
+    msgid "staff.card.lifetime"
+    msgid_plural "count"
+    msgstr[0] "Lifetime: {total} in {count} purchase"
+    msgstr[1] "Lifetime: {total} in {count} purchases"
 """
 
 from __future__ import annotations
@@ -39,17 +47,37 @@ def translations(language: str) -> Translations:
         buffer = io.BytesIO()
         write_mo(buffer, catalog)
         buffer.seek(0)
-        merged.merge(Translations(buffer, domain=po_path.stem))
+        loaded = Translations(buffer, domain=po_path.stem)
+        merged.merge(loaded)
+        merged.plural = loaded.plural  # the language's plural rule (an empty `Translations` has English's)
     return merged
 
 
+@cache
+def plural_parameters() -> dict[str, str]:
+    """Each key with plural forms and the parameter that chooses the form (its `msgid_plural`, in English)."""
+    chosen_by: dict[str, str] = {}
+    for po_path in sorted((LOCALE_DIR / LANGUAGES[-1] / "LC_MESSAGES").glob("*.po")):
+        with po_path.open("rb") as po_file:
+            for message in read_po(po_file, locale=LANGUAGES[-1]):
+                if message.pluralizable:
+                    chosen_by[str(message.id[0])] = str(message.id[1])
+    return chosen_by
+
+
 def catalog_keys(language: str) -> dict[str, str]:
-    """Every key of a language and its text (empty where untranslated), for tests and tooling."""
+    """Every key of a language and its text (empty where untranslated; plural forms one a line), for tests and
+    tooling."""
     keys: dict[str, str] = {}
     for po_path in sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po")):
         with po_path.open("rb") as po_file:
             for message in read_po(po_file, locale=language):
-                if message.id:
+                if not message.id:
+                    continue
+                if message.pluralizable:
+                    forms = [str(form) for form in message.string or ()]
+                    keys[str(message.id[0])] = "\n".join(forms) if all(forms) else ""
+                else:
                     keys[str(message.id)] = str(message.string)
     return keys
 
@@ -62,7 +90,11 @@ def t(language: str, key: str, /, **params: object) -> Safe:
     """The text for `key` in `language` with `{name}` parameters filled in (escaped)."""
     if language not in LANGUAGES:
         language = LANGUAGES[0]
-    text = translations(language).gettext(key)
+    count = params.get(plural_parameters().get(key, ""))
+    if isinstance(count, int):
+        text = translations(language).ngettext(key, key, count)
+    else:
+        text = translations(language).gettext(key)
     if params:
         text = text.format(**{name: _escape(value) for name, value in params.items()})
     return Safe(text)

@@ -53,7 +53,9 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
                     not_before=local_time(day, zone),
                     now=now,
                 )
-                query = select(*columns).where(born_on(day), in_zone(value), proactive_allowed())
+                query = select(*columns).where(
+                    born_on(day), in_zone(value), proactive_allowed(admin_ids=config.admin_ids)
+                )
                 planned += await enqueue_query(session, query=query)
     return planned
 
@@ -62,4 +64,6 @@ def trigger(config: CareConfig) -> BaseTrigger:
     return CronTrigger(minute=5, timezone=config.zone)
 
 
-JOB = JobSpec("birthday", "birthday greetings with a gift code, 10:00 local", trigger, plan)
+JOB = JobSpec(
+    "birthday", "birthday greetings with a gift code, sent at 10:00 in each customer's own time zone", trigger, plan
+)

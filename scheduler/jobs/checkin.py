@@ -46,7 +46,7 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
                 select(col(Customer.id), col(Customer.telegram_id), col(Customer.timezone))
                 .where(
                     col(Customer.id) > after,
-                    proactive_allowed(),
+                    proactive_allowed(admin_ids=config.admin_ids),
                     last_contact <= quiet_since,
                     ~recently_checked,
                 )

@@ -73,4 +73,6 @@ async def ask_once_per_period(
         now=now,
     )
     async with transaction(sessions) as session:
-        return await enqueue_query(session, query=select(*columns).where(proactive_allowed(), *where, ~asked))
+        return await enqueue_query(
+            session, query=select(*columns).where(proactive_allowed(admin_ids=config.admin_ids), *where, ~asked)
+        )

@@ -64,7 +64,9 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
             if names is None:
                 continue
             async with transaction(sessions) as session:  # one short transaction per pass
-                planned += await plan_pass(session, _greeting(config, day, value, zone, names), now=now)
+                planned += await plan_pass(
+                    session, _greeting(config, day, value, zone, names), now=now, admin_ids=config.admin_ids
+                )
     return planned
 
 
@@ -91,4 +93,9 @@ def trigger(config: CareConfig) -> BaseTrigger:
     return CronTrigger(minute=10, timezone=config.zone)
 
 
-JOB = JobSpec("holidays", "holiday greetings (VIPs get a gift code), 10:00 local", trigger, plan)
+JOB = JobSpec(
+    "holidays",
+    "holiday greetings (VIPs get a gift code), sent at 10:00 in each customer's own time zone",
+    trigger,
+    plan,
+)

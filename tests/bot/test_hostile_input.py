@@ -101,6 +101,8 @@ async def test_any_answer_to_a_profile_question_gets_a_polite_reply(
     assert stored is not None
     if replies[0].content == "Saved.":
         assert getattr(stored, field if field != "birthday" else "birth_month") is not None
+    elif re.match(r"/[A-Za-z0-9_]", text):  # Telegram makes it a command: an unknown one gets the short help
+        assert replies[0].content.startswith("I don't know that command."), replies[0].content
     else:
         assert replies[0].content.endswith("/cancel to stop."), replies[0].content  # the question, asked again
 

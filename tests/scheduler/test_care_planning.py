@@ -265,7 +265,7 @@ async def test_overdue_tickets_are_listed_in_one_staff_digest_counted_in_busines
         async with fake_sender(tg, sessions, config) as sender:
             await sender.drain()
     (digest,) = tg.sent_to(staff)
-    assert "2 ticket(s) waiting past their first-response target" in digest.content
+    assert "2 tickets waiting past their first-response target" in digest.content
     assert f"#{first.id} · ⭐ <VIP> · waiting 20 min (target 15)" in digest.content
     assert f"#{late.id} · Sam · waiting 100 min (target 60)" in digest.content
     assert f"#{second.id}" not in digest.content

@@ -68,12 +68,12 @@ async def test_tickets_unresolved_past_the_target_are_listed_once_with_their_ass
         await sender.drain()
 
     first, second = (message.content for message in tg.sent_to(staff))
-    assert "1 ticket(s) waiting past their first-response target" in first
-    assert "2 ticket(s) unresolved past the 2 h resolution target" in first
+    assert "1 ticket waiting past its first-response target" in first
+    assert "2 tickets unresolved past the 2 h resolution target" in first
     assert f"#{taken.id} · ⭐ Vera · open 2 h · assigned to Gus Agent" in section(first)
     assert f"#{weekend.id} · Fritz · open 3 h · not assigned" in section(first)
     assert f"#{unanswered.id} · Sid" not in section(first)  # listed under the first answer instead
-    assert "1 ticket(s) unresolved past the 2 h resolution target" in second
+    assert "1 ticket unresolved past the 2 h resolution target" in second
     assert f"#{later.id} · Lena · open 2 h · not assigned" in section(second)
     for ticket in (taken, weekend, later):  # each ticket once
         assert sum(section(text).count(f"#{ticket.id} ·") for text in (first, second)) == 1

@@ -20,6 +20,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
 from bot.handlers.customer import CUSTOMER_CHAT
+from bot.tickets.views import staff_language
 from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
@@ -137,7 +138,7 @@ async def tell_staff(context: Context, erasure: privacy.Erasure) -> None:
     chat_id = context.services.settings.staff_chat_id
     if chat_id is None or not erasure.closed_tickets:
         return
-    lang = context.services.settings.default_language
+    lang = staff_language(context.services.settings)
     lines = [t(lang, "privacy.staff_ticket_closed", number=n) for n in erasure.closed_tickets]
     for text in chunks(lines, MAX_TEXT):
         try:

@@ -25,7 +25,7 @@ async def start(update: Update, context: Context) -> None:
     await update.effective_message.reply_text(
         "\n\n".join(
             [
-                t(lang, "start.greeting", name=customer.first_name or customer.display_name),
+                greeting(lang, customer.first_name or customer.display_name, context.services.settings.business_name),
                 t(lang, "start.privacy_line"),
                 t(lang, "start.next_steps"),
             ]
@@ -34,6 +34,13 @@ async def start(update: Update, context: Context) -> None:
         reply_markup=main_menu(lang),
     )
     await offer_agreement(context, customer)
+
+
+def greeting(lang: str, name: str, business: str) -> str:
+    """Hello, naming the business when `CAREBOT_BUSINESS_NAME` is set ("this shop" otherwise)."""
+    if business:
+        return t(lang, "start.greeting_business", name=name, business=business)
+    return t(lang, "start.greeting", name=name)
 
 
 async def show_menu(update: Update, context: Context) -> None:

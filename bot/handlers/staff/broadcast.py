@@ -43,7 +43,9 @@ async def broadcast_command(update: Update, context: Context) -> None:
         return
     lang = await language_of(update, context)
     async with context.services.sessions() as session:
-        count = await broadcasts.count_recipients(session, segment=segment)
+        count = await broadcasts.count_recipients(
+            session, segment=segment, admin_ids=context.services.settings.admin_ids
+        )
     if count == 0:
         await answer(update, t(lang, "staff.broadcast.nobody", audience=audience_name(lang, segment)))
         return
@@ -68,6 +70,7 @@ async def receive_broadcast_message(update: Update, context: Context, _kind: str
             source_chat_id=message.chat_id,
             source_message_id=message.message_id,
             language=lang,
+            admin_ids=context.services.settings.admin_ids,
         )
     await context.bot.copy_message(
         message.chat_id, message.chat_id, message.message_id, message_thread_id=message.message_thread_id
@@ -108,7 +111,11 @@ async def broadcast_button(update: Update, context: Context) -> None:
             planned = None
         else:
             planned = await broadcasts.queue_broadcast(
-                session, broadcast_id=broadcast_id, report_chat_id=message.chat_id, report_message_id=message.message_id
+                session,
+                broadcast_id=broadcast_id,
+                report_chat_id=message.chat_id,
+                report_message_id=message.message_id,
+                admin_ids=context.services.settings.admin_ids,
             )
             handled = planned is not None
             if handled:

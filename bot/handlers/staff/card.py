@@ -11,14 +11,21 @@ from telegram import InlineKeyboardMarkup, Update
 
 from bot.context import Context
 from bot.handlers.staff.common import actor_id, answer, lines, local_day, role_and_language
+from bot.settings import Settings
 from bot.tickets.views import status_label
 from bot.ui.agreement_view import agreement_lines
 from bot.ui.i18n import money, t
-from bot.ui.keyboards import LANGUAGE_NAMES, button
+from bot.ui.keyboards import button
 from storage.customer_card import CustomerCard, customer_card
 from storage.db import transaction
 from storage.models import Customer, Role, SegmentChange
 from storage.staff import audit
+
+
+def zone_shown(customer: Customer, settings: Settings, lang: str) -> str:
+    """The time zone the customer's messages are timed in; "(default)" when it is the business's, not theirs."""
+    zone = str(settings.zone_of(customer.timezone))
+    return zone if customer.timezone == zone else t(lang, "staff.card.timezone_default", timezone=zone)
 
 
 def mask_phone(phone: str) -> str:
@@ -88,8 +95,8 @@ def card_text(card: CustomerCard, *, role: Role, lang: str, context: Context) ->
         t(
             lang,
             "staff.card.language",
-            language=LANGUAGE_NAMES.get(customer.language, customer.language),
-            timezone=customer.timezone or context.services.settings.timezone,
+            language=t(lang, f"language.name.{customer.language}"),
+            timezone=zone_shown(customer, context.services.settings, lang),
         ),
         t(
             lang,

@@ -7,6 +7,7 @@ from telegram.constants import ParseMode
 from telegram.ext import CommandHandler
 
 from bot.auth import staff_only
+from bot.caller import language_of
 from bot.context import CarebotApp, Context
 from bot.ui.i18n import Safe, t
 from bot.ui.numbers import record_number
@@ -21,7 +22,7 @@ from storage.models import Role
 async def faq_command(update: Update, context: Context) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
-    lang = context.services.settings.default_language
+    lang = await language_of(update, context)
     first_line, _, body = message.text.partition("\n")
     words = first_line.split()[1:]
     action = words[0].lower() if words else ""

@@ -28,7 +28,7 @@ from bot.ui import callback_data
 from bot.ui.i18n import Safe, t
 from bot.ui.keyboards import button
 from storage import csv_import, imports
-from storage.csv_export import EXPORTS
+from storage.csv_export import EXPORTS, export_customers
 from storage.csv_import import CsvFileError, ImportSummary, ParseResult, Rejection
 from storage.db import transaction
 from storage.models import Role
@@ -52,7 +52,11 @@ async def export_command(update: Update, context: Context) -> None:
     lang = await language_of(update, context)
     admin = actor_id(update)
     async with transaction(context.services.sessions) as session:
-        data = await EXPORTS[kind](session)
+        settings = context.services.settings
+        if kind == "customers":  # staff are not customers
+            data = await export_customers(session, zone=settings.zone, admin_ids=settings.admin_ids)
+        else:
+            data = await EXPORTS[kind](session)
         await audit(session, actor_telegram_id=admin, action=f"export.{kind}", detail=f"{len(data)} bytes")
     filename = f"{kind}-{utcnow().astimezone(context.services.settings.zone):%Y-%m-%d}.csv"
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
+from babel.numbers import format_decimal
 from telegram import InputMediaPhoto, Update
 from telegram.ext import CommandHandler
 
@@ -26,7 +27,7 @@ def _minutes(value: float | None, lang: str) -> str:
         return "—"
     if value < 120:
         return t(lang, "staff.stats.minutes", value=f"{value:.0f}")
-    return t(lang, "staff.stats.hours", value=f"{value / 60:.1f}")
+    return t(lang, "staff.stats.hours", value=format_decimal(round(value / 60, 1), locale=lang))
 
 
 def _nps(score: float | None) -> str:
@@ -101,12 +102,9 @@ def summary(report: StatsReport, lang: str, *, days: int, first_target: int, res
         *survey_lines(report, lang),
         t(lang, "staff.stats.segments", segments=segments),
         t(lang, "staff.stats.moves", moves=moves or t(lang, "staff.card.none")),
-        t(
-            lang,
-            "staff.stats.faq",
-            rate=f"{faq.hit_rate:.0%}" if faq.hit_rate is not None else "—",
-            questions=faq.questions,
-        ),
+        t(lang, "staff.stats.faq", rate=f"{faq.hit_rate:.0%}", count=faq.questions)
+        if faq.hit_rate is not None
+        else t(lang, "staff.stats.faq_none"),
         t(lang, "staff.stats.stuck_outbox", count=report.stuck_outbox) if report.stuck_outbox else None,
     )
 
@@ -126,7 +124,9 @@ async def stats_command(update: Update, context: Context) -> None:
     settings = context.services.settings
     days = PERIODS[period]
     async with transaction(context.services.sessions) as session:
-        report = await stats_report(session, days=days, now=utcnow(), hours=settings.hours)
+        report = await stats_report(
+            session, days=days, now=utcnow(), hours=settings.hours, admin_ids=settings.admin_ids
+        )
         await audit(session, actor_telegram_id=actor_id(update), action="stats.view", detail=period)
     first_target = settings.sla_first_response_minutes
     resolution_target = settings.sla_resolution_hours * 60

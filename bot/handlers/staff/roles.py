@@ -6,12 +6,14 @@ import html
 import re
 
 from telegram import BotCommandScopeChat, Update
+from telegram.constants import ChatType
 from telegram.ext import CommandHandler
 
 from bot.auth import in_staff_place, staff_only, staff_role
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, usage
+from bot.handlers.staff.membership import setup_help
 from bot.ui.commands import Audience, audience_of, clear_menu, commands_for, publish_menus, set_menu
 from bot.ui.i18n import t
 from storage import customers, staff
@@ -31,6 +33,7 @@ async def publish_all_menus(app: CarebotApp) -> None:
     await publish_menus(
         app.bot,
         default_language=settings.default_language,
+        staff_language=settings.language_of_staff,
         staff_chat_id=settings.staff_chat_id,
         staff=sorted(people.items()),
     )
@@ -41,8 +44,13 @@ async def on_startup(app: CarebotApp) -> None:
 
 
 async def show_help(update: Update, context: Context) -> None:
-    """Everyone's `/help`: the commands of their role (staff see theirs only where staff commands work)."""
+    """Everyone's `/help`: the commands of their role (staff see theirs only where staff commands work); a group
+    that is not the staff chat gets the set-up help instead."""
     lang = await language_of(update, context)
+    chat = update.effective_chat
+    if chat is not None and chat.type != ChatType.PRIVATE and chat.id != context.services.settings.staff_chat_id:
+        await answer(update, setup_help(chat.id, lang))
+        return
     role = await staff_role(update, context) if in_staff_place(update, context) else None
     audience = audience_of(role)
     title = t(lang, "staff.help.title_customer" if audience == Audience.CUSTOMER else f"staff.help.title_{audience}")

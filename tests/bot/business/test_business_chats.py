@@ -225,7 +225,7 @@ async def test_deleted_business_messages_are_erased_and_the_card_shows_it(
     (message,) = await stored(bot, TicketMessage)
     assert message.text is None and message.deleted_at is not None
     card = card_of(tg, staff, 1).content
-    assert "1 message(s) deleted by the customer" in card
+    assert "1 message deleted by the customer" in card
     assert "blocked the bot" not in card  # answers go to the business chat all the same
 
 

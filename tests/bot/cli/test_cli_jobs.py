@@ -80,6 +80,9 @@ async def test_jobs_are_listed_run_once_and_the_outbox_drained_from_the_command_
                 for name in (*jobs, "send"):
                     assert f" {name} " in listing
                 assert "2026-05-17 12:05" in listing  # the next hourly birthday pass, in the business's time
+                assert "next run (Asia/Shanghai)" in listing  # the zone the times are in is named
+                tables = [line for line in listing.splitlines() if line[:1] in "┏┃┡│└"]
+                assert tables and max(map(len, tables)) <= 80  # though the terminal is wider
                 assert "crashed:1" in listing and "not sent again" in listing
                 assert "send: 1 sent, 0 failed" in await carebot("jobs", "run", "send")
                 statuses = {row.key: row.status for row in await outbox_rows(sessions)}

@@ -53,7 +53,7 @@ async def test_a_customer_message_opens_ticket_1_with_card_and_copy_and_acknowle
     await bot.deliver()
 
     ack = tg.last_sent(anna)
-    assert ack is not None and "ticket #1" in ack.content and "within 60 min" in ack.content
+    assert ack is not None and "ticket #1" in ack.content and "within an hour" in ack.content
     card = card_of(tg, staff, 1)
     assert "Anna <Smith>" in card.content and "&lt;Smith&gt;" in card.raw_text  # escaped, shown as written
     assert "Category: Other" in card.content and "Status: ⏳ open" in card.content

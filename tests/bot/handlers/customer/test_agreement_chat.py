@@ -189,7 +189,7 @@ async def test_admin_publishes_both_languages_and_a_supplement_by_sending_files(
     )
     tg.customer_sends_text(admin, "/terms_publish 1", reply_to=chinese)  # the command in reply to the file
     await bot.deliver()
-    assert tg.last_sent(admin).content.startswith("Version 1 is now in force. 0 customer(s)")  # type: ignore[union-attr]
+    assert tg.last_sent(admin).content.startswith("Version 1 is now in force. 0 customers")  # type: ignore[union-attr]
 
     tg.sends_command(customer, "/start")
     await bot.deliver()
@@ -210,7 +210,7 @@ async def test_admin_publishes_both_languages_and_a_supplement_by_sending_files(
         caption="/terms_publish 2 supplement zh_CN",
     )
     await bot.deliver()
-    assert tg.last_sent(admin).content.startswith("Supplement 2 to version 1 is now in force. 1 customer(s)")  # type: ignore[union-attr]
+    assert tg.last_sent(admin).content.startswith("Supplement 2 to version 1 is now in force. 1 customer whose")  # type: ignore[union-attr]
     async with bot.services.sessions() as session:
         [ask] = (await session.execute(select(OutboxMessage))).scalars().all()
         audits = (

@@ -106,6 +106,33 @@ async def test_a_question_the_faq_does_not_know_opens_a_ticket_and_counts_a_miss
     assert len([m for m in tg.sent_to(staff) if m.copied_from]) == 2
 
 
+async def test_a_closed_tickets_customer_asking_an_faq_question_gets_the_answer_not_a_reopened_ticket(
+    stocked: BotHarness, tg: FakeTelegram, staff: FakeChat, admin: FakeUser
+) -> None:
+    anna = tg.user(7505, "Anna", language_code="en")
+    tg.customer_sends_text(anna, "My parcel arrived damaged")
+    await stocked.deliver()
+    tg.sends_command(admin, "/close 1", staff)
+    await stocked.deliver()
+    staff_before = len(tg.sent_to(staff))
+
+    tg.customer_sends_text(anna, "When will my order arrive?")
+    await stocked.deliver()
+    answer = tg.last_sent(anna)
+    assert answer is not None and answer.content.startswith("Usually 3–5 working days")
+    async with stocked.services.sessions() as session:
+        (ticket,) = (await session.execute(select(Ticket))).scalars()
+    assert ticket.status == "closed"
+    assert not any("wrote again" in m.content for m in tg.sent_to(staff)[staff_before:])
+
+    tg.presses_button(anna, answer, answer.callback_data[1])  # Talk to a person: the ticket opens again
+    await stocked.deliver()
+    assert "Ticket #1 is open again" in tg.last_sent(anna).content  # type: ignore[union-attr]
+    async with stocked.services.sessions() as session:
+        (ticket,) = (await session.execute(select(Ticket))).scalars()
+    assert ticket.status == "open"
+
+
 async def test_staff_manage_the_faq_with_commands(
     bot: BotHarness, tg: FakeTelegram, staff: FakeChat, admin: FakeUser
 ) -> None:

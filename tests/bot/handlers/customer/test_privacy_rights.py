@@ -188,7 +188,9 @@ async def test_forget_erases_every_trace_and_start_makes_a_new_potential_custome
     # Staff hear the ticket is closed (a number, nothing personal); the bot's copies in the staff chat are gone.
     staff_note = tg.last_sent(STAFF_CHAT_ID)
     assert staff_note is not None
-    assert staff_note.content == f"一位客户删除了自己的数据；工单 #{seeded.open_ticket} 已关闭。"
+    assert (
+        staff_note.content == f"A customer erased their data; ticket #{seeded.open_ticket} is closed."
+    )  # the staff language
     assert all(tg.message(STAFF_CHAT_ID, message_id) is None for message_id in seeded.staff_copies)
 
     # Coming back: a new, potential customer with a new record.

@@ -28,12 +28,12 @@ async def test_a_segment_broadcast_goes_through_the_outbox_with_a_progress_repor
     await add_customer(bot, 712, "Other", segment="new")
 
     ask = await say(bot, tg, world.admin, "/broadcast vip", world.staff_chat)
-    assert "3 customer(s) can receive it" in ask.content
+    assert "3 customers can receive it" in ask.content
     source = tg.sends_photo(world.admin, caption="Our <b>VIP</b> sale starts today", chat=world.staff_chat)
     await bot.deliver()
     preview, confirm = tg.sent_to(world.staff_chat)[-2:]
     assert preview.copied_from == source.key
-    assert "Send it to 3 customer(s) in VIP?" in confirm.content
+    assert "Send it to 3 customers in VIP?" in confirm.content
     assert await outbox(bot) == []
 
     go = confirm.callback_data[0]
@@ -99,7 +99,7 @@ async def test_a_cancelled_broadcast_sends_nothing(bot: BotHarness, tg: FakeTele
     tg.customer_sends_text(world.admin, "Hello everyone")
     await bot.deliver()
     confirm = tg.last_sent(world.admin)
-    assert confirm is not None and "Send it to 1 customer(s) in all customers?" in confirm.content
+    assert confirm is not None and "Send it to 1 customer in all customers?" in confirm.content
     go, cancel = confirm.callback_data
     tg.presses_button(world.admin, confirm, cancel)
     await bot.deliver()

@@ -29,15 +29,18 @@ async def seed(bot: BotHarness) -> None:
     await add_customer(bot, 602, "Nils", segment="new")
     await add_customer(bot, 603, "Pia")
     async with transaction(bot.services.sessions) as session:
-        for days_ago, first_minutes, resolve_hours in ((0, 30, 2), (2, 90, 30), (1, None, None), (10, 10, 1)):
+        tickets = ((0, 30, 2, True), (2, 90, 30, False), (1, None, None, False), (10, 10, 1, True))
+        for days_ago, first_minutes, resolve_hours, closed in tickets:
             opened = now - timedelta(days=days_ago, hours=1)
+            resolved = opened + timedelta(hours=resolve_hours) if resolve_hours else None
             session.add(
                 Ticket(
                     customer_id=vip.id,  # type: ignore[arg-type]
-                    status="resolved" if resolve_hours else "open",
+                    status=("closed" if closed else "resolved") if resolve_hours else "open",
                     opened_at=opened,
                     first_response_at=opened + timedelta(minutes=first_minutes) if first_minutes else None,
-                    resolved_at=opened + timedelta(hours=resolve_hours) if resolve_hours else None,
+                    resolved_at=resolved,
+                    closed_at=resolved if closed else None,
                 )
             )
         for score in (5, 4, 4, 1):
@@ -67,7 +70,7 @@ async def test_report_figures_are_counted_in_sql(bot: BotHarness) -> None:
     await seed(bot)
     async with bot.services.sessions() as session:
         report = await reports.stats_report(session, days=7, now=utcnow(), hours=HOURS)
-    assert len(report.tickets) == 7 and report.opened == 3 and report.closed == 2
+    assert len(report.tickets) == 7 and report.opened == 3 and report.closed == 1  # resolved is not closed
     assert report.times.first_response == 60 and report.times.resolution == 16 * 60
     assert report.satisfaction.distribution == {1: 1, 2: 0, 3: 0, 4: 2, 5: 1} and report.satisfaction.average == 3.5
     assert report.segments == {"potential": 1, "new": 1, "returning": 0, "vip": 1}
@@ -84,10 +87,11 @@ async def test_stats_sends_a_summary_and_charts_that_open_as_images(bot: BotHarn
     summary = await say(bot, tg, world.agent, "/stats 30d", world.staff_chat)
     summary = tg.sent_to(world.staff_chat)[-6]
     assert "The last 30 days" in summary.content
-    assert "Tickets: 4 opened, 3 closed" in summary.content
-    assert "Satisfaction: 3.50 / 5 from 4 answer(s)" in summary.content
-    assert "FAQ answered 75% of 4 question(s)" in summary.content
-    assert "1 proactive message(s) stuck in sending" in summary.content
+    assert "Tickets: 4 opened, 2 closed" in summary.content
+    assert "Resolution (median): 2 h · target 24 h" in summary.content
+    assert "Satisfaction: 3.50 / 5 from 4 answers" in summary.content
+    assert "The FAQ answered 75% of 4 questions" in summary.content
+    assert "1 proactive message stuck in sending" in summary.content
     album = tg.calls_to("sendMediaGroup")
     assert len(album) == 1 and len(album[0].params["media"]) == 5
     pngs = [upload.content for upload in tg.uploads if upload.filename and upload.filename.endswith(".png")]

@@ -70,7 +70,7 @@ async def test_stats_shows_nps_and_csat_by_segment(bot: BotHarness, tg: FakeTele
     await say(bot, tg, world.agent, "/stats 30d", world.staff_chat)
     summary = next(m.content for m in tg.sent_to(world.staff_chat) if "The last 30 days" in m.content)
     lines = summary.splitlines()
-    assert "NPS: +17 from 6 answer(s): 3 promoter(s), 1 passive(s), 2 detractor(s)" in lines
+    assert "NPS: +17 from 6 answers — promoters 3, passives 1, detractors 2" in lines
     by_segment = lines.index("By segment (satisfaction · NPS):")
     assert lines[by_segment + 1 : by_segment + 5] == [
         "• potential: 3.00 / 5 from 1 · NPS — from 0",
