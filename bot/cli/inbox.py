@@ -59,7 +59,8 @@ def retry(
     returned = asyncio.run(_retry(settings, None if every else list(update_ids)))
     missing = sorted(set(update_ids or []) - set(returned))
     if returned:
-        typer.echo(f"handed back {len(returned)} update(s): {', '.join(map(str, returned))}")
+        noun = "update" if len(returned) == 1 else "updates"
+        typer.echo(f"handed back {len(returned)} {noun}: {', '.join(map(str, returned))}")
     else:
         typer.echo("no parked update to hand back")
     if missing:

@@ -70,7 +70,7 @@ async def _list(settings: Settings) -> None:
         console.print(bulk)
     if parked:
         console.print(
-            f"[yellow]{parked} received update(s) parked after their last try failed: "
+            f"[yellow]{parked} received {'update' if parked == 1 else 'updates'} parked after the last try failed: "
             "`carebot inbox failed` lists them, `carebot inbox retry` hands them back.[/yellow]"
         )
     else:

@@ -60,10 +60,10 @@ def _header(reader: Iterator[list[str]], columns: Sequence[str]) -> list[str]:
     missing = [name for name in columns if name not in header]
     if missing:
         hint = " (the file uses ';' between cells: save it with ',')" if len(first) == 1 and ";" in first[0] else ""
-        raise CsvFileError(f"missing column(s): {', '.join(missing)}{hint}")
+        raise CsvFileError(f"missing {'column' if len(missing) == 1 else 'columns'}: {', '.join(missing)}{hint}")
     doubled = [name for name in columns if header.count(name) > 1]
     if doubled:
-        raise CsvFileError(f"column(s) named more than once: {', '.join(doubled)}")
+        raise CsvFileError(f"named more than once: {', '.join(doubled)}")
     return header
 
 

@@ -165,11 +165,11 @@ def test_every_kind_of_bad_customer_row_is_rejected_with_its_line_and_reason() -
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"telegram_id,first_name\n1,Li\n", "missing column(s): last_name, username, phone, email, birthday"),
+        (b"telegram_id,first_name\n1,Li\n", "missing columns: last_name, username, phone, email, birthday"),
         (CUSTOMERS.replace(",", ";").encode(), "the file uses ';' between cells"),
         (b"", "the file is empty"),
         (csv_file(CUSTOMERS, "42,Zo\xeb,,,,,,,").decode().encode("latin-1"), "the file is not UTF-8 (line 2)"),
-        (csv_file(CUSTOMERS + ",phone"), "column(s) named more than once: phone"),
+        (csv_file(CUSTOMERS + ",phone"), "named more than once: phone"),
     ],
 )
 def test_a_file_that_cannot_be_read_is_refused_with_one_clear_message(data: bytes, message: str) -> None:

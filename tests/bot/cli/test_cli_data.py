@@ -113,7 +113,7 @@ def test_rejected_rows_are_listed_with_their_lines_and_nothing_is_imported(
     ("content", "message"),
     [
         (b"\xef\xbb\xbf" + PURCHASES.encode() + b"\n42,10,,2024-05-01,,caf\xe9\n", "is not UTF-8 (line 2)"),
-        (b"telegram_id,amount\n42,10\n", "missing column(s): currency, occurred_at, reference, note"),
+        (b"telegram_id,amount\n42,10\n", "missing columns: currency, occurred_at, reference, note"),
     ],
 )
 def test_an_unreadable_file_is_refused_in_one_line(
