@@ -11,6 +11,8 @@ from telegram.error import BadRequest
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
+from bot.business import chats as business_chats
+from bot.business import connections as business_connections
 from bot.caller import language_of
 from bot.context import CarebotApp, Context, Services
 from bot.handlers import fallback, pending
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Each module registers its own handlers; the order here is the order of precedence within a group.
 HANDLER_MODULES = (
+    business_connections,
+    business_chats,
     pending,
     start,
     profile,
@@ -125,6 +129,8 @@ async def on_error(update: object, context: Context) -> None:
         first_failure = record_failure(context.application, update, context.error)
     if not isinstance(update, Update) or update.effective_chat is None or update.effective_chat.type != "private":
         return
+    if update.business_message or update.edited_business_message or update.deleted_business_messages:
+        return  # a business chat: the business's customer is not told about the bot's errors there
     if not first_failure:  # told on the first try already
         return
     if not auto_replies(context.application).allow(update.effective_chat.id, "error"):

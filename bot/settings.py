@@ -48,6 +48,9 @@ class Settings(CareConfig, BaseSettings):
     # Tickets and the FAQ.
     reopen_days: int = Field(default=7, ge=0)
     faq_threshold: int = Field(default=80, ge=1, le=100)
+    # Telegram Business: what Carebot says in the business account's chats (FAQ answers and the ticket
+    # acknowledgement, or nothing but filing tickets), or `off` to leave business chats alone.
+    business_replies: Literal["faq+tickets", "tickets", "off"] = "faq+tickets"
 
     # Routing: agents' inboxes, automatic assignment, VIP account managers, what the staff group shows.
     auto_assign: Literal["on", "off"] = "on"

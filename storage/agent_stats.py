@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage.business_hours import BusinessHours
 from storage.models import Ticket
 from storage.routing import agents_with_inbox, open_tickets_of, staff_ids, staff_names
 
@@ -26,8 +27,11 @@ class AgentFigures:
     open_now: int
 
 
-async def agent_report(session: AsyncSession, *, since: datetime, admin_ids: Collection[int]) -> list[AgentFigures]:
-    """Per agent (current staff with an inbox or tickets in the period), most tickets first."""
+async def agent_report(
+    session: AsyncSession, *, since: datetime, admin_ids: Collection[int], hours: BusinessHours
+) -> list[AgentFigures]:
+    """Per agent (current staff with an inbox or tickets in the period), most tickets first; first answers in
+    business minutes, like every response time (storage/sla.py)."""
     rows = await session.execute(
         select(col(Ticket.assignee_telegram_id), col(Ticket.opened_at), col(Ticket.first_response_at)).where(
             col(Ticket.opened_at) >= since, col(Ticket.assignee_telegram_id).isnot(None)
@@ -39,7 +43,7 @@ async def agent_report(session: AsyncSession, *, since: datetime, admin_ids: Col
         assert agent_id is not None
         counts[agent_id] = counts.get(agent_id, 0) + 1
         if first_response_at is not None:
-            times.setdefault(agent_id, []).append((first_response_at - opened_at).total_seconds() / 60)
+            times.setdefault(agent_id, []).append(hours.business_minutes_between(opened_at, first_response_at))
     members = await staff_ids(session, admin_ids=admin_ids)
     with_inbox = {agent.telegram_id for agent in await agents_with_inbox(session, admin_ids=admin_ids)}
     ids = sorted((set(counts) | with_inbox) & members)

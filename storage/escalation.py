@@ -9,15 +9,15 @@ from sqlmodel import col, select
 
 from storage import staff_deliveries
 from storage.business_hours import BusinessHours
-from storage.models import Customer, Segment, Ticket, TicketStatus
+from storage.models import Customer, DeliveryKind, Ticket, TicketStatus
+from storage.sla import SlaTargets, first_response
 
 
 async def escalate_overdue(
     session: AsyncSession,
     *,
     hours: BusinessHours,
-    first_response_minutes: int,
-    vip_first_response_minutes: int,
+    targets: SlaTargets,
     now: datetime,
 ) -> int:
     """Queue, once per ticket, the group's alert (with Take and Reassign) and the assignee's reminder for assigned
@@ -33,9 +33,7 @@ async def escalate_overdue(
     )
     overdue = 0
     for ticket, customer in result.tuples():
-        vip = customer.segment == Segment.VIP.value
-        target = vip_first_response_minutes if vip else first_response_minutes
-        if hours.business_minutes_between(ticket.opened_at, now) <= target:
+        if not first_response(ticket, segment=customer.segment, hours=hours, targets=targets, now=now).late:
             continue
         overdue += 1
         assert ticket.id is not None
@@ -44,7 +42,7 @@ async def escalate_overdue(
             session,
             key=f"escalation:{ticket.id}",
             ticket_id=ticket.id,
-            kind="alert",
+            kind=DeliveryKind.ALERT,
             params={"template": "tickets.escalated", "params": params},
         )
         if ticket.inbox_chat_id is not None:
@@ -52,7 +50,7 @@ async def escalate_overdue(
                 session,
                 key=f"escalation:{ticket.id}:i{ticket.inbox_chat_id}",
                 ticket_id=ticket.id,
-                kind="notice",
+                kind=DeliveryKind.NOTICE,
                 chat_id=ticket.inbox_chat_id,
                 params={"template": "tickets.escalated.reminder", "params": {"number": ticket.id}},
             )

@@ -86,6 +86,7 @@ async def record_staff_message(
     staff_message_id: int | None,
     customer_chat_id: int | None = None,
     customer_message_id: int | None = None,
+    business_connection_id: str = "",
 ) -> TicketMessage:
     """Store a staff reply (`out`, copied to the customer) or an internal `note`; a reply moves the ticket on."""
     now = utcnow()
@@ -100,6 +101,7 @@ async def record_staff_message(
         staff_message_id=staff_message_id,
         customer_chat_id=customer_chat_id,
         customer_message_id=customer_message_id,
+        business_connection_id=business_connection_id,
         created_at=now,
     )
     session.add(message)

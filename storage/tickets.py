@@ -38,6 +38,7 @@ class IncomingMessage:
     text: str | None = None
     file_id: str | None = None
     media_group_id: str | None = None
+    business_connection_id: str = ""  # the business chat it came from; "" for the chat with the bot
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,15 @@ async def current_ticket(session: AsyncSession, *, customer_id: int, reopen_days
     return None
 
 
-async def find_customer_message(session: AsyncSession, *, chat_id: int, message_id: int) -> TicketMessage | None:
+async def find_customer_message(
+    session: AsyncSession, *, chat_id: int, message_id: int, business_connection_id: str = ""
+) -> TicketMessage | None:
+    """A message of the customer's chat (the bot chat, or the business chat of `business_connection_id`)."""
     result = await session.execute(
         select(TicketMessage).where(
-            col(TicketMessage.customer_chat_id) == chat_id, col(TicketMessage.customer_message_id) == message_id
+            col(TicketMessage.customer_chat_id) == chat_id,
+            col(TicketMessage.customer_message_id) == message_id,
+            col(TicketMessage.business_connection_id) == business_connection_id,
         )
     )
     return result.scalar_one_or_none()
@@ -107,7 +113,12 @@ async def file_customer_message(
     now = now or utcnow()
     assert customer.id is not None
     await hold_customer(session, customer_id=customer.id)  # one transaction at a time picks this customer's ticket
-    existing = await find_customer_message(session, chat_id=incoming.chat_id, message_id=incoming.message_id)
+    existing = await find_customer_message(
+        session,
+        chat_id=incoming.chat_id,
+        message_id=incoming.message_id,
+        business_connection_id=incoming.business_connection_id,
+    )
     if existing is not None:
         ticket = await session.get(Ticket, existing.ticket_id)
         assert ticket is not None
@@ -155,6 +166,7 @@ async def file_in(
         author_telegram_id=customer.telegram_id,
         customer_chat_id=incoming.chat_id,
         customer_message_id=incoming.message_id,
+        business_connection_id=incoming.business_connection_id,
         created_at=now,
     )
     session.add(message)
@@ -277,15 +289,16 @@ async def append_to_open_tickets(
             "author_telegram_id": telegram_id,
             "customer_chat_id": incoming.chat_id,
             "customer_message_id": incoming.message_id,
+            "business_connection_id": incoming.business_connection_id,
             "created_at": now,
         }
         for telegram_id, (_, ticket_id) in targets.items()
         for incoming in by_customer[telegram_id].texts
     ]
     messages = TicketMessage.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_duplicates(session, messages, ["customer_chat_id", "customer_message_id"]).returning(
-        messages.c.id, messages.c.customer_chat_id, messages.c.customer_message_id
-    )
+    statement = insert_ignoring_duplicates(
+        session, messages, ["customer_chat_id", "customer_message_id", "business_connection_id"]
+    ).returning(messages.c.id, messages.c.customer_chat_id, messages.c.customer_message_id)
     stored = {
         (chat_id, number): message_id for message_id, chat_id, number in (await session.execute(statement, rows)).all()
     }
@@ -311,10 +324,18 @@ async def _hold_album(session: AsyncSession, *, ticket_id: int, media_group_id: 
 
 
 async def record_customer_edit(
-    session: AsyncSession, *, chat_id: int, message_id: int, text: str | None, edit_key: str
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    message_id: int,
+    text: str | None,
+    edit_key: str,
+    business_connection_id: str = "",
 ) -> TicketMessage | None:
     """A customer edited a message of a ticket: keep the new text and queue the edit for staff."""
-    message = await find_customer_message(session, chat_id=chat_id, message_id=message_id)
+    message = await find_customer_message(
+        session, chat_id=chat_id, message_id=message_id, business_connection_id=business_connection_id
+    )
     if message is None or message.direction != "in":
         return None
     message.text = text

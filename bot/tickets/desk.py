@@ -43,7 +43,7 @@ from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.numbers import record_number
 from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
-from storage import routing, ticket_places, tickets
+from storage import business, routing, ticket_places, tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Role, Ticket
 from storage.staff import audit
@@ -154,7 +154,7 @@ async def _relay_reply(context: Context, ticket_id: int, user: User, messages: l
         context,
         ticket_id,
         parts,
-        send=lambda chat_id: _to_customer_as_sent(context, chat_id, messages, user),
+        send=lambda **chat: _to_customer_as_sent(context, messages, user, **chat),
         author_telegram_id=user.id,
         lang=_lang(context),
     )
@@ -172,26 +172,26 @@ def signature(context: Context, user: User | None) -> str:
     return f"\n\n— {user.first_name}"
 
 
-async def _to_customer_as_sent(context: Context, chat_id: int, messages: list[Message], user: User) -> list[int]:
-    """The staff message (or album) copied to the customer as it is, signed when the business wants it; the ids
-    of the customer's copies, in order."""
+async def _to_customer_as_sent(context: Context, messages: list[Message], user: User, **chat: Any) -> list[int]:
+    """The staff message (or album) copied to the customer's chat (`chat`: its id, and a business connection) as
+    it is, signed when the business wants it; the ids of the customer's copies, in order."""
     signed = signature(context, user)
     message = messages[0]
     if len(messages) > 1 or not signed:
-        return await albums.copy_to(context.bot, chat_id, messages)
+        return await albums.copy_to(context.bot, messages=messages, **chat)
     if message.text is not None:
-        sent = await context.bot.send_message(chat_id, message.text + signed, entities=message.entities)
+        sent = await context.bot.send_message(text=message.text + signed, entities=message.entities, **chat)
         return [sent.message_id]
-    if any(getattr(message, kind) for kind in CAPTIONED):
+    if any(getattr(message, kind) for kind in CAPTIONED) and not chat.get("business_connection_id"):
         copied = await context.bot.copy_message(
-            chat_id,
-            message.chat_id,
-            message.message_id,
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
             caption=(message.caption or "") + signed,
             caption_entities=message.caption_entities,
+            **chat,
         )
         return [copied.message_id]
-    return await albums.copy_to(context.bot, chat_id, messages)
+    return await albums.copy_to(context.bot, messages=messages, **chat)
 
 
 async def on_staff_edit(update: Update, context: Context) -> None:
@@ -207,6 +207,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
     text = incoming.text if incoming else None
     if stored.direction == MessageDirection.OUT and stored.customer_chat_id and stored.customer_message_id:
         chat_id, message_id = stored.customer_chat_id, stored.customer_message_id
+        via = stored.business_connection_id or None
         try:
             if message.text is not None:
                 await context.bot.edit_message_text(
@@ -214,6 +215,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
                     chat_id=chat_id,
                     message_id=message_id,
                     entities=message.entities,
+                    business_connection_id=via,
                 )
             elif (
                 incoming and incoming.file_id and incoming.file_id != stored.file_id and incoming.kind in EDITABLE_MEDIA
@@ -221,13 +223,16 @@ async def on_staff_edit(update: Update, context: Context) -> None:
                 media = EDITABLE_MEDIA[incoming.kind](
                     incoming.file_id, caption=message.caption, caption_entities=message.caption_entities
                 )
-                await context.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id)
+                await context.bot.edit_message_media(
+                    media, chat_id=chat_id, message_id=message_id, business_connection_id=via
+                )
             else:
                 await context.bot.edit_message_caption(
                     chat_id=chat_id,
                     message_id=message_id,
                     caption=(message.caption or "") + signature(context, message.from_user) or None,
                     caption_entities=message.caption_entities,
+                    business_connection_id=via,
                 )
         except BadRequest as error:
             if "not modified" not in error.message.lower():
@@ -293,6 +298,7 @@ async def apply_action(
         session.add(ticket)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
+        connection = await business.reply_connection(session, ticket_id=ticket_id)
         if changed:
             await audit(
                 session,
@@ -313,9 +319,10 @@ async def apply_action(
         sent = await to_customer(
             context,
             customer.telegram_id,
-            lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
+            lambda **chat: context.bot.send_message(text=text, parse_mode=ParseMode.HTML, **chat),
+            business_connection_id=connection,
         )
-        bounced = customer if sent is None else None
+        bounced = customer if sent is None and not connection else None
         if action == "close":
             await survey_follows(context.application, context.services, ticket_id)
     return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced

@@ -29,6 +29,7 @@ from typing import Any
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
 from bot.tickets.batching import Destination, Due, plan, texts_for_card
@@ -191,6 +192,10 @@ class StaffRelay:
                 telegram_ids={customer.telegram_id for _, customer in found.values()},
                 admin_ids=self.services.settings.admin_ids,
             )
+            notes = {
+                ticket_id: await card_notes(session, ticket, self.services.settings, self.lang)
+                for ticket_id, (ticket, _) in found.items()
+            }
             facts = {
                 ticket_id: CardFacts(
                     earlier.get(ticket_id, 0),
@@ -199,6 +204,7 @@ class StaffRelay:
                     if ticket.waiting_since
                     else None,
                     staff_role=role.value if (role := roles.get(customer.telegram_id)) else None,
+                    notes=notes.get(ticket_id),
                 )
                 for ticket_id, (ticket, customer) in found.items()
             }

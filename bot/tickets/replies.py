@@ -17,7 +17,7 @@ from bot.context import Context
 from bot.tickets.filing import to_customer
 from bot.tickets.relay import refresh_cards, relay_of
 from bot.ui.i18n import Safe, t
-from storage import staff_deliveries, ticket_places, tickets
+from storage import business, staff_deliveries, ticket_places, tickets
 from storage.db import transaction
 from storage.models import Customer, MessageDirection, Ticket, TicketStatus
 
@@ -47,29 +47,32 @@ async def send_reply(
     ticket_id: int,
     parts: list[ReplyPart],
     *,
-    send: Callable[[int], Awaitable[list[int]]],
+    send: Callable[..., Awaitable[list[int]]],
     author_telegram_id: int,
     lang: str,
     author_name: str | None = None,
 ) -> Safe | None:
-    """A staff reply to the customer of the ticket, from the staff chat or the desk: `send(customer chat id)` sends
-    the parts and returns their message ids, then they are stored and the ticket moves on. A reply that is not a
+    """A staff reply to the customer of the ticket, from the staff chat, an inbox or the desk: `send(**chat)` sends
+    the parts to the customer's chat (`chat_id`, and a business connection's id when the ticket is answered in a
+    business chat) and returns their message ids; then they are stored and the ticket moves on. A reply that is not a
     staff-chat message (the desk's) is shown in the staff chat under the ticket, as written by `author_name`.
-    Returns None when delivered, else what to tell the staff member (closed ticket, refused, customer unreachable)."""
+    Returns None when delivered, else what to tell the staff member (closed ticket, refused, customer unreachable,
+    answer from the business app)."""
     async with context.services.sessions() as session:
         ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
         customer = await session.get(Customer, ticket.customer_id) if ticket else None
+        connection = await business.reply_connection(session, ticket_id=ticket_id)
     if ticket is None or customer is None:
         return t(lang, "tickets.staff.no_such_ticket", number=ticket_id)
     if ticket.status == TicketStatus.CLOSED.value:
         return t(lang, "tickets.staff.reply_to_closed", number=ticket.id)
     try:
-        copies = await to_customer(context, customer.telegram_id, lambda: send(customer.telegram_id))
+        copies = await to_customer(context, customer.telegram_id, send, business_connection_id=connection)
     except BadRequest as error:
         return t(lang, "tickets.staff.not_delivered", reason=error.message)
     if copies is None:
-        await refresh(context, ticket_id)
-        return t(lang, "tickets.staff.undeliverable")
+        await refresh(context, ticket_id)  # the card says why
+        return t(lang, "business.staff.answer_in_app" if connection else "tickets.staff.undeliverable")
     async with transaction(context.services.sessions) as session:
         current = await tickets.get_ticket(session, ticket_id=ticket_id)
         assert current is not None
@@ -87,6 +90,7 @@ async def send_reply(
                 staff_message_id=part.staff_message_id,
                 customer_chat_id=customer.telegram_id,
                 customer_message_id=copy_id,
+                business_connection_id=connection,
             )
             if part.staff_chat_id is None:
                 await staff_deliveries.enqueue(

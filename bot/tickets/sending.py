@@ -19,6 +19,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from bot.business.sending import resend_stored
 from bot.tickets.albums import ALBUM_MEDIA
 from bot.tickets.places import Place, thread_gone, topic_call
 from bot.tickets.views import CardFacts, alert_buttons, card_buttons, card_text
@@ -93,6 +94,9 @@ class Sender:
 
     async def _copy(self, place: Place, message: TicketMessage) -> int:
         assert message.customer_chat_id is not None and message.customer_message_id is not None
+        if message.business_connection_id:  # not copyable out of a business chat: shown again from what is stored
+            shown: Message = await topic_call(resend_stored, self.bot, message, chat_id=place.chat_id, **place.kwargs())
+            return shown.message_id
         try:
             copied: MessageId = await topic_call(
                 self.bot.copy_message,
@@ -143,6 +147,9 @@ class Sender:
             shown = await topic_call(
                 self.bot.send_message, place.chat_id, html.escape(first, quote=False), parse_mode="HTML", **kwargs
             )
+        elif message.business_connection_id:
+            caption, follow_ups = split_caption(f"{header}\n{text}")
+            shown = await topic_call(resend_stored, self.bot, message, caption=caption, chat_id=place.chat_id, **kwargs)
         else:
             caption, follow_ups = split_caption(f"{header}\n{text}")
             assert message.customer_chat_id is not None and message.customer_message_id is not None
@@ -198,6 +205,7 @@ async def edit_card(
                 texts=facts.texts,
                 waiting_since=facts.waiting_since,
                 staff_role=facts.staff_role,
+                notes=facts.notes,
             ),
             chat_id=chat_id,
             message_id=message_id,

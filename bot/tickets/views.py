@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardMarkup
 
+from bot.business.views import CardNotes
 from bot.settings import Settings
 from bot.ui.i18n import Safe, day, t
 from bot.ui.keyboards import button
@@ -63,6 +64,7 @@ class CardFacts:
     texts: tuple[str, ...] = ()  # the customer's texts an inbox card carries (sent with it: one message, not two)
     waiting_since: str | None = None  # when the customer started waiting for staff (local time), while they wait
     staff_role: str | None = None  # the customer is a staff member writing as a customer
+    notes: CardNotes | None = None  # about a business chat (bot/business/views.py)
 
 
 def card_text(
@@ -75,8 +77,10 @@ def card_text(
     texts: Sequence[str] = (),
     waiting_since: str | None = None,
     staff_role: str | None = None,
+    notes: CardNotes | None = None,
 ) -> Safe:
-    """The ticket's card; `staff_role` when the customer is a staff member writing as a customer."""
+    """The ticket's card; `staff_role` when the customer is a staff member writing as a customer, `notes` about
+    a business chat (bot/business/views.py)."""
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -102,10 +106,11 @@ def card_text(
         lines.append(t(lang, "tickets.card.manager", name=manager))
     if waiting_since and ticket.status == TicketStatus.OPEN.value:
         lines.append(t(lang, "tickets.card.waiting", since=waiting_since))
-    if customer.unreachable:
+    if customer.unreachable and not (notes and notes.business_chat):
         lines.append(t(lang, "tickets.card.unreachable"))
     if staff_role is not None:
         lines.append(t(lang, "tickets.card.staff", role=t(lang, f"staff.role.{staff_role}")))
+    lines.extend(notes.lines if notes else [])
     lines += ["\n" + html.escape(text, quote=False) for text in texts]
     return Safe("\n".join(lines))
 

@@ -62,7 +62,7 @@ COMMANDS: tuple[Command, ...] = (
         "customer find purchase invoice refund purchases note ticket assign take resolve close reopen queue faq stats redeem"
         " away back manager",
     ),
-    *_commands(Audience.ADMIN, "staff export import broadcast audit"),
+    *_commands(Audience.ADMIN, "staff export import broadcast audit business"),
 )
 # Customer commands staff have as well (`/language` sets the language of their private chat with the bot): the
 # rest of the customer menu is of no use to staff.

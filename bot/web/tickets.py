@@ -8,6 +8,7 @@ import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -203,9 +204,9 @@ async def _reply(desk: Desk, number: int, text: str, caller: Caller) -> str:
         return t(lang, "webapp.reply.length", limit=MAX_REPLY)
     context = desk.context()
 
-    async def send(chat_id: int) -> list[int]:
+    async def send(**chat: Any) -> list[int]:
         signed = text + signature(context, caller.telegram_user)  # the agent's name, if the business shows it
-        return [(await context.bot.send_message(chat_id, signed)).message_id]
+        return [(await context.bot.send_message(text=signed, **chat)).message_id]
 
     problem = await send_reply(
         context,

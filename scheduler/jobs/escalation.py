@@ -22,8 +22,7 @@ async def plan(sessions: SessionFactory, config: CareConfig, now: datetime) -> i
         return await escalation.escalate_overdue(
             session,
             hours=config.hours,
-            first_response_minutes=config.sla_first_response_minutes,
-            vip_first_response_minutes=config.sla_vip_first_response_minutes,
+            targets=config.sla,
             now=now,
         )
 

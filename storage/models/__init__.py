@@ -7,6 +7,7 @@ from storage.models.agreement import (
     AgreementVersion,
     ForgottenAcceptances,
 )
+from storage.models.business import BusinessChat, BusinessConnection, ConnectionState, ReplyBlock
 from storage.models.care import FaqEntry, FaqEvent, SurveyResponse
 from storage.models.customer import Customer, Segment
 from storage.models.outbox import Coupon, OutboxMessage, OutboxPass, OutboxStatus
@@ -36,6 +37,9 @@ __all__ = [
     "AuditEntry",
     "Broadcast",
     "BroadcastStatus",
+    "BusinessChat",
+    "BusinessConnection",
+    "ConnectionState",
     "Coupon",
     "Customer",
     "CustomerNote",
@@ -51,6 +55,7 @@ __all__ = [
     "OutboxStatus",
     "PendingInput",
     "Purchase",
+    "ReplyBlock",
     "Role",
     "Segment",
     "SegmentChange",

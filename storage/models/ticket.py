@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from storage.types import StrEnumColumn, UTCDateTime, utcnow
@@ -84,7 +84,13 @@ class TicketMessage(SQLModel, table=True):
 
     __tablename__ = "ticket_messages"
     __table_args__ = (
-        Index("ix_ticket_messages_customer_message", "customer_chat_id", "customer_message_id", unique=True),
+        Index(
+            "ix_ticket_messages_customer_message",
+            "customer_chat_id",
+            "customer_message_id",
+            "business_connection_id",
+            unique=True,
+        ),
         Index("ix_ticket_messages_staff_message", "staff_chat_id", "staff_message_id"),
     )
 
@@ -100,6 +106,12 @@ class TicketMessage(SQLModel, table=True):
     author_telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     customer_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     customer_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The business chat the message is in ("" for the customer's chat with the bot): message ids of the two chats
+    # with one customer overlap, so this is part of the message's identity.
+    business_connection_id: str = Field(
+        default="", sa_column=Column(String(128), nullable=False, server_default="", default="")
+    )
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the customer deleted it (business chat)
     staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     staff_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

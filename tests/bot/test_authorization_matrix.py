@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[Access, str]] = {
     "whoami": (Access.ANYONE, ""),
     "cancel": (Access.ANYONE, ""),
     "audit": (Access.ADMIN, "{customer}"),
+    "business": (Access.ADMIN, ""),
     "terms": (Access.CUSTOMER, ""),
     "terms_publish": (Access.ADMIN, "1"),
     "help": (Access.ANYONE, ""),

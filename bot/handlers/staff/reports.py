@@ -146,7 +146,9 @@ async def stats_command(update: Update, context: Context) -> None:
         report = await stats_report(
             session, days=days, now=utcnow(), hours=settings.hours, admin_ids=settings.admin_ids
         )
-        agents = await agent_report(session, since=utcnow() - timedelta(days=days), admin_ids=settings.admin_ids)
+        agents = await agent_report(
+            session, since=utcnow() - timedelta(days=days), admin_ids=settings.admin_ids, hours=settings.hours
+        )
         await audit(session, actor_telegram_id=actor_id(update), action="stats.view", detail=period)
     first_target = settings.sla_first_response_minutes
     resolution_target = settings.sla_resolution_hours * 60

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel, col
 from typer.testing import CliRunner, Result
 
 from bot.cli import app as cli
-from storage import coupons, customers, inbox, pending, purchases, staff
+from storage import business, coupons, customers, inbox, pending, purchases, staff
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.inbox import IncomingUpdate
 from storage.models import (
@@ -118,6 +118,17 @@ async def fill_every_table(sessions: SessionFactory) -> None:
         session.add(CustomerNote(customer_id=customer.id, author_telegram_id=ADMIN_ID, text="Prefers mornings"))  # type: ignore[arg-type]
         session.add(Broadcast(created_by=ADMIN_ID, segment="all", source_chat_id=ADMIN_ID, source_message_id=5))
         session.add(StaffImport(kind="customers", file_id="f", sha256="0" * 64, actor_telegram_id=ADMIN_ID, chat_id=1))
+        await business.save_connection(
+            session,
+            connection_id="bc-1",
+            owner_telegram_id=ADMIN_ID,
+            owner_chat_id=ADMIN_ID,
+            enabled=True,
+            can_reply=True,
+            rights='{"can_reply": true}',
+            connected_at=now,
+        )
+        await business.record_chat_activity(session, connection_id="bc-1", chat_id=5001, from_customer=True)
 
 
 async def copy_to(source: str, target: str, *extra: str) -> Result:
