@@ -19,8 +19,8 @@ from bot.handlers.staff.common import (
     answer,
     choices_markup,
     command_text,
-    customer_by_id,
     customer_label,
+    customer_view,
     lines,
     resolve_customer,
     role_and_language,
@@ -32,26 +32,7 @@ from bot.ui.i18n import t
 from storage.models import Role
 from storage.notes import MAX_NOTE_LENGTH
 
-
-@staff_only(Role.AGENT)
-async def customer_command(update: Update, context: Context) -> None:
-    query = command_text(update)
-    if not query:
-        await usage(update, context, "customer")
-        return
-    customer = await resolve_customer(update, context, query)
-    if customer is not None:
-        await send_card(update, context, customer)
-
-
-@staff_only(Role.AGENT)
-async def card_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    customer = await customer_by_id(context, callback_data.CUSTOMER_CARD.read(query.data).number("customer"))
-    if customer is not None:
-        await send_card(update, context, customer)
+customer_command, card_button = customer_view("customer", callback_data.CUSTOMER_CARD, send_card)
 
 
 @staff_only(Role.AGENT)

@@ -11,7 +11,7 @@ from bot.handlers.staff.common import (
     actor_id,
     answer,
     command_text,
-    customer_by_id,
+    customer_view,
     lines,
     local_day,
     resolve_customer,
@@ -189,25 +189,7 @@ async def send_purchases(update: Update, context: Context, customer: Customer) -
     )
 
 
-@staff_only(Role.AGENT)
-async def purchases_command(update: Update, context: Context) -> None:
-    query = command_text(update)
-    if not query:
-        await usage(update, context, "purchases")
-        return
-    customer = await resolve_customer(update, context, query)
-    if customer is not None:
-        await send_purchases(update, context, customer)
-
-
-@staff_only(Role.AGENT)
-async def purchases_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    customer = await customer_by_id(context, callback_data.CUSTOMER_PURCHASES.read(query.data).number("customer"))
-    if customer is not None:
-        await send_purchases(update, context, customer)
+purchases_command, purchases_button = customer_view("purchases", callback_data.CUSTOMER_PURCHASES, send_purchases)
 
 
 @staff_only(Role.AGENT)
