@@ -18,7 +18,7 @@ from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from bot.tickets.views import CardFacts, card_buttons, card_text, topic_name
+from bot.tickets.views import CardFacts, card_buttons, card_of, topic_name
 from bot.ui.i18n import t
 from storage import ticket_places
 from storage.db import SessionFactory, transaction
@@ -105,16 +105,7 @@ class GroupPlaces:
         card = await topic_call(
             self.bot.send_message,
             chat_id,
-            card_text(
-                ticket,
-                customer,
-                earlier=facts.earlier,
-                lang=self.lang,
-                manager=facts.manager,
-                texts=facts.texts,
-                staff_role=facts.staff_role,
-                notes=facts.notes,
-            ),
+            card_of(ticket, customer, facts, self.lang),
             parse_mode=ParseMode.HTML,
             reply_markup=card_buttons(ticket, self.lang),
             **({"message_thread_id": thread_id} if thread_id else {}),
@@ -169,17 +160,7 @@ async def inbox_place(
         return Place(chat_id, None, ticket.inbox_card_message_id), False
     card = await bot.send_message(
         chat_id,
-        card_text(
-            ticket,
-            customer,
-            earlier=facts.earlier,
-            lang=lang,
-            manager=facts.manager,
-            texts=facts.texts,
-            waiting_since=facts.waiting_since,
-            staff_role=facts.staff_role,
-            notes=facts.notes,
-        ),
+        card_of(ticket, customer, facts, lang),
         parse_mode=ParseMode.HTML,
         reply_markup=card_buttons(ticket, lang),
     )

@@ -22,7 +22,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.business.sending import resend_stored
 from bot.tickets.albums import ALBUM_MEDIA
 from bot.tickets.places import Place, thread_gone, topic_call
-from bot.tickets.views import CardFacts, alert_buttons, card_buttons, card_text
+from bot.tickets.views import CardFacts, alert_buttons, card_buttons, card_of
 from bot.ui.i18n import t, when
 from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
 from storage import ticket_places, ticket_views
@@ -196,17 +196,7 @@ async def edit_card(
     """Show the card as the ticket is now (an edit that changes nothing is no error)."""
     try:
         await bot.edit_message_text(
-            card_text(
-                ticket,
-                customer,
-                earlier=facts.earlier,
-                lang=lang,
-                manager=facts.manager,
-                texts=facts.texts,
-                waiting_since=facts.waiting_since,
-                staff_role=facts.staff_role,
-                notes=facts.notes,
-            ),
+            card_of(ticket, customer, facts, lang),
             chat_id=chat_id,
             message_id=message_id,
             parse_mode=ParseMode.HTML,

@@ -115,6 +115,21 @@ def card_text(
     return Safe("\n".join(lines))
 
 
+def card_of(ticket: Ticket, customer: Customer, facts: CardFacts, lang: str) -> Safe:
+    """The card as the relay shows it, in the group or an inbox, from what the pass read about the ticket."""
+    return card_text(
+        ticket,
+        customer,
+        earlier=facts.earlier,
+        lang=lang,
+        manager=facts.manager,
+        texts=facts.texts,
+        waiting_since=facts.waiting_since,
+        staff_role=facts.staff_role,
+        notes=facts.notes,
+    )
+
+
 def card_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup | None:
     if ticket.status == TicketStatus.CLOSED.value:
         return InlineKeyboardMarkup([[button(t(lang, "tickets.button.reopen"), f"tk:reopen:{ticket.id}")]])
