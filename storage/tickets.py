@@ -396,6 +396,14 @@ async def queue(
     return rows
 
 
+async def status_counts(session: AsyncSession) -> dict[str, int]:
+    """Tickets per status, every status named (0 when none)."""
+    result = await session.execute(select(col(Ticket.status), func.count()).group_by(col(Ticket.status)))
+    counts = {status.value: 0 for status in TicketStatus}
+    counts.update({str(status): count for status, count in result.tuples().all()})
+    return counts
+
+
 async def count_by_status(session: AsyncSession, *, status: str) -> int:
     result = await session.execute(select(func.count()).select_from(Ticket).where(col(Ticket.status) == status))
     return int(result.scalar_one())
