@@ -19,7 +19,7 @@ from bot.handlers.staff.records import (
 from bot.tickets.views import category_label, is_vip, status_label
 from bot.ui.i18n import Safe, money, t
 from bot.web.desk import NO_STORE, Caller, Desk, form_of
-from storage import purchases, tickets
+from storage import purchases, routing, tickets
 from storage.csv_import import parse_amount
 from storage.customer_card import survey_answers
 from storage.customers import ERASED_TELEGRAM_ID
@@ -50,6 +50,7 @@ async def customer_page(desk: Desk, request: Request, caller: Caller, *, flash: 
         bought = await purchases.list_purchases(session, customer_id=customer_id, limit=20)
         their_tickets = await tickets.customer_tickets(session, customer_id=customer_id, limit=20)
         surveys = await survey_answers(session, customer_id=customer_id)
+        manager = (await routing.manager_names(session, customer_ids=[customer_id])).get(customer_id)
     card = await open_card(desk.services, customer=customer, actor_telegram_id=caller.user.id, recent=HISTORY)
     phone, email = contact_of(customer, caller)
     currency = desk.services.settings.currency
@@ -62,6 +63,7 @@ async def customer_page(desk: Desk, request: Request, caller: Caller, *, flash: 
         phone=phone,
         email=email,
         segment=segment_name(lang, customer.segment),
+        manager=manager,
         total=money(customer.total_spent, currency, lang),
         purchases=[(purchase, money(purchase.amount, purchase.currency, lang)) for purchase in bought],
         tickets=their_tickets,

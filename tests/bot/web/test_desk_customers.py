@@ -9,7 +9,8 @@ import pytest
 from sqlmodel import col, select
 
 from bot.settings import Settings
-from storage.models import Customer, TicketMessage
+from storage.db import transaction
+from storage.models import AccountManager, Customer, TicketMessage
 from tests.botapi import FakeTelegram
 from tests.desk_support import BASE, customer_opens_ticket, desk_client, signed, with_desk
 from tests.harness import BotHarness
@@ -125,3 +126,20 @@ async def test_ticket_pictures_come_through_the_server_without_the_bot_token(bot
     assert token not in page.text and token.split(":")[1] not in page.text
     assert picture.status_code == 200 and picture.content == b"\x89PNG-scratch"
     assert unsigned.status_code == 401
+
+
+async def test_reports_show_each_agents_figures_and_the_card_a_vips_account_manager(
+    bot: BotHarness, tg: FakeTelegram
+) -> None:
+    world = await staff_world(bot, tg)
+    token = bot.services.settings.bot_token
+    tg.sends_command(world.agent, "/start")  # the agent's inbox opens
+    await bot.deliver()
+    customer = await add_customer(bot, 5405, "Vera", segment="vip")
+    async with transaction(bot.services.sessions) as session:
+        session.add(AccountManager(customer_id=customer.id, manager_telegram_id=world.agent.id))  # type: ignore[arg-type]
+    async with desk_client(bot) as http:
+        reports = await http.get(f"{BASE}/view/reports?days=7", headers=signed(world.admin, token))
+        card = await http.get(f"{BASE}/view/customer/{customer.id}", headers=signed(world.admin, token))
+    assert "Per agent" in reports.text and "Gus" in reports.text
+    assert "Account manager" in card.text and "Gus" in card.text
