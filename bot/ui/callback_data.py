@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 
 from bot.ui.numbers import bigint, row_id
-from scheduler.sender import STOP_CALLBACK
+from scheduler.rendering import STOP_CALLBACK
 
 _FIELD = re.compile(r"\{(\w+):([^}]+)\}")
 _WORD = r"[A-Za-z0-9_]{1,32}"
