@@ -17,11 +17,10 @@ from telegram.ext import ApplicationHandlerStop, BusinessMessagesDeletedHandler,
 from bot.business.connections import BUSINESS_GROUP, state_of_connection
 from bot.context import CarebotApp, Context
 from bot.runtime.updates import marking_handled
-from bot.tickets.customer import take_message
+from bot.tickets.customer import file_edit, take_message
 from bot.tickets.filing import incoming_of
-from bot.tickets.relay import refresh_cards, relay_of
+from bot.tickets.relay import refresh_cards
 from storage import business, customers, ticket_places, tickets
-from storage.db import transaction
 from storage.models import ConnectionState, MessageDirection, TicketStatus
 from storage.types import utcnow
 
@@ -96,18 +95,7 @@ async def owner_answer(update: Update, context: Context, message: Message) -> No
 
 async def customer_edit(context: Context, message: Message) -> None:
     """The customer edited a message of a ticket: staff see the new version, as for the bot chat."""
-    edit_key = str(int(message.edit_date.timestamp())) if message.edit_date else str(utcnow().timestamp())
-    async with transaction(context.services.sessions) as session:
-        stored = await tickets.record_customer_edit(
-            session,
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            text=message.text if message.text is not None else message.caption,
-            edit_key=edit_key,
-            business_connection_id=message.business_connection_id or "",
-        )
-    if stored is not None:
-        relay_of(context.application).wake()
+    await file_edit(context, message, fallback_key=str(utcnow().timestamp()))
 
 
 async def on_deleted(update: Update, context: Context) -> None:

@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -155,7 +155,14 @@ async def on_edit(update: Update, context: Context) -> None:
     message = update.edited_message
     if message is None:
         return
-    edit_key = str(int(message.edit_date.timestamp())) if message.edit_date else str(update.update_id)
+    if not await file_edit(context, message, fallback_key=str(update.update_id)):
+        await on_staff_edit(update, context)  # perhaps an agent's reply in their inbox
+
+
+async def file_edit(context: Context, message: Message, *, fallback_key: str) -> bool:
+    """The customer edited a message of a ticket (in the bot chat or a business chat): staff see the new version.
+    False when the message is no customer message of a ticket."""
+    edit_key = str(int(message.edit_date.timestamp())) if message.edit_date else fallback_key
     async with transaction(context.services.sessions) as session:
         stored = await tickets.record_customer_edit(
             session,
@@ -163,11 +170,12 @@ async def on_edit(update: Update, context: Context) -> None:
             message_id=message.message_id,
             text=message.text if message.text is not None else message.caption,
             edit_key=edit_key,
+            business_connection_id=message.business_connection_id or "",
         )
-    if stored is not None:
-        relay_of(context.application).wake()
-    else:  # perhaps an agent's reply in their inbox
-        await on_staff_edit(update, context)
+    if stored is None:
+        return False
+    relay_of(context.application).wake()
+    return True
 
 
 async def choose_topic(update: Update, context: Context) -> None:
