@@ -32,3 +32,4 @@ bench: uv
 	$(UV) run --frozen python bench/search.py
 	$(UV) run --frozen python bench/purchases_api.py
 	$(UV) run --frozen python bench/chaos.py
+	$(UV) run --frozen python bench/routing.py

@@ -11,11 +11,14 @@ from telegram.error import BadRequest
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
+from bot.business import chats as business_chats
+from bot.business import connections as business_connections
 from bot.caller import language_of
 from bot.context import CarebotApp, Context, Services
 from bot.handlers import fallback, pending
 from bot.handlers.customer import care, faq, privacy, profile, reachability, start, terms
 from bot.handlers.customer.reachability import tolerate_blocked_users
+from bot.handlers.staff import agents as staff_agents
 from bot.handlers.staff import audit, faq_admin, membership
 from bot.handlers.staff import broadcast as staff_broadcast
 from bot.handlers.staff import customers as staff_customers
@@ -31,6 +34,7 @@ from bot.settings import Settings
 from bot.tickets import customer as tickets
 from bot.tickets import desk as ticket_desk
 from bot.tickets import history as staff_tickets
+from bot.tickets import inbox as agent_inbox
 from bot.tickets import relay as staff_chat
 from bot.ui.i18n import t
 from storage.db import create_engine, session_factory
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Each module registers its own handlers; the order here is the order of precedence within a group.
 HANDLER_MODULES = (
+    business_connections,
+    business_chats,
     pending,
     start,
     profile,
@@ -49,6 +55,7 @@ HANDLER_MODULES = (
     reachability,
     staff_chat,
     staff_roles,
+    staff_agents,
     staff_customers,
     staff_purchases,
     payments,
@@ -59,6 +66,7 @@ HANDLER_MODULES = (
     faq_admin,
     faq,
     ticket_desk,
+    agent_inbox,
     tickets,
     membership,
     fallback,
@@ -121,6 +129,8 @@ async def on_error(update: object, context: Context) -> None:
         first_failure = record_failure(context.application, update, context.error)
     if not isinstance(update, Update) or update.effective_chat is None or update.effective_chat.type != "private":
         return
+    if update.business_message or update.edited_business_message or update.deleted_business_messages:
+        return  # a business chat: the business's customer is not told about the bot's errors there
     if not first_failure:  # told on the first try already
         return
     if not auto_replies(context.application).allow(update.effective_chat.id, "error"):

@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.constants import ChatType, ParseMode
 
 from bot.caller import language_of
-from bot.context import Context
+from bot.context import Context, Services
 from bot.ui.i18n import t
 from storage.db import transaction
 from storage.models import Role
@@ -28,11 +28,16 @@ async def staff_role(update: Update, context: Context) -> Role | None:
     user = update.effective_user
     if user is None or user.is_bot:
         return None
-    async with context.services.sessions() as session:
-        role = await role_of(session, telegram_id=user.id, admin_ids=context.services.settings.admin_ids)
-    if role is None and user.username:  # added by @username before we knew their id
-        async with transaction(context.services.sessions) as session:
-            role = await bind_username(session, telegram_id=user.id, username=user.username)
+    return await role_for(context.services, telegram_id=user.id, username=user.username)
+
+
+async def role_for(services: Services, *, telegram_id: int, username: str | None) -> Role | None:
+    """The staff role of this Telegram user (in chat or on the desk), or None for customers and strangers."""
+    async with services.sessions() as session:
+        role = await role_of(session, telegram_id=telegram_id, admin_ids=services.settings.admin_ids)
+    if role is None and username:  # added by @username before we knew their id
+        async with transaction(services.sessions) as session:
+            role = await bind_username(session, telegram_id=telegram_id, username=username)
     return role
 
 

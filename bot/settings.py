@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import sys
 from decimal import Decimal
+from functools import cached_property
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.config import CareConfig
+from storage.routing import RoutingPolicy
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 
@@ -38,10 +41,22 @@ class Settings(CareConfig, BaseSettings):
     # Purchases that flow in by themselves: the signed order endpoint, and invoices paid inside Telegram.
     api_secret: str = ""
     payment_provider_token: str = ""
+    # The staff desk: a Telegram Mini App served under the path of this public HTTPS URL.
+    webapp_url: str = ""
+    webapp_max_age: int = Field(default=24 * 3600, ge=60)  # seconds a signed initData stays good
 
     # Tickets and the FAQ.
     reopen_days: int = Field(default=7, ge=0)
     faq_threshold: int = Field(default=80, ge=1, le=100)
+    # Telegram Business: what Carebot says in the business account's chats (FAQ answers and the ticket
+    # acknowledgement, or nothing but filing tickets), or `off` to leave business chats alone.
+    business_replies: Literal["faq+tickets", "tickets", "off"] = "faq+tickets"
+
+    # Routing: agents' inboxes, automatic assignment, VIP account managers, what the staff group shows.
+    auto_assign: Literal["on", "off"] = "on"
+    show_agent_name: Literal["on", "off"] = "off"
+    vip_managers: Literal["auto", "manual"] = "auto"
+    group_copies: Literal["unassigned", "all"] = "unassigned"
 
     @field_validator("api_secret")
     @classmethod
@@ -50,7 +65,7 @@ class Settings(CareConfig, BaseSettings):
             raise ValueError("must be empty or at least 16 characters (e.g. `openssl rand -hex 32`)")
         return value
 
-    @field_validator("bot_api_url", "bot_api_file_url", "webhook_url")
+    @field_validator("bot_api_url", "bot_api_file_url", "webhook_url", "webapp_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://", value):
@@ -64,10 +79,25 @@ class Settings(CareConfig, BaseSettings):
             self.bot_api_file_url = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base
         return self
 
+    @cached_property
+    def routing_policy(self) -> RoutingPolicy:
+        """Who may get a new ticket: the routing settings as storage.routing reads them."""
+        return RoutingPolicy(
+            auto_assign=self.auto_assign == "on",
+            admin_ids=self.admin_ids,
+            hours=self.hours,
+            vip_managers_auto=self.vip_managers == "auto",
+        )
+
     @property
     def webhook_path(self) -> str:
         """The path Telegram posts updates to: the path of `CAREBOT_WEBHOOK_URL`."""
         return urlsplit(self.webhook_url).path or "/"
+
+    @property
+    def webapp_path(self) -> str:
+        """Where the staff desk is served: the path of `CAREBOT_WEBAPP_URL`, without its trailing slash."""
+        return urlsplit(self.webapp_url).path.rstrip("/")
 
 
 class SettingsError(Exception):

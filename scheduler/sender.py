@@ -21,20 +21,21 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageId
+from telegram import Bot, Message, MessageId
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from scheduler.config import CareConfig
+from scheduler.rendering import Texts, is_proactive, markup_of, text_of
 from scheduler.sliding_window import SlidingWindow
 from storage import outbox, outbox_passes
 from storage.coupons import issue_coupon
@@ -48,13 +49,7 @@ log = logging.getLogger(__name__)
 # and Telegram receiving it, so two sends never arrive within one second.
 PER_CHAT_INTERVAL_SECONDS = 1.15
 
-STOP_CALLBACK = "care:stop"
-STOP_TEXT = "care.stop_button"
-GIFT_TEXT = "care.gift"
-NAME_FALLBACK = "care.customer"
 # About the customer's own ticket, or to the staff chat: not a proactive message (no Stop button, no opt-out).
-SERVICE_KINDS = frozenset({"autoclose", "sla"})
-SPECIAL_PARAMS = frozenset({"buttons", "copy_from", "gift"})
 CAP_WINDOW = timedelta(days=7)
 MAX_THROTTLED = 20  # 429 answers tolerated for one message before it fails
 GROUP_WINDOW_SECONDS = 60.0
@@ -62,18 +57,8 @@ GROUP_MAX_PER_WINDOW = 20
 IDLE_SECONDS = 2.0
 
 
-class Texts(Protocol):
-    """Renders catalog key `key` in `language` with `params` (typed values as the outbox contract says)."""
-
-    def __call__(self, language: str, key: str, params: Mapping[str, Any], /) -> str: ...
-
-
 Sleep = Callable[[float], Awaitable[None]]
 ChatWindows = Callable[[int], Sequence[SlidingWindow]]
-
-
-def is_proactive(kind: str, customer_id: int | None) -> bool:
-    return customer_id is not None and kind not in SERVICE_KINDS
 
 
 @dataclass
@@ -341,43 +326,15 @@ class OutboxSender:
 
     # ------------------------------------------------------------ sending one message
 
-    def _markup(self, language: str, item: DueMessage, params: Mapping[str, Any]) -> InlineKeyboardMarkup | None:
-        rows = [
-            [InlineKeyboardButton(self._texts(language, text, {}), callback_data=data) for text, data in row]
-            for row in params.get("buttons") or []
-        ]
-        if is_proactive(item.message.kind, item.message.customer_id):
-            rows.append([InlineKeyboardButton(self._texts(language, STOP_TEXT, {}), callback_data=STOP_CALLBACK)])
-        return InlineKeyboardMarkup(rows) if rows else None
-
-    def _text(self, language: str, item: DueMessage, params: Mapping[str, Any]) -> str:
-        values = {k: v for k, v in params.items() if k not in SPECIAL_PARAMS}
-        if item.message.customer_id is not None:
-            values.setdefault("name", item.first_name or self._texts(language, NAME_FALLBACK, {}))
-        text = self._texts(language, item.message.template, values)
-        gift = params.get("gift")
-        if isinstance(gift, dict) and "code" in gift:
-            gift_text = self._texts(
-                language,
-                GIFT_TEXT,
-                {
-                    "code": gift["code"],
-                    "value": {"amount": str(gift["value"]), "currency": gift["currency"]},
-                    "expires": {"date": gift["expires"]},
-                },
-            )
-            text = f"{text}\n\n{gift_text}"
-        return text
-
     async def _deliver(self, item: DueMessage) -> Outcome:
         message = item.message
         fallback = self._config.language_of_staff if message.customer_id is None else self._config.default_language
         language = item.language or fallback  # a row for no customer is for the staff chat
         try:
             params = json.loads(message.params)
-            markup = self._markup(language, item, params)
+            markup = markup_of(self._texts, language, item, params)
             copy_from = params.get("copy_from")
-            text = None if copy_from else self._text(language, item, params)
+            text = None if copy_from else text_of(self._texts, language, item, params)
         except Exception as exc:  # a template or its params are broken: never retried
             log.error("outbox row %s cannot be rendered: %s", message.id, type(exc).__name__)
             return Outcome(item, OutboxStatus.FAILED, 0, reason=f"cannot render: {type(exc).__name__}")

@@ -93,3 +93,14 @@ async def customer_card(
         segment_changes,
         await _last_survey(session, customer_id=customer.id, kind=SurveyKind.NPS),
     )
+
+
+async def survey_answers(session: AsyncSession, *, customer_id: int, limit: int = 10) -> list[SurveyResponse]:
+    """The customer's CSAT and NPS answers, newest first (the desk's card lists them)."""
+    result = await session.execute(
+        select(SurveyResponse)
+        .where(col(SurveyResponse.customer_id) == customer_id)
+        .order_by(col(SurveyResponse.created_at).desc(), col(SurveyResponse.id).desc())
+        .limit(limit)
+    )
+    return list(result.scalars())

@@ -307,12 +307,18 @@ class OutboxReport:
         return self.counts["stuck"]
 
 
-async def outbox_report(session: AsyncSession, *, now: datetime | None = None, stuck_limit: int = 20) -> OutboxReport:
-    """Rows per status, and the rows a crash left in `sending` (never sent again; shown to staff)."""
-    now = now or utcnow()
+async def status_counts(session: AsyncSession) -> dict[str, int]:
+    """Outbox rows per status, every status named (0 when none)."""
     result = await session.execute(select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status)))
     counts = {status.value: 0 for status in OutboxStatus}
     counts.update({status: count for status, count in result.all()})
+    return counts
+
+
+async def outbox_report(session: AsyncSession, *, now: datetime | None = None, stuck_limit: int = 20) -> OutboxReport:
+    """Rows per status, and the rows a crash left in `sending` (never sent again; shown to staff)."""
+    now = now or utcnow()
+    counts = await status_counts(session)
     stuck = await session.execute(
         select(OutboxMessage)
         .where(

@@ -31,7 +31,7 @@ from sqlalchemy import String, cast, delete, literal, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import SQLModel, col, select
 
-from storage import agreements, inbox, search_index
+from storage import agreements, business, inbox, search_index
 from storage.customers import ERASED_TELEGRAM_ID
 from storage.db import SessionFactory, is_sqlite, transaction
 from storage.models import (
@@ -112,6 +112,8 @@ EXPORTED_ELSEWHERE = {"customers": "the profile", "tickets": "tickets with their
 NOT_EXPORTED = {
     "audit_log": "internal to staff: which staff member looked at the record, ids only",
     "customer_notes": "internal to staff: notes staff keep on the customer (erased with the customer)",
+    "account_managers": "internal to staff: which staff member looks after a VIP customer (shown to the customer "
+    "by first name in /profile; erased with the customer)",
 }
 
 TICKET_FIELDS = ("id", "category", "status", "opened_at", "first_response_at", "resolved_at", "closed_at")
@@ -351,6 +353,7 @@ async def erase_records(session: AsyncSession, *, customer_id: int) -> Erasure |
     )
     await session.execute(update(Coupon).where(col(Coupon.customer_id) == customer_id).values(customer_id=None))
     await _erase_outbox(session, customer_id=customer_id, telegram_id=telegram_id)
+    await business.forget_chats(session, chat_id=telegram_id)  # their business chats' activity times
     await session.execute(
         delete(PendingInput).where(
             or_(col(PendingInput.user_id) == telegram_id, col(PendingInput.chat_id) == telegram_id)

@@ -37,6 +37,18 @@ async def role_of(session: AsyncSession, *, telegram_id: int, admin_ids: Collect
     return Role(role) if role else None
 
 
+async def roles_of(
+    session: AsyncSession, *, telegram_ids: Collection[int], admin_ids: Collection[int]
+) -> dict[int, Role]:
+    """`role_of` for many people in one query: only those who are staff are in the answer."""
+    result = await session.execute(
+        select(StaffMember.telegram_id, StaffMember.role).where(col(StaffMember.telegram_id).in_(sorted(telegram_ids)))
+    )
+    roles = {telegram_id: Role(role) for telegram_id, role in result.all() if telegram_id is not None and role}
+    roles.update({telegram_id: Role.ADMIN for telegram_id in telegram_ids if telegram_id in admin_ids})
+    return roles
+
+
 async def audit(
     session: AsyncSession,
     *,

@@ -1,7 +1,9 @@
-"""The durable queue of what the staff chat must be shown, drained in order by the staff-chat relay.
+"""The durable queue of what staff must be shown, drained in order by the staff relay.
 
-A handler stores the customer's message and its delivery row in one transaction; the relay sends later and marks
-the row `sent` with the staff-chat message id. A crash between sending and marking re-sends only what was in flight.
+Each row has a destination: the staff group (`chat_id` None) or an agent's private chat with the bot (their
+inbox). A handler stores the customer's message and its delivery rows in one transaction; the relay sends later
+and marks each row `sent` with the message it became. A crash between sending and marking re-sends only what was
+in flight.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import DeliveryStatus, StaffDelivery, TicketMessage
+from storage.models import DeliveryStatus, StaffDelivery, Ticket, TicketMessage
 from storage.outbox import insert_ignoring_duplicates
 from storage.types import utcnow
 
@@ -32,8 +34,9 @@ async def enqueue(
     ticket_message_id: int | None = None,
     params: dict[str, Any] | None = None,
     not_before: datetime | None = None,
+    chat_id: int | None = None,
 ) -> None:
-    """Queue once per `key`: planning the same delivery again inserts nothing."""
+    """Queue once per `key`: planning the same delivery again inserts nothing. `chat_id` None: the group."""
     now = utcnow()
     table = StaffDelivery.__table__  # type: ignore[attr-defined]
     row = {
@@ -41,6 +44,7 @@ async def enqueue(
         "ticket_id": ticket_id,
         "ticket_message_id": ticket_message_id,
         "kind": kind,
+        "chat_id": chat_id,
         "params": json.dumps(params or {}, ensure_ascii=False),
         "status": PENDING,
         "not_before": not_before or now,
@@ -50,34 +54,102 @@ async def enqueue(
     await session.execute(insert_ignoring_duplicates(session, table, ["key"]), [row])
 
 
-async def enqueue_copies(session: AsyncSession, *, copies: Sequence[tuple[int, int]]) -> None:
-    """Queue customer messages to be copied to staff, `(ticket id, ticket message id)` in order, in one statement."""
+async def enqueue_for_ticket(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    key: str,
+    kind: str,
+    ticket_message_id: int | None = None,
+    params: dict[str, Any] | None = None,
+    not_before: datetime | None = None,
+) -> None:
+    """Queue for the group and, while the ticket is delivered to its assignee's inbox, for that inbox too (the
+    relay decides what the group shows of an assigned ticket)."""
+    assert ticket.id is not None
+    for chat_id in destinations(ticket):
+        await enqueue(
+            session,
+            key=key if chat_id is None else f"{key}:i{chat_id}",
+            ticket_id=ticket.id,
+            kind=kind,
+            ticket_message_id=ticket_message_id,
+            params=params,
+            not_before=not_before,
+            chat_id=chat_id,
+        )
+
+
+def destinations(ticket: Ticket) -> list[int | None]:
+    return [None] if ticket.inbox_chat_id is None else [None, ticket.inbox_chat_id]
+
+
+async def enqueue_copies(session: AsyncSession, *, copies: Sequence[tuple[int, int, int | None]]) -> None:
+    """Queue customer messages to be copied to staff, `(ticket id, ticket message id, inbox or None)` in order, in
+    one statement: each goes to the group and, when the ticket has one, to its assignee's inbox."""
     if not copies:
         return
     now = utcnow()
     rows = [
         {
-            "key": f"copy:{message_id}",
+            "key": f"copy:{message_id}" if chat_id is None else f"copy:{message_id}:i{chat_id}",
             "ticket_id": ticket_id,
             "ticket_message_id": message_id,
             "kind": "copy",
+            "chat_id": chat_id,
             "params": "{}",
             "status": PENDING,
             "not_before": now,
             "attempts": 0,
             "created_at": now,
         }
-        for ticket_id, message_id in copies
+        for ticket_id, message_id, inbox in copies
+        for chat_id in ([None] if inbox is None else [None, inbox])
     ]
     table = StaffDelivery.__table__  # type: ignore[attr-defined]
     await session.execute(insert_ignoring_duplicates(session, table, ["key"]), rows)
 
 
-async def pending(session: AsyncSession, *, limit: int = 500) -> list[StaffDelivery]:
-    result = await session.execute(
-        select(StaffDelivery).where(col(StaffDelivery.status) == PENDING).order_by(col(StaffDelivery.id)).limit(limit)
-    )
+async def pending(session: AsyncSession, *, limit: int = 500, busy: Sequence[int | None] = ()) -> list[StaffDelivery]:
+    """The oldest pending rows, leaving out the destinations in `busy` (None: the group) whose rows are being sent."""
+    query = select(StaffDelivery).where(col(StaffDelivery.status) == PENDING)
+    chats = [chat for chat in busy if chat is not None]
+    if chats:
+        query = query.where(or_(col(StaffDelivery.chat_id).is_(None), col(StaffDelivery.chat_id).not_in(chats)))
+    if None in busy:
+        query = query.where(col(StaffDelivery.chat_id).isnot(None))
+    result = await session.execute(query.order_by(col(StaffDelivery.id)).limit(limit))
     return list(result.scalars())
+
+
+async def record_shown(session: AsyncSession, *, key: str, ticket_id: int, chat_id: int, message_id: int) -> None:
+    """A message the relay showed outside the queue (an inbox card): staff replying to it reach the ticket."""
+    now = utcnow()
+    table = StaffDelivery.__table__  # type: ignore[attr-defined]
+    row = {
+        "key": key,
+        "ticket_id": ticket_id,
+        "kind": "card",
+        "chat_id": chat_id,
+        "params": "{}",
+        "status": SENT,
+        "not_before": now,
+        "attempts": 1,
+        "created_at": now,
+        "sent_at": now,
+        "staff_chat_id": chat_id,
+        "staff_message_id": message_id,
+    }
+    await session.execute(insert_ignoring_duplicates(session, table, ["key"]), [row])
+
+
+async def fail_chat(session: AsyncSession, *, chat_id: int, error: str) -> None:
+    """Nothing more can go to this inbox: its pending rows end failed."""
+    await session.execute(
+        update(StaffDelivery)
+        .where(col(StaffDelivery.status) == PENDING, col(StaffDelivery.chat_id) == chat_id)
+        .values(status=FAILED, last_error=error[:512])
+    )
 
 
 async def count_pending(session: AsyncSession) -> int:

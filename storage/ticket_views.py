@@ -1,4 +1,4 @@
-"""A ticket's history for staff, assigning a ticket to a staff member, and what the staff relay reads per pass."""
+"""A ticket's history for staff, and what the staff relay reads per pass."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from storage.models import Customer, Ticket, TicketMessage
-from storage.types import utcnow
 
 
 async def ticket_with_history(
@@ -28,17 +27,6 @@ async def ticket_with_history(
         .limit(limit)
     )
     return ticket, customer, list(reversed(list(result.scalars())))
-
-
-async def assign_ticket(session: AsyncSession, *, ticket_id: int, assignee_telegram_id: int) -> Ticket | None:
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        return None
-    ticket.assignee_telegram_id = assignee_telegram_id
-    ticket.updated_at = utcnow()
-    session.add(ticket)
-    await session.flush()
-    return ticket
 
 
 async def tickets_with_customers(

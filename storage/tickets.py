@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from storage import staff_deliveries
+from storage import routing, staff_deliveries
 from storage.customers import hold_customer
 from storage.models import Customer, MessageDirection, PendingInput, StaffDelivery, Ticket, TicketMessage, TicketStatus
 from storage.outbox import insert_ignoring_duplicates
+from storage.routing import RoutingPolicy
 from storage.types import clean_text, utcnow
 
 ACTIVE = (TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED)
@@ -37,6 +38,7 @@ class IncomingMessage:
     text: str | None = None
     file_id: str | None = None
     media_group_id: str | None = None
+    business_connection_id: str = ""  # the business chat it came from; "" for the chat with the bot
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,15 @@ async def current_ticket(session: AsyncSession, *, customer_id: int, reopen_days
     return None
 
 
-async def find_customer_message(session: AsyncSession, *, chat_id: int, message_id: int) -> TicketMessage | None:
+async def find_customer_message(
+    session: AsyncSession, *, chat_id: int, message_id: int, business_connection_id: str = ""
+) -> TicketMessage | None:
+    """A message of the customer's chat (the bot chat, or the business chat of `business_connection_id`)."""
     result = await session.execute(
         select(TicketMessage).where(
-            col(TicketMessage.customer_chat_id) == chat_id, col(TicketMessage.customer_message_id) == message_id
+            col(TicketMessage.customer_chat_id) == chat_id,
+            col(TicketMessage.customer_message_id) == message_id,
+            col(TicketMessage.business_connection_id) == business_connection_id,
         )
     )
     return result.scalar_one_or_none()
@@ -100,19 +107,27 @@ async def file_customer_message(
     category: str,
     reopen_days: int,
     now: datetime | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> Filed:
     """Store a customer message in their current ticket (opening or reopening one) and queue it for staff."""
     now = now or utcnow()
     assert customer.id is not None
     await hold_customer(session, customer_id=customer.id)  # one transaction at a time picks this customer's ticket
-    existing = await find_customer_message(session, chat_id=incoming.chat_id, message_id=incoming.message_id)
+    existing = await find_customer_message(
+        session,
+        chat_id=incoming.chat_id,
+        message_id=incoming.message_id,
+        business_connection_id=incoming.business_connection_id,
+    )
     if existing is not None:
         ticket = await session.get(Ticket, existing.ticket_id)
         assert ticket is not None
         return Filed(ticket=ticket, message=existing, duplicate=True)
     assert customer.id is not None
     ticket = await current_ticket(session, customer_id=customer.id, reopen_days=reopen_days, now=now)
-    return await file_in(session, ticket=ticket, customer=customer, incoming=incoming, category=category, now=now)
+    return await file_in(
+        session, ticket=ticket, customer=customer, incoming=incoming, category=category, now=now, policy=policy
+    )
 
 
 async def file_in(
@@ -123,9 +138,10 @@ async def file_in(
     incoming: IncomingMessage,
     category: str,
     now: datetime | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> Filed:
     """Store a new customer message in `ticket`, their `current_ticket` (reopened if need be), or in a new ticket
-    when None; and queue it for staff."""
+    when None; and queue it for staff. A new (or unassigned, reopened) ticket is routed by `policy`."""
     now = now or utcnow()
     assert customer.id is not None
     opened = reopened = False
@@ -138,6 +154,8 @@ async def file_in(
     session.add(ticket)
     await session.flush()
     assert ticket.id is not None
+    if opened or reopened:
+        await routing.route_new(session, ticket=ticket, customer=customer, policy=policy, now=now)
     message = TicketMessage(
         ticket_id=ticket.id,
         direction=MessageDirection.IN,
@@ -148,6 +166,7 @@ async def file_in(
         author_telegram_id=customer.telegram_id,
         customer_chat_id=incoming.chat_id,
         customer_message_id=incoming.message_id,
+        business_connection_id=incoming.business_connection_id,
         created_at=now,
     )
     session.add(message)
@@ -157,23 +176,27 @@ async def file_in(
     if incoming.media_group_id:
         not_before = now + ALBUM_HOLD
         await _hold_album(session, ticket_id=ticket.id, media_group_id=incoming.media_group_id, until=not_before)
-    await staff_deliveries.enqueue(
+    await staff_deliveries.enqueue_for_ticket(
         session,
+        ticket=ticket,
         key=f"copy:{message.id}",
-        ticket_id=ticket.id,
         kind="copy",
         ticket_message_id=message.id,
         not_before=not_before,
     )
     if not opened and status_before != ticket.status:
-        await staff_deliveries.enqueue(
-            session, key=f"card:m{message.id}", ticket_id=ticket.id, kind="card", params={"reopen_topic": reopened}
+        await staff_deliveries.enqueue_for_ticket(
+            session,
+            ticket=ticket,
+            key=f"card:m{message.id}",
+            kind="card",
+            params={"topic": "reopen" if reopened else None},
         )
     if reopened:
-        await staff_deliveries.enqueue(
+        await staff_deliveries.enqueue_for_ticket(
             session,
+            ticket=ticket,
             key=f"notice:reopened:m{message.id}",
-            ticket_id=ticket.id,
             kind="notice",
             params={"template": "tickets.staff.reopened_by_customer"},
         )
@@ -209,7 +232,7 @@ async def append_to_open_tickets(
         col(PendingInput.chat_id) == col(Customer.telegram_id), col(PendingInput.user_id) == col(Customer.telegram_id)
     )
     found = await session.execute(
-        select(col(Customer.telegram_id), col(Customer.id), col(Ticket.id))
+        select(col(Customer.telegram_id), col(Customer.id), col(Ticket.id), col(Ticket.inbox_chat_id))
         .join(Ticket, col(Ticket.customer_id) == col(Customer.id))
         .where(
             col(Customer.telegram_id).in_(by_customer),
@@ -218,7 +241,9 @@ async def append_to_open_tickets(
             ~dialog.exists(),
         )
     )
-    targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id in found.all()}
+    candidates = found.all()
+    targets = {telegram_id: (customer_id, ticket_id) for telegram_id, customer_id, ticket_id, _ in candidates}
+    inboxes = {ticket_id: inbox for _, _, ticket_id, inbox in candidates}
     if not targets:
         return set()
     # The customers first, then their tickets: the order a handler takes them in (`touch_customer`, then the
@@ -264,20 +289,21 @@ async def append_to_open_tickets(
             "author_telegram_id": telegram_id,
             "customer_chat_id": incoming.chat_id,
             "customer_message_id": incoming.message_id,
+            "business_connection_id": incoming.business_connection_id,
             "created_at": now,
         }
         for telegram_id, (_, ticket_id) in targets.items()
         for incoming in by_customer[telegram_id].texts
     ]
     messages = TicketMessage.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_duplicates(session, messages, ["customer_chat_id", "customer_message_id"]).returning(
-        messages.c.id, messages.c.customer_chat_id, messages.c.customer_message_id
-    )
+    statement = insert_ignoring_duplicates(
+        session, messages, ["customer_chat_id", "customer_message_id", "business_connection_id"]
+    ).returning(messages.c.id, messages.c.customer_chat_id, messages.c.customer_message_id)
     stored = {
         (chat_id, number): message_id for message_id, chat_id, number in (await session.execute(statement, rows)).all()
     }
     copies = [
-        (row["ticket_id"], stored[key])
+        (row["ticket_id"], stored[key], inboxes.get(row["ticket_id"]))
         for row in rows
         if (key := (row["customer_chat_id"], row["customer_message_id"])) in stored
     ]
@@ -298,130 +324,34 @@ async def _hold_album(session: AsyncSession, *, ticket_id: int, media_group_id: 
 
 
 async def record_customer_edit(
-    session: AsyncSession, *, chat_id: int, message_id: int, text: str | None, edit_key: str
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    message_id: int,
+    text: str | None,
+    edit_key: str,
+    business_connection_id: str = "",
 ) -> TicketMessage | None:
     """A customer edited a message of a ticket: keep the new text and queue the edit for staff."""
-    message = await find_customer_message(session, chat_id=chat_id, message_id=message_id)
+    message = await find_customer_message(
+        session, chat_id=chat_id, message_id=message_id, business_connection_id=business_connection_id
+    )
     if message is None or message.direction != "in":
         return None
     message.text = text
     message.edited_at = utcnow()
     session.add(message)
-    await staff_deliveries.enqueue(
+    ticket = await session.get(Ticket, message.ticket_id)
+    assert ticket is not None
+    await staff_deliveries.enqueue_for_ticket(
         session,
+        ticket=ticket,
         key=f"edit:{message.id}:{edit_key}",
-        ticket_id=message.ticket_id,
         kind="edit",
         ticket_message_id=message.id,
         params={"text": text or ""},
     )
     return message
-
-
-# ---------------------------------------------------------------- the staff side
-
-
-async def ticket_in_staff_chat(
-    session: AsyncSession, *, chat_id: int, thread_id: int | None, reply_to_message_id: int | None
-) -> Ticket | None:
-    """The ticket a staff-chat message is about: its forum topic, else the card or copied message it replies to."""
-    if thread_id is not None:
-        result = await session.execute(
-            select(Ticket)
-            .where(col(Ticket.staff_chat_id) == chat_id, col(Ticket.staff_thread_id) == thread_id)
-            .order_by(col(Ticket.id).desc())
-            .limit(1)
-        )
-        ticket = result.scalar_one_or_none()
-        if ticket is not None:
-            return ticket
-    if reply_to_message_id is None:
-        return None
-    result = await session.execute(
-        select(Ticket).where(col(Ticket.staff_chat_id) == chat_id, col(Ticket.card_message_id) == reply_to_message_id)
-    )
-    ticket = result.scalars().first()
-    if ticket is not None:
-        return ticket
-    result = await session.execute(
-        select(Ticket)
-        .join(TicketMessage, col(TicketMessage.ticket_id) == col(Ticket.id))
-        .where(col(TicketMessage.staff_chat_id) == chat_id, col(TicketMessage.staff_message_id) == reply_to_message_id)
-        .limit(1)
-    )
-    ticket = result.scalars().first()
-    if ticket is not None:
-        return ticket
-    result = await session.execute(  # a notice or an edit the relay showed
-        select(Ticket)
-        .join(StaffDelivery, col(StaffDelivery.ticket_id) == col(Ticket.id))
-        .where(col(StaffDelivery.staff_chat_id) == chat_id, col(StaffDelivery.staff_message_id) == reply_to_message_id)
-        .limit(1)
-    )
-    return result.scalars().first()
-
-
-async def find_staff_message(session: AsyncSession, *, chat_id: int, message_id: int) -> TicketMessage | None:
-    """A staff reply or note already stored for this staff-chat message (not the copies of customer messages)."""
-    result = await session.execute(
-        select(TicketMessage).where(
-            col(TicketMessage.staff_chat_id) == chat_id,
-            col(TicketMessage.staff_message_id) == message_id,
-            col(TicketMessage.direction).in_(("out", "note")),
-        )
-    )
-    return result.scalars().first()
-
-
-async def record_staff_message(
-    session: AsyncSession,
-    *,
-    ticket: Ticket,
-    direction: MessageDirection,
-    kind: str,
-    text: str | None,
-    file_id: str | None,
-    author_telegram_id: int,
-    staff_chat_id: int,
-    staff_message_id: int,
-    customer_chat_id: int | None = None,
-    customer_message_id: int | None = None,
-) -> TicketMessage:
-    """Store a staff reply (`out`, copied to the customer) or an internal `note`; a reply moves the ticket on."""
-    now = utcnow()
-    message = TicketMessage(
-        ticket_id=ticket.id,  # type: ignore[arg-type]
-        direction=direction,
-        kind=kind,
-        text=text,
-        file_id=file_id,
-        author_telegram_id=author_telegram_id,
-        staff_chat_id=staff_chat_id,
-        staff_message_id=staff_message_id,
-        customer_chat_id=customer_chat_id,
-        customer_message_id=customer_message_id,
-        created_at=now,
-    )
-    session.add(message)
-    if direction == "out":
-        if ticket.first_response_at is None:
-            ticket.first_response_at = now
-        if ticket.status == TicketStatus.OPEN:
-            ticket.status = TicketStatus.PENDING
-        ticket.waiting_since = None
-        ticket.updated_at = now
-        session.add(ticket)
-    await session.flush()
-    return message
-
-
-def take(ticket: Ticket, *, staff_telegram_id: int, staff_name: str) -> bool:
-    if ticket.assignee_telegram_id == staff_telegram_id:
-        return False
-    ticket.assignee_telegram_id = staff_telegram_id
-    ticket.assignee_name = staff_name[:256]
-    ticket.updated_at = utcnow()
-    return True
 
 
 def resolve(ticket: Ticket) -> bool:
@@ -452,16 +382,26 @@ def reopen(ticket: Ticket) -> bool:
     return True
 
 
-async def queue(session: AsyncSession) -> list[tuple[Ticket, Customer]]:
-    """Tickets waiting for staff: VIP customers first, then the longest waiting."""
+async def queue(
+    session: AsyncSession, *, statuses: Sequence[TicketStatus] = (TicketStatus.OPEN,)
+) -> list[tuple[Ticket, Customer]]:
+    """Tickets waiting for staff (or in any of `statuses`): VIP customers first, then the longest waiting."""
     result = await session.execute(
         select(Ticket, Customer)
         .join(Customer, col(Customer.id) == col(Ticket.customer_id))
-        .where(col(Ticket.status) == TicketStatus.OPEN)
+        .where(col(Ticket.status).in_(statuses))
     )
     rows = [(ticket, customer) for ticket, customer in result.all()]
     rows.sort(key=lambda row: (row[1].segment != "vip", row[0].waiting_since or row[0].opened_at, row[0].id))
     return rows
+
+
+async def status_counts(session: AsyncSession) -> dict[str, int]:
+    """Tickets per status, every status named (0 when none)."""
+    result = await session.execute(select(col(Ticket.status), func.count()).group_by(col(Ticket.status)))
+    counts = {status.value: 0 for status in TicketStatus}
+    counts.update({str(status): count for status, count in result.tuples().all()})
+    return counts
 
 
 async def count_by_status(session: AsyncSession, *, status: str) -> int:
@@ -495,29 +435,8 @@ async def first_message(session: AsyncSession, *, ticket_id: int) -> TicketMessa
     return result.scalar_one_or_none()
 
 
-async def place_in_staff_chat(
-    session: AsyncSession, *, ticket_id: int, chat_id: int | None, thread_id: int | None, card_message_id: int | None
-) -> None:
-    """Remember where the ticket lives in the staff chat (its topic and card); None forgets it."""
-    await session.execute(
-        update(Ticket)
-        .where(col(Ticket.id) == ticket_id)
-        .values(staff_chat_id=chat_id, staff_thread_id=thread_id, card_message_id=card_message_id)
-    )
-
-
 async def messages_by_id(session: AsyncSession, *, ids: list[int]) -> dict[int, TicketMessage]:
     if not ids:
         return {}
     result = await session.execute(select(TicketMessage).where(col(TicketMessage.id).in_(ids)))
     return {message.id: message for message in result.scalars() if message.id is not None}
-
-
-async def update_staff_message(
-    session: AsyncSession, *, message_id: int, text: str | None, file_id: str | None
-) -> None:
-    """A staff member edited a reply or note: keep the new version."""
-    values: dict[str, object] = {"text": text, "edited_at": utcnow()}
-    if file_id is not None:
-        values["file_id"] = file_id
-    await session.execute(update(TicketMessage).where(col(TicketMessage.id) == message_id).values(**values))

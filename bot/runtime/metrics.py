@@ -15,15 +15,15 @@ import time
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import func
-from sqlmodel import col, select
 from telegram._utils.types import JSONDict, ODVInput
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.runtime.ratelimit import is_message_method
 from storage.db import SessionFactory
 from storage.inbox import count_parked as count_parked_updates
-from storage.models import OutboxMessage, OutboxStatus, Ticket, TicketStatus
+from storage.models import OutboxStatus, TicketStatus
+from storage.outbox import status_counts as outbox_status_counts
+from storage.tickets import status_counts as ticket_status_counts
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +98,8 @@ async def read_database_gauges(sessions: SessionFactory) -> None:
     """Refresh the outbox and ticket gauges from the database (kept as they were if it does not answer)."""
     try:
         async with asyncio.timeout(DATABASE_READ_TIMEOUT_SECONDS), sessions() as session:
-            outbox = dict(
-                (await session.execute(select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))))
-                .tuples()
-                .all()
-            )
-            tickets = dict(
-                (await session.execute(select(Ticket.status, func.count()).group_by(col(Ticket.status)))).tuples().all()
-            )
+            outbox = await outbox_status_counts(session)
+            tickets = await ticket_status_counts(session)
             parked = await count_parked_updates(session)
     except Exception as exc:  # a scrape must answer even when the database does not
         log.warning("metrics: database gauges not refreshed (%s)", type(exc).__name__)

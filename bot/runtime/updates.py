@@ -187,6 +187,17 @@ def incoming(update: Update, payload: str | None = None) -> IncomingUpdate:
     return IncomingUpdate(update.update_id, chat_id, payload)
 
 
+def order_key(update: Update) -> Hashable:
+    """Updates with one key are handled one after the other: a chat's (a business chat's is the customer's id,
+    like their chat with the bot), a business connection's changes, else each update alone."""
+    chat = update.effective_chat
+    if chat is not None:
+        return chat.id
+    if update.business_connection is not None:
+        return ("business_connection", update.business_connection.id)
+    return ("update", update.update_id)
+
+
 class ChatOrderedDispatcher:
     """Hands updates to the Application: one worker per chat keeps order, a semaphore bounds the total."""
 
@@ -223,8 +234,7 @@ class ChatOrderedDispatcher:
             self._attempts[update.update_id] = attempts
         if retry_at is not None:
             self._due[update.update_id] = time.monotonic() + max(0.0, (retry_at - utcnow()).total_seconds())
-        chat = update.effective_chat
-        key: Hashable = chat.id if chat else ("update", update.update_id)
+        key = order_key(update)
         self._queues.setdefault(key, deque()).append(update)
         if key not in self._workers:
             self._idle.clear()

@@ -1,6 +1,7 @@
 """The HTTP face: the Telegram webhook, `GET /healthz`, `GET /metrics` and the features' routes (starlette on
 uvicorn). `build_web_app` is the one place the served routes are put together: the webhook in webhook mode, and
-the routes of every feature in `WEB_FEATURES` that is switched on (e.g. the order endpoint with CAREBOT_API_SECRET).
+the routes of every feature in `WEB_FEATURES` that is switched on (e.g. the order endpoint with CAREBOT_API_SECRET,
+the staff desk with CAREBOT_WEBAPP_URL).
 
 Telegram posts each update to the path of `CAREBOT_WEBHOOK_URL` with the secret given to `setWebhook` in the
 `X-Telegram-Bot-Api-Secret-Token` header. A request without the right secret gets 401 and is not looked at; an update whose ids the database cannot hold
@@ -29,6 +30,7 @@ from bot.context import CarebotApp, Services
 from bot.purchases import api as purchases_api
 from bot.runtime import metrics
 from bot.runtime.updates import ChatOrderedDispatcher, accept, from_json, storable
+from bot.web import routes as desk_routes
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ HEALTH_TIMEOUT_SECONDS = 5
 
 WebFeature = Callable[[CarebotApp], list[BaseRoute]]
 # Each feature served over HTTP gives its routes, none while it is switched off. A new feature adds itself here.
-WEB_FEATURES: tuple[WebFeature, ...] = (purchases_api.routes,)
+WEB_FEATURES: tuple[WebFeature, ...] = (purchases_api.routes, desk_routes.routes)
 
 
 def feature_routes(app: CarebotApp) -> list[BaseRoute]:

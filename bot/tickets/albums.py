@@ -31,6 +31,7 @@ from telegram import (
 )
 from telegram.ext import Application
 
+from bot.business.sending import resend
 from bot.runtime.background import add_background
 from storage.tickets import ALBUM_HOLD
 
@@ -86,10 +87,12 @@ async def send_album(bot: Bot, chat_id: int, parts: Sequence[AlbumPart], **kwarg
 
 async def copy_to(bot: Bot, chat_id: int, messages: Sequence[Message], **kwargs: Any) -> list[int]:
     """Copy `messages` to `chat_id` — the parts of one album as one album — and return the copies' message ids
-    in the same order; `kwargs` go to each call (a topic, a reply, …)."""
+    in the same order; `kwargs` go to each call (a topic, a reply, a business connection, …)."""
     parts = [part for message in messages if (part := album_part(message)) is not None]
     if len(messages) in ALBUM_SIZE and len(parts) == len(messages):
         return [sent.message_id for sent in await send_album(bot, chat_id, parts, **kwargs)]
+    if kwargs.get("business_connection_id"):  # copyMessage takes none: into a business chat each is sent again
+        return [(await resend(bot, message, chat_id=chat_id, **kwargs)).message_id for message in messages]
     copies = [await bot.copy_message(chat_id, message.chat_id, message.message_id, **kwargs) for message in messages]
     return [copy.message_id for copy in copies]
 

@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -22,6 +22,7 @@ from bot.handlers.customer.faq import faq_answer, send_faq_answer
 from bot.runtime.scheduling import survey_follows
 from bot.runtime.throttle import auto_replies
 from bot.runtime.updates import marking_handled, set_fast_lane
+from bot.tickets.desk import on_staff_edit
 from bot.tickets.filing import after_filing, category_of, incoming_of, text_filer, to_customer
 from bot.tickets.relay import relay_of
 from bot.tickets.views import customer_ticket_line
@@ -29,8 +30,8 @@ from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
 from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
+from storage import business, staff_deliveries, tickets
 from storage import pending as pending_inputs
-from storage import staff_deliveries, tickets
 from storage.db import transaction
 from storage.models import FaqEntry, TicketStatus
 from storage.tickets import Filed, TextRun
@@ -52,21 +53,33 @@ async def on_topic_message(update: Update, context: Context, kind: str, _data: d
 
 async def take_message(update: Update, context: Context, *, category: str, ends_dialog: bool = False) -> None:
     """FAQ first, else the customer's ticket: the customer touched, the message stored (or the FAQ hit counted)
-    and the update marked handled in one transaction; only then is anything sent."""
+    and the update marked handled in one transaction; only then is anything sent.
+
+    A customer's message in a business chat (bot/business/chats.py) comes here too: the FAQ answers it only with
+    `CAREBOT_BUSINESS_REPLIES=faq+tickets`, and whatever is sent goes into that business chat."""
     message = update.effective_message
     assert message is not None
     incoming = incoming_of(message)
     settings = context.services.settings
+    connection = message.business_connection_id or ""
+    faq_first = not connection or settings.business_replies == "faq+tickets"
     answer: FaqEntry | None = None
     filed: Filed | None = None
     async with marking_handled(context.application, update) as session:
         if ends_dialog and update.effective_user is not None:
             await pending_inputs.clear_input(session, chat_id=message.chat_id, user_id=update.effective_user.id)
         customer, _ = await touch_in(session, update, context)
+        if connection:
+            await business.record_chat_activity(
+                session, connection_id=connection, chat_id=message.chat_id, from_customer=True
+            )
         stored = None
         if incoming is not None:  # a re-processed update finds its message stored: nothing is doubled
             stored = await tickets.find_customer_message(
-                session, chat_id=incoming.chat_id, message_id=incoming.message_id
+                session,
+                chat_id=incoming.chat_id,
+                message_id=incoming.message_id,
+                business_connection_id=connection,
             )
         if incoming is not None and stored is None:
             now = utcnow()
@@ -75,7 +88,7 @@ async def take_message(update: Update, context: Context, *, category: str, ends_
             )
             # FAQ first, also before reopening a resolved or closed ticket (**Talk to a person** still reopens it)
             settled = current is None or current.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
-            if settled and incoming.kind == "text" and incoming.text and not message.media_group_id:
+            if faq_first and settled and incoming.kind == "text" and incoming.text and not message.media_group_id:
                 answer = await faq_answer(session, context, customer, incoming.text, chat_id=message.chat_id)
             if answer is None:
                 filed = await tickets.file_in(
@@ -85,12 +98,13 @@ async def take_message(update: Update, context: Context, *, category: str, ends_
                     incoming=incoming,
                     category=category_of(category),
                     now=now,
+                    policy=settings.routing_policy,
                 )
-    if incoming is None:  # said once in a while, not after every poll or dice of a flood
-        if auto_replies(context.application).allow(message.chat_id, "unsupported"):
+    if incoming is None:  # said once in a while, not after every poll or dice of a flood (not as the business)
+        if not connection and auto_replies(context.application).allow(message.chat_id, "unsupported"):
             await message.reply_text(t(customer.language, "tickets.unsupported"), parse_mode=ParseMode.HTML)
     elif answer is not None:
-        await send_faq_answer(message, answer, customer.language)
+        await send_faq_answer(context, message, answer, customer.language)
     elif filed is not None:
         await after_filing(context, customer, filed)
 
@@ -159,7 +173,14 @@ async def on_edit(update: Update, context: Context) -> None:
     message = update.edited_message
     if message is None:
         return
-    edit_key = str(int(message.edit_date.timestamp())) if message.edit_date else str(update.update_id)
+    if not await file_edit(context, message, fallback_key=str(update.update_id)):
+        await on_staff_edit(update, context)  # perhaps an agent's reply in their inbox
+
+
+async def file_edit(context: Context, message: Message, *, fallback_key: str) -> bool:
+    """The customer edited a message of a ticket (in the bot chat or a business chat): staff see the new version.
+    False when the message is no customer message of a ticket."""
+    edit_key = str(int(message.edit_date.timestamp())) if message.edit_date else fallback_key
     async with transaction(context.services.sessions) as session:
         stored = await tickets.record_customer_edit(
             session,
@@ -167,9 +188,12 @@ async def on_edit(update: Update, context: Context) -> None:
             message_id=message.message_id,
             text=message.text if message.text is not None else message.caption,
             edit_key=edit_key,
+            business_connection_id=message.business_connection_id or "",
         )
-    if stored is not None:
-        relay_of(context.application).wake()
+    if stored is None:
+        return False
+    relay_of(context.application).wake()
+    return True
 
 
 async def choose_topic(update: Update, context: Context) -> None:
@@ -227,15 +251,15 @@ async def close_own(update: Update, context: Context) -> None:
             ticket = None
         elif tickets.close(ticket):
             session.add(ticket)
-            await staff_deliveries.enqueue(
+            await staff_deliveries.enqueue_for_ticket(
                 session,
+                ticket=ticket,
                 key=f"notice:closed_by_customer:{ticket.id}:{update.update_id}",
-                ticket_id=ticket.id or 0,
                 kind="notice",
                 params={"template": "tickets.staff.closed_by_customer"},
             )
-            await staff_deliveries.enqueue(
-                session, key=f"card:closed:{ticket.id}:{update.update_id}", ticket_id=ticket.id or 0, kind="card"
+            await staff_deliveries.enqueue_for_ticket(
+                session, ticket=ticket, key=f"card:closed:{ticket.id}:{update.update_id}", kind="card"
             )
             await plan_at_closing(session, ticket_ids=[ticket.id or 0], now=utcnow(), hold=HOLD_AT_CLOSING)
     if ticket is None:
@@ -246,8 +270,8 @@ async def close_own(update: Update, context: Context) -> None:
     await to_customer(
         context,
         customer.telegram_id,
-        lambda: context.bot.send_message(
-            customer.telegram_id, t(lang, "tickets.closed_by_you", number=ticket.id), parse_mode=ParseMode.HTML
+        lambda **chat: context.bot.send_message(
+            text=t(lang, "tickets.closed_by_you", number=ticket.id), parse_mode=ParseMode.HTML, **chat
         ),
     )
     await survey_follows(context.application, context.services, ticket.id or 0)

@@ -25,7 +25,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -35,24 +35,17 @@ from bot.context import CarebotApp, Context
 from bot.runtime.scheduling import survey_follows
 from bot.tickets import albums
 from bot.tickets.filing import incoming_of, to_customer
-from bot.tickets.relay import relay_of
-from bot.tickets.views import (
-    category_label,
-    customer_link,
-    duration,
-    is_vip,
-    sla_state,
-    staff_language,
-    status_label,
-)
+from bot.tickets.queue import queue_command
+from bot.tickets.relay import refresh_cards
+from bot.tickets.replies import ReplyPart, keep_note, send_reply
+from bot.tickets.views import staff_language, status_label
 from bot.ui import callback_data
-from bot.ui.i18n import Safe, t
+from bot.ui.i18n import t
 from bot.ui.numbers import record_number
-from bot.ui.splitting import split_text
 from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
-from storage import tickets
+from storage import business, routing, ticket_places, tickets
 from storage.db import transaction
-from storage.models import Customer, MessageDirection, Role, Ticket, TicketStatus
+from storage.models import Customer, MessageDirection, Role, Ticket
 from storage.staff import audit
 from storage.types import utcnow
 
@@ -73,11 +66,16 @@ def _lang(context: Context) -> str:
     return staff_language(context.services.settings)
 
 
+def in_ticket_chat(message: Message, context: Context) -> bool:
+    """The staff group, or a private chat (an agent's inbox), where a reply names the ticket."""
+    return message.chat_id == context.services.settings.staff_chat_id or message.chat.type == ChatType.PRIVATE
+
+
 async def _ticket_of(message: Message, context: Context) -> Ticket | None:
     thread_id = message.message_thread_id if message.is_topic_message else None
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
     async with context.services.sessions() as session:
-        return await tickets.ticket_in_staff_chat(
+        return await ticket_places.ticket_in_staff_chat(
             session, chat_id=message.chat_id, thread_id=thread_id, reply_to_message_id=reply_to
         )
 
@@ -98,9 +96,9 @@ async def on_staff_message(update: Update, context: Context) -> None:
         await _tell_not_staff(message, user, context)
         return
     if message.text is not None and message.text.startswith("//"):
-        await _save_note(context, ticket, message, user, message.text[2:].strip())
+        await save_note(context, ticket, message, user, message.text[2:].strip())
         return
-    await _reply_to_customer(context, ticket, message, user)
+    await reply_to_customer(context, ticket, message, user)
 
 
 async def _tell_not_staff(message: Message, user: User, context: Context) -> None:
@@ -112,28 +110,23 @@ async def _tell_not_staff(message: Message, user: User, context: Context) -> Non
     await message.reply_text(t(_lang(context), "tickets.staff.not_staff"), parse_mode=ParseMode.HTML)
 
 
-async def _save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
-    async with transaction(context.services.sessions) as session:
-        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
-            return
-        await tickets.record_staff_message(
-            session,
-            ticket=ticket,
-            direction=MessageDirection.NOTE,
-            kind="text",
-            text=text,
-            file_id=None,
-            author_telegram_id=user.id,
-            staff_chat_id=message.chat_id,
-            staff_message_id=message.message_id,
-        )
-    with contextlib.suppress(TelegramError):
-        await message.set_reaction(ReactionTypeEmoji("✍"))
+async def save_note(context: Context, ticket: Ticket, message: Message, user: User, text: str) -> None:
+    saved = await keep_note(
+        context,
+        ticket,
+        author_telegram_id=user.id,
+        text=text,
+        staff_chat_id=message.chat_id,
+        staff_message_id=message.message_id,
+    )
+    if saved:
+        with contextlib.suppress(TelegramError):
+            await message.set_reaction(ReactionTypeEmoji("✍"))
 
 
-async def _reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
+async def reply_to_customer(context: Context, ticket: Ticket, message: Message, user: User) -> None:
     async with context.services.sessions() as session:
-        if await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
+        if await ticket_places.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id):
             return  # relayed before a restart: never twice
     collector = albums.albums_of(context.application)
     if albums.album_part(message) is not None:  # the album goes as one, once its last part is here
@@ -145,49 +138,60 @@ async def _reply_to_customer(context: Context, ticket: Ticket, message: Message,
 
 async def _relay_reply(context: Context, ticket_id: int, user: User, messages: list[Message]) -> None:
     """Copy a staff reply (one message, or the parts of an album as one album) to the customer and store it."""
-    lang = _lang(context)
-    first = messages[0]
-    async with context.services.sessions() as session:
-        ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
-        customer = await session.get(Customer, ticket.customer_id) if ticket else None
-    if ticket is None or customer is None:
-        return
-    if ticket.status == TicketStatus.CLOSED.value:
-        await first.reply_text(t(lang, "tickets.staff.reply_to_closed", number=ticket.id), parse_mode="HTML")
-        return
-    try:
-        copies = await to_customer(
-            context, customer.telegram_id, lambda: albums.copy_to(context.bot, customer.telegram_id, messages)
-        )
-    except BadRequest as error:
-        await first.reply_text(t(lang, "tickets.staff.not_delivered", reason=error.message), parse_mode="HTML")
-        return
-    if copies is None:
-        await first.reply_text(t(lang, "tickets.staff.undeliverable"), parse_mode=ParseMode.HTML)
-        await _refresh(context, ticket_id)
-        return
-    async with transaction(context.services.sessions) as session:
-        current = await tickets.get_ticket(session, ticket_id=ticket_id)
-        assert current is not None
-        before = (current.status, current.first_response_at)
-        for message, copy_id in zip(messages, copies, strict=True):
-            incoming = incoming_of(message)
-            await tickets.record_staff_message(
-                session,
-                ticket=current,
-                direction=MessageDirection.OUT,
+    parts = []
+    for message in messages:
+        incoming = incoming_of(message)
+        parts.append(
+            ReplyPart(
                 kind=incoming.kind if incoming else "other",
                 text=incoming.text if incoming else None,
                 file_id=incoming.file_id if incoming else None,
-                author_telegram_id=user.id,
                 staff_chat_id=message.chat_id,
                 staff_message_id=message.message_id,
-                customer_chat_id=customer.telegram_id,
-                customer_message_id=copy_id,
             )
-        changed = before != (current.status, current.first_response_at)
-    if changed:
-        await _refresh(context, ticket_id)
+        )
+    problem = await send_reply(
+        context,
+        ticket_id,
+        parts,
+        send=lambda **chat: _to_customer_as_sent(context, messages, user, **chat),
+        author_telegram_id=user.id,
+        lang=_lang(context),
+    )
+    if problem is not None:
+        await messages[0].reply_text(problem, parse_mode=ParseMode.HTML)
+
+
+CAPTIONED = ("photo", "video", "document", "audio", "animation", "voice")
+
+
+def signature(context: Context, user: User | None) -> str:
+    """`CAREBOT_SHOW_AGENT_NAME=on`: the agent's first name under each reply; off (default): nothing."""
+    if context.services.settings.show_agent_name != "on" or user is None:
+        return ""
+    return f"\n\n— {user.first_name}"
+
+
+async def _to_customer_as_sent(context: Context, messages: list[Message], user: User, **chat: Any) -> list[int]:
+    """The staff message (or album) copied to the customer's chat (`chat`: its id, and a business connection) as
+    it is, signed when the business wants it; the ids of the customer's copies, in order."""
+    signed = signature(context, user)
+    message = messages[0]
+    if len(messages) > 1 or not signed:
+        return await albums.copy_to(context.bot, messages=messages, **chat)
+    if message.text is not None:
+        sent = await context.bot.send_message(text=message.text + signed, entities=message.entities, **chat)
+        return [sent.message_id]
+    if any(getattr(message, kind) for kind in CAPTIONED) and not chat.get("business_connection_id"):
+        copied = await context.bot.copy_message(
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
+            caption=(message.caption or "") + signed,
+            caption_entities=message.caption_entities,
+            **chat,
+        )
+        return [copied.message_id]
+    return await albums.copy_to(context.bot, messages=messages, **chat)
 
 
 async def on_staff_edit(update: Update, context: Context) -> None:
@@ -196,17 +200,22 @@ async def on_staff_edit(update: Update, context: Context) -> None:
     if message is None:
         return
     async with context.services.sessions() as session:
-        stored = await tickets.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id)
+        stored = await ticket_places.find_staff_message(session, chat_id=message.chat_id, message_id=message.message_id)
     if stored is None:
         return
     incoming = incoming_of(message)
     text = incoming.text if incoming else None
     if stored.direction == MessageDirection.OUT and stored.customer_chat_id and stored.customer_message_id:
         chat_id, message_id = stored.customer_chat_id, stored.customer_message_id
+        via = stored.business_connection_id or None
         try:
             if message.text is not None:
                 await context.bot.edit_message_text(
-                    message.text, chat_id=chat_id, message_id=message_id, entities=message.entities
+                    message.text + signature(context, message.from_user),
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    entities=message.entities,
+                    business_connection_id=via,
                 )
             elif (
                 incoming and incoming.file_id and incoming.file_id != stored.file_id and incoming.kind in EDITABLE_MEDIA
@@ -214,13 +223,16 @@ async def on_staff_edit(update: Update, context: Context) -> None:
                 media = EDITABLE_MEDIA[incoming.kind](
                     incoming.file_id, caption=message.caption, caption_entities=message.caption_entities
                 )
-                await context.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id)
+                await context.bot.edit_message_media(
+                    media, chat_id=chat_id, message_id=message_id, business_connection_id=via
+                )
             else:
                 await context.bot.edit_message_caption(
                     chat_id=chat_id,
                     message_id=message_id,
-                    caption=message.caption,
+                    caption=(message.caption or "") + signature(context, message.from_user) or None,
                     caption_entities=message.caption_entities,
+                    business_connection_id=via,
                 )
         except BadRequest as error:
             if "not modified" not in error.message.lower():
@@ -232,7 +244,7 @@ async def on_staff_edit(update: Update, context: Context) -> None:
             log.warning("could not edit the customer's copy of a staff reply")
             return
     async with transaction(context.services.sessions) as session:
-        await tickets.update_staff_message(
+        await ticket_places.update_staff_message(
             session, message_id=stored.id or 0, text=text, file_id=incoming.file_id if incoming else None
         )
 
@@ -249,12 +261,12 @@ async def note_command(update: Update, context: Context) -> None:
         async with context.services.sessions() as session:
             ticket = await tickets.get_ticket(session, ticket_id=number)
         text = rest
-    elif message.chat_id == context.services.settings.staff_chat_id:
+    elif in_ticket_chat(message, context):
         ticket = await _ticket_of(message, context)
     if ticket is None or not text.strip():
         await message.reply_text(t(await language_of(update, context), "tickets.staff.note_usage"), parse_mode="HTML")
         return
-    await _save_note(context, ticket, message, user, text.strip())
+    await save_note(context, ticket, message, user, text.strip())
 
 
 # ---------------------------------------------------------------- lifecycle: buttons and commands
@@ -273,8 +285,10 @@ async def apply_action(
         ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
         if ticket is None:
             return t(lang, "tickets.staff.no_such_ticket", number=ticket_id), None
-        if action == "take":
-            changed = tickets.take(ticket, staff_telegram_id=user.id, staff_name=user.full_name)
+        if action == "take":  # the taker's inbox (if they have one) gets the ticket so far
+            changed = await routing.assign(
+                session, ticket=ticket, telegram_id=user.id, name=user.full_name, history=True
+            )
         elif action == "resolve":
             changed = tickets.resolve(ticket)
         elif action == "close":
@@ -284,6 +298,7 @@ async def apply_action(
         session.add(ticket)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
+        connection = await business.reply_connection(session, ticket_id=ticket_id)
         if changed:
             await audit(
                 session,
@@ -304,19 +319,17 @@ async def apply_action(
         sent = await to_customer(
             context,
             customer.telegram_id,
-            lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
+            lambda **chat: context.bot.send_message(text=text, parse_mode=ParseMode.HTML, **chat),
+            business_connection_id=connection,
         )
-        bounced = customer if sent is None else None
+        bounced = customer if sent is None and not connection else None
         if action == "close":
             await survey_follows(context.application, context.services, ticket_id)
     return t(lang, f"tickets.staff.done.{action}", number=ticket_id, name=user.full_name), bounced
 
 
 async def _refresh(context: Context, ticket_id: int, *, topic: str | None = None) -> None:
-    try:
-        await relay_of(context.application).refresh_card(ticket_id, topic=topic)
-    except TelegramError as error:
-        log.warning("could not update the card of ticket #%s (%s)", ticket_id, type(error).__name__)
+    await refresh_cards(context.application, ticket_id, topic=topic)
 
 
 @staff_only(Role.AGENT)
@@ -343,7 +356,7 @@ def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any,
         assert message is not None and user is not None
         lang = await language_of(update, context)
         number = _number_from_args(context.args or [])
-        if number is None and message.chat_id == context.services.settings.staff_chat_id:
+        if number is None and in_ticket_chat(message, context):
             ticket = await _ticket_of(message, context)
             number = ticket.id if ticket else None
         if number is None:
@@ -358,44 +371,12 @@ def lifecycle_command(action: str) -> Callable[[Update, Context], Coroutine[Any,
     return command
 
 
-@staff_only(Role.AGENT)
-async def queue_command(update: Update, context: Context) -> None:
-    """Tickets waiting for staff: VIP first, then the longest waiting, with age and first-response target."""
-    message = update.effective_message
-    assert message is not None
-    lang, settings, now = await language_of(update, context), context.services.settings, utcnow()
-    async with context.services.sessions() as session:
-        waiting = await tickets.queue(session)
-        pending_count = await tickets.count_by_status(session, status=TicketStatus.PENDING.value)
-    lines = [t(lang, "tickets.queue.title", count=len(waiting)) if waiting else t(lang, "tickets.queue.empty")]
-    for ticket, customer in waiting:
-        waited = duration(now - (ticket.waiting_since or ticket.opened_at), lang)
-        age = duration(now - ticket.opened_at, lang)  # said only when it differs from the waiting time
-        lines.append(
-            t(
-                lang,
-                "tickets.queue.item",
-                vip=t(lang, "tickets.card.vip") + " " if is_vip(customer) else "",
-                number=ticket.id,
-                name=customer_link(customer),
-                category=category_label(ticket.category, lang),
-                waiting=waited,
-                age="" if age == waited else t(lang, "tickets.queue.age", age=age),
-                sla=Safe(sla_state(ticket, customer, settings, lang, now)),
-            )
-        )
-    if pending_count:
-        lines.append(t(lang, "tickets.queue.pending", count=pending_count))
-    for part in split_text("\n".join(lines)):
-        await message.reply_text(part, parse_mode=ParseMode.HTML)
-
-
 def register(app: CarebotApp) -> None:
     albums.register(app)
     staff_chat_id = app.bot_data["services"].settings.staff_chat_id
     for action in ACTIONS:
         app.add_handler(CommandHandler(action, lifecycle_command(action)))
-    app.add_handler(CommandHandler("queue", queue_command))
+    app.add_handler(CommandHandler("queue", queue_command))  # bot/tickets/queue.py
     app.add_handler(CommandHandler("note", note_command))
     app.add_handler(CallbackQueryHandler(card_button, pattern=callback_data.TICKET_CARD))
     if staff_chat_id is None:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import Message
 from telegram.constants import ParseMode
-from telegram.error import Forbidden
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application
 
 from bot.context import Context, Services
@@ -26,7 +26,7 @@ from bot.runtime.throttle import auto_replies
 from bot.tickets.relay import relay_of
 from bot.tickets.views import duration, sla_target
 from bot.ui.i18n import t, when
-from storage import inbox, tickets
+from storage import business, inbox, tickets
 from storage.business_hours import BusinessHours, parse_business_hours
 from storage.db import transaction
 from storage.models import Customer, Ticket, TicketCategory
@@ -71,6 +71,7 @@ def incoming_of(message: Message) -> IncomingMessage | None:
         text=message.text if message.text is not None else message.caption,
         file_id=file_id,
         media_group_id=message.media_group_id,
+        business_connection_id=message.business_connection_id or "",
     )
 
 
@@ -94,6 +95,7 @@ async def file_message(
             incoming=incoming,
             category=category_of(category),
             reopen_days=settings.reopen_days,
+            policy=settings.routing_policy,
         )
     await after_filing(context, customer, filed)
     return None if filed.duplicate else filed.ticket
@@ -107,7 +109,13 @@ async def after_filing(context: Context, customer: Customer, filed: Filed) -> No
     if filed.opened:
         metrics.count_ticket_opened()
     if filed.opened or filed.reopened:
-        await acknowledge(context, customer, filed.ticket, reopened=filed.reopened)
+        await acknowledge(
+            context,
+            customer,
+            filed.ticket,
+            reopened=filed.reopened,
+            business_connection_id=filed.message.business_connection_id,
+        )
 
 
 def category_of(name: str) -> str:
@@ -127,8 +135,13 @@ def expectation(context: Context, customer: Customer) -> str:
     return t(lang, "tickets.ack.away", when=when(back.astimezone(zone), lang), zone=str(zone))
 
 
-async def acknowledge(context: Context, customer: Customer, ticket: Ticket, *, reopened: bool) -> None:
-    """Always sent (once per new or reopened ticket), and counted among the automatic replies."""
+async def acknowledge(
+    context: Context, customer: Customer, ticket: Ticket, *, reopened: bool, business_connection_id: str = ""
+) -> None:
+    """Sent once per new or reopened ticket (in a business chat only with `CAREBOT_BUSINESS_REPLIES=faq+tickets`),
+    and counted among the automatic replies."""
+    if business_connection_id and context.services.settings.business_replies != "faq+tickets":
+        return
     auto_replies(context.application).count(customer.telegram_id, "ack")
     lang = customer.language
     key = "tickets.ack.reopened" if reopened else "tickets.ack.new"
@@ -136,17 +149,44 @@ async def acknowledge(context: Context, customer: Customer, ticket: Ticket, *, r
     await to_customer(
         context,
         customer.telegram_id,
-        lambda: context.bot.send_message(customer.telegram_id, text, parse_mode=ParseMode.HTML),
+        lambda **chat: context.bot.send_message(text=text, parse_mode=ParseMode.HTML, **chat),
+        business_connection_id=business_connection_id,
     )
 
 
-async def to_customer(context: Context, telegram_id: int, send: Callable[[], Awaitable[T]]) -> T | None:
-    """Send to a customer; one who blocked the bot is marked unreachable (None is returned: the caller tells
-    staff, if a staff member's reply bounced)."""
+async def to_customer(
+    context: Context, telegram_id: int, send: Callable[..., Awaitable[T]], *, business_connection_id: str = ""
+) -> T | None:
+    """Send to a customer: the one way anything reaches one. `send(**chat)` gets the keyword arguments that
+    address the customer's chat: `chat_id`, and `business_connection_id` for their chat with the business account.
+
+    In the bot chat a customer who blocked the bot is marked unreachable (None is returned: the caller tells
+    staff, if a staff member's reply bounced). In a business chat nothing is sent unless the connection may answer
+    there now (storage/business.py: enabled, a staff owner, the right to reply, the 24-hour window); None then.
+    """
+    if business_connection_id:
+        return await business_send(context, telegram_id, business_connection_id, send)
     try:
-        return await send()
+        return await send(chat_id=telegram_id)
     except Forbidden:
         await reachability.mark(context, telegram_id, unreachable=True, tell_staff=False)
+        return None
+
+
+async def business_send(
+    context: Context, telegram_id: int, connection_id: str, send: Callable[..., Awaitable[T]]
+) -> T | None:
+    async with context.services.sessions() as session:
+        block = await business.reply_block(
+            session, connection_id=connection_id, chat_id=telegram_id, admin_ids=context.services.settings.admin_ids
+        )
+    if block is not None:
+        log.info("not sent in a business chat: %s", block.value)
+        return None
+    try:
+        return await send(chat_id=telegram_id, business_connection_id=connection_id)
+    except TelegramError as error:  # the customer stays reachable in their bot chat
+        log.warning("could not send in a business chat: %s", type(error).__name__)
         return None
 
 

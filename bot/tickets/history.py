@@ -11,14 +11,15 @@ from telegram.ext import CommandHandler
 from bot.auth import staff_only
 from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
+from bot.tickets.relay import relay_of
 from bot.tickets.views import status_label
 from bot.ui.i18n import t, when
 from bot.ui.numbers import record_number, telegram_id
-from storage import staff
+from storage import routing, staff
 from storage.db import transaction
-from storage.models import Role, TicketMessage
+from storage.models import Role, Ticket, TicketMessage
 from storage.staff import audit, role_of
-from storage.ticket_views import assign_ticket, ticket_with_history
+from storage.ticket_views import ticket_with_history
 
 
 def _message_line(message: TicketMessage, lang: str, context: Context) -> str:
@@ -93,22 +94,39 @@ async def assign_command(update: Update, context: Context) -> None:
         if assignee is None:
             await answer(update, t(lang, "staff.assign.not_staff", who=who))
             return
-        ticket = await assign_ticket(session, ticket_id=number, assignee_telegram_id=assignee)
+    ticket = await assign(context, number, assignee_telegram_id=assignee, actor_telegram_id=actor_id(update), lang=lang)
+    if ticket is None:
+        await answer(update, t(lang, "staff.ticket.none", number=number))
+        return
+    await answer(update, t(lang, "staff.assign.done", number=number, who=who))
+
+
+async def assign(
+    context: Context, ticket_id: int, *, assignee_telegram_id: int, actor_telegram_id: int, lang: str
+) -> Ticket | None:
+    """Hand a ticket to a staff member (checked to be staff by the caller), audited: their inbox, if they opened
+    one, gets the card and the ticket so far, and they are told unless they assigned it to themselves. None when
+    there is no such ticket."""
+    async with transaction(context.services.sessions) as session:
+        ticket = await session.get(Ticket, ticket_id)
         if ticket is None:
-            await answer(update, t(lang, "staff.ticket.none", number=number))
-            return
+            return None
+        await routing.assign(session, ticket=ticket, telegram_id=assignee_telegram_id, name=None, history=True)
         await audit(
             session,
-            actor_telegram_id=actor_id(update),
+            actor_telegram_id=actor_telegram_id,
             action="ticket.assign",
             customer_id=ticket.customer_id,
-            detail=f"#{number} -> {assignee}",
+            detail=f"#{ticket_id} -> {assignee_telegram_id}",
         )
-    await answer(update, t(lang, "staff.assign.done", number=number, who=who))
-    if assignee != actor_id(update):
+    relay_of(context.application).wake()
+    if assignee_telegram_id != actor_telegram_id:
         # Best effort: they may never have opened a private chat with the bot.
         with contextlib.suppress(TelegramError):
-            await context.bot.send_message(assignee, t(lang, "staff.assign.notice", number=number), parse_mode="HTML")
+            await context.bot.send_message(
+                assignee_telegram_id, t(lang, "staff.assign.notice", number=ticket_id), parse_mode="HTML"
+            )
+    return ticket
 
 
 def register(app: CarebotApp) -> None:

@@ -1,47 +1,46 @@
-"""The staff chat relay: shows staff every customer message, off the path that answers customers.
+"""The staff relay: shows staff every customer message, off the path that answers customers.
 
-Handlers store a customer's message together with a `staff_deliveries` row and return; this relay drains that
-queue in order (per ticket, oldest first across tickets), one Telegram call at a time, so Telegram's group limit
-(20 a minute, kept by the rate limiter) slows only the staff chat, never the answers to customers. Each row is
-marked sent right after its call: a crash re-sends at most the one message that was in flight. A pass reads the
-queue once and delivers everything then due (a burst costs one Bot API call and one commit per group, not a
-re-read of the queue, the ticket and the customer each time).
+Handlers store a customer's message together with its `staff_deliveries` rows and return; this relay drains that
+queue. Each row has a destination — the staff group or an agent's private chat with the bot (their inbox) — and
+each destination is drained by a worker of its own, in order (per ticket, oldest first across tickets), one
+Telegram call at a time: the rate limiter keeps each chat's limit (a group 20 a minute, an inbox one a second) and
+the 30 a second overall, so a busy group never holds back an inbox, and neither holds back the answers to
+customers. Each row is marked sent right after its call: a crash re-sends at most the one message in flight. A
+pass reads the queue once and delivers everything then due; when the queue backs up, a customer's consecutive
+texts are combined into one message, and a ticket's pending card updates into one edit.
 
-A ticket first gets its card — in a forum supergroup inside a topic of its own, pinned there — and every message
-is then copied under it. A deleted topic is created again; without the right to create topics the relay falls
-back to plain-group mode and tells the admins once. When the queue backs up, a customer's consecutive texts are
-combined into one message.
+The group is the overview: each ticket's card, kept current, and (`CAREBOT_GROUP_COPIES=unassigned`) the messages
+of tickets that no agent's inbox receives; with `all`, every message as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
+import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
-from telegram import Message, MessageId, ReplyParameters
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
-from bot.tickets.albums import ALBUM_MEDIA
-from bot.tickets.views import card_buttons, card_text, staff_language, topic_name
-from bot.ui.i18n import t
-from bot.ui.splitting import TEXT_LIMIT, split_caption, split_text, tg_len
+from bot.tickets.batching import Destination, Due, plan, texts_for_card
+from bot.tickets.places import GroupPlaces, TopicGone, inbox_place
+from bot.tickets.sending import Sender, edit_card, follow_topic
+from bot.tickets.views import CardFacts, staff_language
+from bot.ui.i18n import when
 from scheduler.sender import retry_after_seconds
-from storage import staff_deliveries, ticket_views, tickets
+from storage import routing, staff, staff_deliveries, ticket_places, ticket_views, tickets
 from storage.db import transaction
-from storage.models import Customer, StaffDelivery, Ticket, TicketMessage, TicketStatus
-from storage.staff import role_of
-from storage.types import utcnow
+from storage.models import Customer, StaffDelivery, Ticket, TicketMessage
 
 log = logging.getLogger(__name__)
 
@@ -50,46 +49,9 @@ SAFETY_POLL_SECONDS = 3.0  # look at the queue even when nobody woke the relay (
 MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
-COMBINE_SEPARATOR = "\n\n"
-T = TypeVar("T")
-
-
-class TopicGone(Exception):
-    """The ticket's forum topic was deleted: it gets a new one."""
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a ticket lives in the staff chat."""
-
-    chat_id: int
-    thread_id: int | None
-    card_message_id: int
-
-    def kwargs(self, reply_to: int | None = None) -> dict[str, Any]:
-        """Send into the topic; in a plain group, as a reply to the card (or to `reply_to`)."""
-        target = reply_to if reply_to is not None else (None if self.thread_id else self.card_message_id)
-        found: dict[str, Any] = {}
-        if self.thread_id is not None:
-            found["message_thread_id"] = self.thread_id
-        if target is not None:
-            found["reply_parameters"] = ReplyParameters(target, allow_sending_without_reply=True)
-        return found
-
-
-def _thread_gone(error: BadRequest) -> bool:
-    return "thread not found" in error.message.lower() or "topic_deleted" in error.message.lower()
-
-
-def _no_topic_rights(error: BadRequest) -> bool:
-    text = error.message.lower()
-    return "not enough rights" in text or "not a forum" in text or "chat_not_modified" in text
-
-
-def _source_gone(error: BadRequest) -> bool:
-    """The customer deleted the message (or it cannot be copied at all): staff are told instead."""
-    text = error.message.lower()
-    return "message to copy not found" in text or "can't be copied" in text
+GROUP: None = None  # the destination key of the staff group; an inbox's is the agent's chat id
+OVERVIEW_KINDS = ("copy", "edit", "notice")
+CARD_TEXTS_LIMIT = 3000  # what a card may carry of the customer's texts, well within a message's 4096  # what the group leaves to an assigned ticket's inbox
 
 
 def _chat_unreachable(error: BadRequest) -> bool:
@@ -97,22 +59,25 @@ def _chat_unreachable(error: BadRequest) -> bool:
 
 
 class StaffRelay:
-    """The background task that drains `staff_deliveries` into the staff chat."""
+    """The background task that drains `staff_deliveries` into the staff group and the agents' inboxes."""
 
     def __init__(self, app: CarebotApp) -> None:
         self.app = app
+        settings = self.services.settings
+        self.lang = staff_language(settings)
+        self.group = GroupPlaces(app.bot, self.services.sessions, self.lang, settings.admin_ids)
+        self.sender = Sender(app.bot, self.services.sessions, self.lang, settings.zone)
         self._wake = asyncio.Event()
         self._settle_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._passes = 0  # passes started: a waiter is released by an idle pass that started after it came
         self._task: asyncio.Task[None] | None = None
+        self._workers: dict[Destination, asyncio.Task[None]] = {}
         self._stopping = False
         self._chat_id: int | None = None
-        self._forum: bool | None = None
-        self._told_no_topics = False
-        self._chat_blocked_until = 0.0
-        self._chat_failures = 0
-        self._ticket_retry_at: dict[int, float] = {}
-        self._ticket_failures: dict[int, int] = {}
+        self._blocked_until: dict[Destination, float] = {}
+        self._chat_failures: dict[Destination, int] = {}
+        self._ticket_retry_at: dict[tuple[Destination, int], float] = {}
+        self._ticket_failures: dict[tuple[Destination, int], int] = {}
 
     @property
     def services(self) -> Services:
@@ -123,10 +88,6 @@ class StaffRelay:
     def chat_id(self) -> int | None:
         return self._chat_id if self._chat_id is not None else self.services.settings.staff_chat_id
 
-    @property
-    def lang(self) -> str:
-        return staff_language(self.services.settings)
-
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
@@ -135,14 +96,17 @@ class StaffRelay:
             self._task = asyncio.create_task(self._run(), name="staff-relay")
 
     async def stop(self) -> None:
-        """Stop after the call in flight (the queue is durable: what is left goes after a restart)."""
+        """Stop after the calls in flight (the queue is durable: what is left goes after a restart)."""
         task, self._task = self._task, None
         self._stopping = True
-        if task is not None:
-            task.cancel()
-            # A database driver may swallow a cancellation; the loop also checks `_stopping`.
+        tasks = [task, *self._workers.values()] if task is not None else list(self._workers.values())
+        for running in tasks:
+            running.cancel()
+        for running in tasks:
+            # A database driver may swallow a cancellation; the loops also check `_stopping`.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, STOP_GRACE_SECONDS)
+                await asyncio.wait_for(running, STOP_GRACE_SECONDS)
+        self._workers.clear()
         self._release_waiters()
 
     def wake(self) -> None:
@@ -180,7 +144,7 @@ class StaffRelay:
                 except Exception:
                     log.exception("staff relay pass failed; retrying")
                     idle, wake_in = True, 5.0
-                if idle:
+                if idle and not self._workers:
                     self._release_waiters(current)
                 timeout = min(wake_in if wake_in is not None else SAFETY_POLL_SECONDS, SAFETY_POLL_SECONDS)
                 with contextlib.suppress(TimeoutError):
@@ -192,423 +156,277 @@ class StaffRelay:
     # ------------------------------------------------------------ the queue
 
     async def _work(self) -> tuple[bool, float | None]:
-        """Deliver everything due; returns (idle, seconds until something else is due).
+        """Start a worker for each destination with rows due and no worker yet; returns (idle, seconds until
+        something else is due). A pass reads the queue, the tickets and their customers once."""
+        mono = time.monotonic()
+        blocked = [dest for dest, until in self._blocked_until.items() if until > mono]
+        wake_in = min((self._blocked_until[dest] - mono for dest in blocked), default=None)
+        working = list(self._workers)  # their rows are not read now: not idle until they are read again
+        busy: list[Destination] = [*working, *blocked]
+        if self.chat_id is None:
+            busy.append(GROUP)
+        async with self.services.sessions() as session:
+            rows = await staff_deliveries.pending(session, busy=busy)
+            messages = await _messages_of(session, rows)
+            by_destination: dict[Destination, list[StaffDelivery]] = {}
+            for row in rows:
+                by_destination.setdefault(row.chat_id, []).append(row)
+            idle = True
+            plans: dict[Destination, Due] = {}
+            for destination, queue in by_destination.items():
+                due, quiet, wait = plan(queue, messages, self._ticket_retry_at, destination)
+                idle = idle and quiet
+                if wait is not None:
+                    wake_in = wait if wake_in is None else min(wake_in, wait)
+                if due:
+                    plans[destination] = due
+            ticket_ids = sorted({ticket_id for due in plans.values() for ticket_id in due})
+            found = await ticket_views.tickets_with_customers(session, ticket_ids=ticket_ids)
+            earlier = await ticket_views.earlier_ticket_counts(session, ticket_ids=ticket_ids)
+            managers = await routing.manager_names(
+                session, customer_ids=sorted({customer.id for _, customer in found.values() if customer.id})
+            )
+            zone = self.services.settings.zone
+            roles = await staff.roles_of(
+                session,
+                telegram_ids={customer.telegram_id for _, customer in found.values()},
+                admin_ids=self.services.settings.admin_ids,
+            )
+            notes = {
+                ticket_id: await card_notes(session, ticket, self.services.settings, self.lang)
+                for ticket_id, (ticket, _) in found.items()
+            }
+            facts = {
+                ticket_id: CardFacts(
+                    earlier.get(ticket_id, 0),
+                    managers.get(ticket.customer_id),
+                    waiting_since=when(ticket.waiting_since.astimezone(zone), self.lang)
+                    if ticket.waiting_since
+                    else None,
+                    staff_role=role.value if (role := roles.get(customer.telegram_id)) else None,
+                    notes=notes.get(ticket_id),
+                )
+                for ticket_id, (ticket, customer) in found.items()
+            }
+        for destination, due in plans.items():
+            worker = asyncio.create_task(self._deliver_pass(destination, due, found, facts, messages))
+            self._workers[destination] = worker
+            worker.add_done_callback(functools.partial(self._worker_done, destination))
+        return idle and not plans and not working and not self._workers, wake_in
 
-        A pass reads the queue, the tickets and their customers once, then delivers every ticket's due rows."""
-        while True:
-            if self.chat_id is None:
-                return True, None
-            blocked = self._chat_blocked_until - time.monotonic()
-            if blocked > 0:
-                return True, blocked
-            async with self.services.sessions() as session:
-                rows = await staff_deliveries.pending(session)
-                messages = await _messages_of(session, rows)
-                due, idle, wake_in = self._due(rows, messages)
-                if not due:
-                    return idle, wake_in
-                found = await ticket_views.tickets_with_customers(session, ticket_ids=list(due))
-                unplaced = [ticket_id for ticket_id, (ticket, _) in found.items() if not self._placed(ticket)]
-                earlier = await ticket_views.earlier_ticket_counts(session, ticket_ids=unplaced)
-            await self._deliver_pass(due, found, earlier, messages)
+    def _worker_done(self, destination: Destination, _task: asyncio.Task[None]) -> None:
+        self._workers.pop(destination, None)
+        self.wake()
 
     async def _deliver_pass(
         self,
-        due: dict[int, list[list[StaffDelivery]]],
+        destination: Destination,
+        due: Due,
         found: dict[int, tuple[Ticket, Customer]],
-        earlier: dict[int, int],
+        facts: dict[int, CardFacts],
         messages: dict[int, TicketMessage],
     ) -> None:
-        """The groups in the order they were queued (so tickets take turns), one call at a time, each marked sent
-        before the next goes: a crash re-sends at most the one call in flight. A ticket whose group fails waits for
-        a later pass; a pass stops after `PASS_SECONDS` so that what it sends is never read long before (a ticket
-        erased meanwhile, more texts to combine)."""
+        """One destination's groups in the order they were queued (so tickets take turns), one call at a time,
+        each marked sent before the next goes: a crash re-sends at most the one call in flight. A ticket whose
+        group fails waits for a later pass; a pass stops after `PASS_SECONDS` so that what it sends is never read
+        long before (a ticket erased or handed over meanwhile, more texts to combine)."""
         queued = sorted(
             ((group[0].id or 0, ticket_id, group) for ticket_id, groups in due.items() for group in groups),
             key=lambda item: item[0],
         )
         waiting: set[int] = set()
         until = time.monotonic() + PASS_SECONDS
-        for index, (_, ticket_id, group) in enumerate(queued):
-            now = time.monotonic()
-            if self._stopping or self._chat_blocked_until > now or (index and now > until):
-                return
-            if ticket_id in waiting:
-                continue
-            ticket, customer = found.get(ticket_id, (None, None))
-            if ticket is None or customer is None:
-                await self._finish_failed(group, "ticket gone")
-            elif not await self._deliver(group, ticket, customer, earlier.get(ticket_id, 0), messages):
-                waiting.add(ticket_id)
-
-    def _due(
-        self, rows: list[StaffDelivery], messages: dict[int, TicketMessage]
-    ) -> tuple[dict[int, list[list[StaffDelivery]]], bool, float | None]:
-        """Each ticket's rows that may go now, in order, as the groups that go together (an album, or the customer's
-        texts combined when the queue backed up); tickets oldest first."""
-        now, mono = utcnow(), time.monotonic()
-        queues: dict[int, list[StaffDelivery]] = {}
-        for row in rows:
-            queues.setdefault(row.ticket_id, []).append(row)
-        due: dict[int, list[list[StaffDelivery]]] = {}
-        idle, wake_in = True, None
-        for ticket_id, queue in queues.items():
-            retry_at = self._ticket_retry_at.get(ticket_id, 0.0)
-            if retry_at > mono:
-                wake_in = min(wake_in or retry_at - mono, retry_at - mono)
-                continue
-            groups: list[list[StaffDelivery]] = []
-            while queue:
-                head = queue[0]
-                if head.not_before > now:  # an album still arriving: not idle, it goes in a moment
-                    idle = False
-                    wait = (head.not_before - now).total_seconds()
-                    wake_in = min(wake_in or wait, wait)
-                    break
-                group = _carried_along(head, queue[1:], messages)
-                groups.append(group)
-                queue = queue[len(group) :]
-            if groups:
-                due[ticket_id] = groups
-        return due, idle, wake_in
+        try:
+            for index, (_, ticket_id, group) in enumerate(queued):
+                now = time.monotonic()
+                if self._stopping or self._blocked_until.get(destination, 0.0) > now or (index and now > until):
+                    return
+                if ticket_id in waiting:
+                    continue
+                ticket, customer = found.get(ticket_id, (None, None))
+                if ticket is None or customer is None:
+                    await self._finish_failed(group, "ticket gone")
+                elif not await self._deliver(
+                    destination, group, ticket, customer, facts.get(ticket_id, CardFacts()), messages
+                ):
+                    waiting.add(ticket_id)
+        except Exception:
+            log.exception("staff relay worker failed; retrying")
+            self._blocked_until[destination] = time.monotonic() + 5.0
 
     async def _deliver(
         self,
+        destination: Destination,
         group: list[StaffDelivery],
         ticket: Ticket,
         customer: Customer,
-        earlier: int,
+        facts: CardFacts,
         messages: dict[int, TicketMessage],
     ) -> bool:
         """Send one group and mark it sent; False when this ticket (or the whole chat) must wait."""
         head = group[0]
         ticket_id = head.ticket_id
         try:
-            place = await self._place(ticket, customer, earlier)
-            sent = await self._send(place, ticket, customer, group, messages)
-            rows = {row.id: row for row in group}
+            sent = await self._show(destination, group, ticket, customer, facts, messages)
             shown = [
                 staff_deliveries.Shown(
                     ids,
-                    place.chat_id,
-                    staff_message_id,
+                    chat_id,
+                    message_id,
                     copies=[
                         row.ticket_message_id
-                        for row in (rows[i] for i in ids)
-                        if row.kind == "copy" and row.ticket_message_id is not None
-                    ],
+                        for row in group
+                        if row.id in ids and row.kind == "copy" and row.ticket_message_id is not None
+                    ]
+                    if destination is GROUP
+                    else [],
                 )
-                for ids, staff_message_id in sent
+                for ids, chat_id, message_id in sent
             ]
             async with transaction(self.services.sessions) as session:
                 await staff_deliveries.mark_sent(session, shown=shown)
-            self._ticket_failures.pop(ticket_id, None)
-            self._ticket_retry_at.pop(ticket_id, None)
-            self._chat_failures = 0
+            self._ticket_failures.pop((destination, ticket_id), None)
+            self._ticket_retry_at.pop((destination, ticket_id), None)
+            self._chat_failures.pop(destination, None)
             return True
         except TopicGone:
             log.warning("the forum topic of ticket #%s was deleted; opening a new one", ticket_id)
-            await self._place_ticket(ticket, None, None, None)
-            self._ticket_backoff(ticket_id, retry_now=True)
+            await self.group.remember(ticket, None, None, None)
+            self._ticket_backoff(destination, ticket_id, retry_now=True)
         except RetryAfter as error:
-            self._chat_blocked_until = time.monotonic() + retry_after_seconds(error)
+            self._blocked_until[destination] = time.monotonic() + retry_after_seconds(error)
         except ChatMigrated as error:
             log.warning(
                 "the staff group became a supergroup: set CAREBOT_STAFF_CHAT_ID=%s (used until restart)",
                 error.new_chat_id,
             )
             self._chat_id = error.new_chat_id
-            self._forum = None
+            self.group.forum = None
         except Forbidden as error:
-            self._chat_backoff(f"the bot may not write to the staff chat ({error.message})")
+            if destination is not GROUP:
+                await self._inbox_gone(destination)
+            else:
+                self._chat_backoff(destination, f"the bot may not write to the staff chat ({error.message})")
         except BadRequest as error:
-            if _chat_unreachable(error):
-                self._chat_backoff("the staff chat was not found: check CAREBOT_STAFF_CHAT_ID")
+            if _chat_unreachable(error) and destination is not GROUP:
+                await self._inbox_gone(destination)
+            elif _chat_unreachable(error):
+                self._chat_backoff(destination, "the staff chat was not found: check CAREBOT_STAFF_CHAT_ID")
             else:
                 log.error("ticket #%s: staff chat refused a %s delivery: %s", ticket_id, head.kind, error.message)
                 await self._finish_failed(group, error.message)
                 return True
         except TelegramError as error:  # timeouts and network trouble: this ticket tries again later
-            log.warning("ticket #%s: staff chat delivery failed (%s); retrying", ticket_id, type(error).__name__)
+            log.warning("ticket #%s: staff delivery failed (%s); retrying", ticket_id, type(error).__name__)
             async with transaction(self.services.sessions) as session:
                 await staff_deliveries.note_attempt(session, ids=[r.id for r in group if r.id], error=str(error))
-            self._ticket_backoff(ticket_id)
+            self._ticket_backoff(destination, ticket_id)
         return False
+
+    async def _show(
+        self,
+        destination: Destination,
+        group: list[StaffDelivery],
+        ticket: Ticket,
+        customer: Customer,
+        facts: CardFacts,
+        messages: dict[int, TicketMessage],
+    ) -> list[tuple[list[int], int | None, int | None]]:
+        """Send one group where it belongs; (row ids, chat, message id) to mark sent."""
+        head = group[0]
+        ids = [row.id for row in group if row.id is not None]
+        params = json.loads(head.params)
+        bot = self.app.bot
+        if destination is GROUP:
+            chat_id = self.chat_id
+            assert chat_id is not None
+            settings = self.services.settings
+            if head.kind in OVERVIEW_KINDS and settings.group_copies == "unassigned" and ticket.inbox_chat_id:
+                return [(ids, None, None)]  # the assignee's inbox has it; the group keeps the overview
+            place, new_card = await self.group.place(chat_id, ticket, customer, facts)
+            if head.kind == "card":
+                if not new_card:
+                    await edit_card(bot, chat_id, place.card_message_id, ticket, customer, facts, self.lang)
+                topic = next((p for row in group if (p := json.loads(row.params).get("topic"))), None)
+                await follow_topic(bot, ticket, topic)
+                return [(ids, None, None)]
+        else:
+            if head.kind == "card" and params.get("message_id"):  # a card in an inbox the ticket has left
+                await self._edit_inbox_card(destination, int(params["message_id"]), ticket, customer, facts)
+                return [(ids, None, None)]
+            if ticket.inbox_chat_id != destination:
+                return [(ids, None, None)]  # handed over meanwhile: the new assignee gets the ticket so far
+            texts = texts_for_card(ticket, group, messages)
+            place, new_card = await inbox_place(
+                bot, self.services.sessions, self.lang, destination, ticket, customer, replace(facts, texts=texts)
+            )
+            if texts:  # the card carried them
+                return [(ids, destination, place.card_message_id)]
+            if head.kind == "card":
+                if not new_card:
+                    await self._edit_inbox_card(destination, place.card_message_id, ticket, customer, facts)
+                return [(ids, None, None)]
+        sent = await self.sender.send(place, ticket, group, messages)
+        return [(row_ids, place.chat_id, message_id) for row_ids, message_id in sent]
+
+    async def _edit_inbox_card(
+        self, chat_id: int, message_id: int, ticket: Ticket, customer: Customer, facts: CardFacts
+    ) -> None:
+        """An inbox card keeps showing the customer's texts it was sent with."""
+        async with self.services.sessions() as session:
+            texts = await ticket_places.texts_shown_in(session, chat_id=chat_id, message_id=message_id)
+        await edit_card(
+            self.app.bot, chat_id, message_id, ticket, customer, replace(facts, texts=tuple(texts)), self.lang
+        )
+
+    async def _inbox_gone(self, chat_id: int) -> None:
+        """An agent blocked the bot (or their chat is gone): their inbox closes and their tickets move on."""
+        log.warning("an agent's inbox is unreachable; their tickets are handed over")
+        self._blocked_until[chat_id] = time.monotonic() + 5.0  # its rows end failed: nothing more this pass
+        async with transaction(self.services.sessions) as session:
+            await routing.inbox_closed(session, telegram_id=chat_id)
+            await routing.release(session, telegram_id=chat_id, policy=self.services.settings.routing_policy)
+        self.wake()
 
     async def _finish_failed(self, group: Sequence[StaffDelivery], error: str) -> None:
         async with transaction(self.services.sessions) as session:
             await staff_deliveries.mark_failed(session, ids=[r.id for r in group if r.id], error=error)
 
-    def _ticket_backoff(self, ticket_id: int, *, retry_now: bool = False) -> None:
+    def _ticket_backoff(self, destination: Destination, ticket_id: int, *, retry_now: bool = False) -> None:
         """Try this ticket again later (other tickets go on); a recreated topic is tried again at once."""
-        failures = self._ticket_failures.get(ticket_id, 0) + 1
-        self._ticket_failures[ticket_id] = failures
+        key = (destination, ticket_id)
+        failures = self._ticket_failures.get(key, 0) + 1
+        self._ticket_failures[key] = failures
         delay = 0.0 if retry_now and failures <= 2 else min(2.0**failures, MAX_BACKOFF_SECONDS)
-        self._ticket_retry_at[ticket_id] = time.monotonic() + delay
+        self._ticket_retry_at[key] = time.monotonic() + delay
 
-    def _chat_backoff(self, reason: str) -> None:
-        self._chat_failures += 1
-        delay = min(5.0 * 2 ** (self._chat_failures - 1), MAX_BACKOFF_SECONDS)
+    def _chat_backoff(self, destination: Destination, reason: str) -> None:
+        failures = self._chat_failures.get(destination, 0) + 1
+        self._chat_failures[destination] = failures
+        delay = min(5.0 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
         log.warning("%s; tickets wait in the queue, next try in %.0f s", reason, delay)
-        self._chat_blocked_until = time.monotonic() + delay
-
-    # ------------------------------------------------------------ where a ticket lives
-
-    async def _is_forum(self, chat_id: int) -> bool:
-        if self._forum is None:
-            chat = await self.app.bot.get_chat(chat_id)
-            self._forum = bool(chat.is_forum)
-        return self._forum
-
-    def _placed(self, ticket: Ticket) -> bool:
-        return ticket.staff_chat_id == self.chat_id and ticket.card_message_id is not None
-
-    async def _place(self, ticket: Ticket, customer: Customer, earlier: int) -> Place:
-        """The ticket's topic and card, created when missing (`ticket` is updated to match)."""
-        chat_id = self.chat_id
-        assert chat_id is not None and ticket.id is not None
-        if self._placed(ticket):
-            assert ticket.card_message_id is not None
-            return Place(chat_id, ticket.staff_thread_id, ticket.card_message_id)
-        thread_id = ticket.staff_thread_id if ticket.staff_chat_id == chat_id else None
-        if thread_id is None and await self._is_forum(chat_id):
-            thread_id = await self._create_topic(chat_id, ticket, customer)
-            if thread_id is not None:
-                await self._place_ticket(ticket, chat_id, thread_id, None)
-        card = await self._topic_call(
-            self.app.bot.send_message,
-            chat_id,
-            card_text(ticket, customer, earlier=earlier, lang=self.lang, staff_role=await self._staff_role(customer)),
-            parse_mode=ParseMode.HTML,
-            reply_markup=card_buttons(ticket, self.lang),
-            **({"message_thread_id": thread_id} if thread_id else {}),
-        )
-        await self._place_ticket(ticket, chat_id, thread_id, card.message_id)
-        if thread_id is not None:
-            with contextlib.suppress(TelegramError):
-                await self.app.bot.pin_chat_message(chat_id, card.message_id, disable_notification=True)
-        return Place(chat_id, thread_id, card.message_id)
-
-    async def _place_ticket(
-        self, ticket: Ticket, chat_id: int | None, thread_id: int | None, card_message_id: int | None
-    ) -> None:
-        """Remember where the ticket lives in the staff chat, in the database and on `ticket` (read for the pass)."""
-        assert ticket.id is not None
-        async with transaction(self.services.sessions) as session:
-            await tickets.place_in_staff_chat(
-                session, ticket_id=ticket.id, chat_id=chat_id, thread_id=thread_id, card_message_id=card_message_id
-            )
-        ticket.staff_chat_id, ticket.staff_thread_id, ticket.card_message_id = chat_id, thread_id, card_message_id
-
-    async def _create_topic(self, chat_id: int, ticket: Ticket, customer: Customer) -> int | None:
-        try:
-            topic = await self.app.bot.create_forum_topic(chat_id, topic_name(ticket, customer, self.lang))
-        except BadRequest as error:
-            if not _no_topic_rights(error):
-                raise
-            self._forum = False
-            await self._tell_admins_no_topics(chat_id)
-            return None
-        return topic.message_thread_id
-
-    async def _tell_admins_no_topics(self, chat_id: int) -> None:
-        if self._told_no_topics:
-            return
-        self._told_no_topics = True
-        log.warning("cannot create forum topics in the staff chat; using plain-group mode")
-        text = t(self.lang, "tickets.staff.no_topics")
-        with contextlib.suppress(TelegramError):
-            await self.app.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
-        for admin_id in sorted(self.services.settings.admin_ids):
-            with contextlib.suppress(TelegramError):
-                await self.app.bot.send_message(admin_id, text, parse_mode=ParseMode.HTML)
-
-    async def _topic_call(self, method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except BadRequest as error:
-            if kwargs.get("message_thread_id") is not None and _thread_gone(error):
-                raise TopicGone from error
-            raise
-
-    # ------------------------------------------------------------ sending
-
-    async def _send(
-        self,
-        place: Place,
-        ticket: Ticket,
-        customer: Customer,
-        group: list[StaffDelivery],
-        messages: dict[int, TicketMessage],
-    ) -> list[tuple[list[int], int | None]]:
-        """Send one queue entry (or a run of them); returns (row ids, staff message id) pairs to mark sent."""
-        head = group[0]
-        ids = [row.id for row in group if row.id is not None]
-        params = json.loads(head.params)
-        if head.kind == "copy":
-            rows = [row for row in group if row.ticket_message_id in messages]
-            parts = [messages[row.ticket_message_id] for row in rows if row.ticket_message_id is not None]
-            if not parts:
-                return [(ids, None)]
-            if len(parts) > 1 and parts[0].media_group_id:
-                sent = await self._send_album(place, parts)
-                return [([row.id], sent_id) for row, sent_id in zip(rows, sent, strict=True) if row.id]
-            if len(parts) > 1:
-                combined = COMBINE_SEPARATOR.join(part.text or "" for part in parts)
-                message = await self._topic_call(self.app.bot.send_message, place.chat_id, combined, **place.kwargs())
-                return [(ids, message.message_id)]
-            return [(ids, await self._copy(place, parts[0]))]
-        if head.kind == "edit":
-            edited = messages.get(head.ticket_message_id or 0)
-            if edited is None:
-                return [(ids, None)]
-            return [(ids, await self._send_edit(place, edited, str(params.get("text", ""))))]
-        if head.kind == "notice":
-            text = t(self.lang, str(params["template"]), **params.get("params", {}))
-            notice = await self._topic_call(
-                self.app.bot.send_message, place.chat_id, text, parse_mode=ParseMode.HTML, **place.kwargs()
-            )
-            return [(ids, notice.message_id)]
-        if head.kind == "card":
-            await self.refresh_card(ticket.id or 0, topic="reopen" if params.get("reopen_topic") else None)
-            return [(ids, None)]
-        raise BadRequest(f"unknown delivery kind {head.kind!r}")
-
-    async def _copy(self, place: Place, message: TicketMessage) -> int:
-        assert message.customer_chat_id is not None and message.customer_message_id is not None
-        try:
-            copied: MessageId = await self._topic_call(
-                self.app.bot.copy_message,
-                place.chat_id,
-                message.customer_chat_id,
-                message.customer_message_id,
-                **place.kwargs(),
-            )
-        except BadRequest as error:
-            if not _source_gone(error):
-                raise
-            notice = await self._topic_call(
-                self.app.bot.send_message,
-                place.chat_id,
-                t(self.lang, "tickets.staff.deleted_before_relay"),
-                parse_mode=ParseMode.HTML,
-                **place.kwargs(),
-            )
-            return notice.message_id
-        return copied.message_id
-
-    async def _send_album(self, place: Place, parts: list[TicketMessage]) -> list[int]:
-        """An album stays one album in the staff chat (and in a plain group still answers the card)."""
-        if any(part.kind not in ALBUM_MEDIA or part.file_id is None for part in parts):
-            return [await self._copy(place, part) for part in parts]
-        media = [ALBUM_MEDIA[part.kind](part.file_id, caption=part.text or None) for part in parts]
-        try:
-            sent: Sequence[Message] = await self._topic_call(
-                self.app.bot.send_media_group, place.chat_id, media, **place.kwargs()
-            )
-        except BadRequest as error:
-            if _thread_gone(error):
-                raise
-            return [await self._copy(place, part) for part in parts]
-        return [message.message_id for message in sent]
-
-    async def _send_edit(self, place: Place, message: TicketMessage, text: str) -> int:
-        """A customer edit: the new text (or the media again with its new caption), marked as edited."""
-        header = t(self.lang, "tickets.staff.edited")
-        kwargs = place.kwargs(reply_to=message.staff_message_id)
-        follow_ups: list[str]
-        shown: Message | MessageId
-        if message.kind == "text":
-            first, *follow_ups = split_text(f"{header}\n{text}", TEXT_LIMIT)
-            shown = await self._topic_call(
-                self.app.bot.send_message, place.chat_id, html.escape(first, quote=False), parse_mode="HTML", **kwargs
-            )
-        else:
-            caption, follow_ups = split_caption(f"{header}\n{text}")
-            assert message.customer_chat_id is not None and message.customer_message_id is not None
-            shown = await self._topic_call(
-                self.app.bot.copy_message,
-                place.chat_id,
-                message.customer_chat_id,
-                message.customer_message_id,
-                caption=html.escape(caption, quote=False),
-                parse_mode=ParseMode.HTML,
-                **kwargs,
-            )
-        for part in follow_ups:
-            await self._topic_call(
-                self.app.bot.send_message, place.chat_id, html.escape(part, quote=False), parse_mode="HTML", **kwargs
-            )
-        return shown.message_id
-
-    # ------------------------------------------------------------ the card
-
-    async def _staff_role(self, customer: Customer) -> str | None:
-        """The role of a staff member writing as a customer (their card says so), else None."""
-        async with self.services.sessions() as session:
-            role = await role_of(session, telegram_id=customer.telegram_id, admin_ids=self.services.settings.admin_ids)
-        return role.value if role else None
-
-    async def refresh_card(self, ticket_id: int, *, topic: str | None = None) -> None:
-        """Edit the card in place to show the ticket as it is now; `topic` "close"/"reopen" its forum topic."""
-        async with self.services.sessions() as session:
-            ticket = await session.get(Ticket, ticket_id)
-            customer = await session.get(Customer, ticket.customer_id) if ticket else None
-            earlier = await tickets.earlier_tickets(session, ticket=ticket) if ticket else 0
-        if ticket is None or customer is None or ticket.card_message_id is None or ticket.staff_chat_id is None:
-            return
-        try:
-            await self.app.bot.edit_message_text(
-                card_text(
-                    ticket, customer, earlier=earlier, lang=self.lang, staff_role=await self._staff_role(customer)
-                ),
-                chat_id=ticket.staff_chat_id,
-                message_id=ticket.card_message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=card_buttons(ticket, self.lang),
-            )
-        except BadRequest as error:
-            if "not modified" not in error.message.lower() and "not found" not in error.message.lower():
-                raise
-        if ticket.staff_thread_id is None:
-            return
-        if topic == "close" or ticket.status == TicketStatus.CLOSED.value:
-            with contextlib.suppress(TelegramError):
-                await self.app.bot.close_forum_topic(ticket.staff_chat_id, ticket.staff_thread_id)
-        elif topic == "reopen":
-            with contextlib.suppress(TelegramError):
-                await self.app.bot.reopen_forum_topic(ticket.staff_chat_id, ticket.staff_thread_id)
-
-
-def _carried_along(
-    head: StaffDelivery, later: list[StaffDelivery], messages: dict[int, TicketMessage]
-) -> list[StaffDelivery]:
-    """An album's other parts, or (when the queue backed up) the customer's next texts, go with `head`."""
-    first = messages.get(head.ticket_message_id or 0)
-    if head.kind != "copy" or first is None:
-        return [head]
-    group = [head]
-    size = tg_len(first.text or "")
-    for row in later:
-        if row.ticket_id != head.ticket_id:
-            continue
-        message = messages.get(row.ticket_message_id or 0)
-        if row.kind != "copy" or message is None:
-            break
-        if first.media_group_id:
-            if message.media_group_id != first.media_group_id or len(group) == 10:
-                break
-        else:
-            size += len(COMBINE_SEPARATOR) + tg_len(message.text or "")
-            if first.kind != "text" or message.kind != "text" or message.media_group_id or size > TEXT_LIMIT:
-                break
-        group.append(row)
-    return group
+        self._blocked_until[destination] = time.monotonic() + delay
 
 
 async def _messages_of(session: Any, rows: list[StaffDelivery]) -> dict[int, TicketMessage]:
     ids = [row.ticket_message_id for row in rows if row.ticket_message_id is not None]
     return await tickets.messages_by_id(session, ids=ids)
+
+
+async def refresh_cards(
+    app: Application[Any, Any, Any, Any, Any, Any], ticket_id: int, *, topic: str | None = None
+) -> None:
+    """The ticket's cards (group and inbox) show it as it is now: queued, so that a burst of changes is one edit
+    (every call to the group counts against its 20 a minute); `topic` "close"/"reopen" its forum topic."""
+    relay = relay_of(app)
+    async with transaction(relay.services.sessions) as session:
+        ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
+        if ticket is None:
+            return
+        await staff_deliveries.enqueue_for_ticket(
+            session, ticket=ticket, key=f"card:{ticket_id}:{uuid.uuid4().hex}", kind="card", params={"topic": topic}
+        )
+    relay.wake()
 
 
 def relay_of(app: Application[Any, Any, Any, Any, Any, Any]) -> StaffRelay:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardMarkup
 
+from bot.business.views import CardNotes
 from bot.settings import Settings
 from bot.ui.i18n import Safe, day, t
 from bot.ui.keyboards import button
@@ -52,8 +55,32 @@ def customer_link(customer: Customer) -> Safe:
     return Safe(f'<a href="tg://user?id={customer.telegram_id}">{name}</a>')
 
 
-def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, staff_role: str | None = None) -> Safe:
-    """The ticket's card; `staff_role` when the customer is a staff member writing as a customer."""
+@dataclass(frozen=True)
+class CardFacts:
+    """What a card shows besides the ticket and its customer."""
+
+    earlier: int = 0  # the customer's tickets before this one
+    manager: str | None = None  # a VIP customer's account manager
+    texts: tuple[str, ...] = ()  # the customer's texts an inbox card carries (sent with it: one message, not two)
+    waiting_since: str | None = None  # when the customer started waiting for staff (local time), while they wait
+    staff_role: str | None = None  # the customer is a staff member writing as a customer
+    notes: CardNotes | None = None  # about a business chat (bot/business/views.py)
+
+
+def card_text(
+    ticket: Ticket,
+    customer: Customer,
+    *,
+    earlier: int,
+    lang: str,
+    manager: str | None = None,
+    texts: Sequence[str] = (),
+    waiting_since: str | None = None,
+    staff_role: str | None = None,
+    notes: CardNotes | None = None,
+) -> Safe:
+    """The ticket's card; `staff_role` when the customer is a staff member writing as a customer, `notes` about
+    a business chat (bot/business/views.py)."""
     assignee: str = (
         html.escape(ticket.assignee_name or str(ticket.assignee_telegram_id), quote=False)
         if ticket.assignee_telegram_id
@@ -75,11 +102,32 @@ def card_text(ticket: Ticket, customer: Customer, *, earlier: int, lang: str, st
     ]
     if customer.username:
         lines.append(html.escape("@" + customer.username, quote=False))
-    if customer.unreachable:
+    if manager:
+        lines.append(t(lang, "tickets.card.manager", name=manager))
+    if waiting_since and ticket.status == TicketStatus.OPEN.value:
+        lines.append(t(lang, "tickets.card.waiting", since=waiting_since))
+    if customer.unreachable and not (notes and notes.business_chat):
         lines.append(t(lang, "tickets.card.unreachable"))
     if staff_role is not None:
         lines.append(t(lang, "tickets.card.staff", role=t(lang, f"staff.role.{staff_role}")))
+    lines.extend(notes.lines if notes else [])
+    lines += ["\n" + html.escape(text, quote=False) for text in texts]
     return Safe("\n".join(lines))
+
+
+def card_of(ticket: Ticket, customer: Customer, facts: CardFacts, lang: str) -> Safe:
+    """The card as the relay shows it, in the group or an inbox, from what the pass read about the ticket."""
+    return card_text(
+        ticket,
+        customer,
+        earlier=facts.earlier,
+        lang=lang,
+        manager=facts.manager,
+        texts=facts.texts,
+        waiting_since=facts.waiting_since,
+        staff_role=facts.staff_role,
+        notes=facts.notes,
+    )
 
 
 def card_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup | None:
@@ -88,8 +136,20 @@ def card_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup | None:
     actions = ["take"] if not ticket.assignee_telegram_id else []
     if ticket.status != TicketStatus.RESOLVED.value:
         actions.append("resolve")
-    actions.append("close")
+    actions += ["close", "assign"]
     return InlineKeyboardMarkup([[button(t(lang, f"tickets.button.{a}"), f"tk:{a}:{ticket.id}") for a in actions]])
+
+
+def alert_buttons(ticket: Ticket, lang: str) -> InlineKeyboardMarkup:
+    """An escalation's **Take** and **Reassign**."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                button(t(lang, "tickets.button.take"), f"tk:take:{ticket.id}"),
+                button(t(lang, "tickets.button.reassign"), f"tk:assign:{ticket.id}"),
+            ]
+        ]
+    )
 
 
 def topic_name(ticket: Ticket, customer: Customer, lang: str) -> str:

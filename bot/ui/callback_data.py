@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 
 from bot.ui.numbers import bigint, row_id
-from scheduler.sender import STOP_CALLBACK
+from scheduler.rendering import STOP_CALLBACK
 
 _FIELD = re.compile(r"\{(\w+):([^}]+)\}")
 _WORD = r"[A-Za-z0-9_]{1,32}"
@@ -121,6 +121,8 @@ CLOSE_OWN_TICKET = CallbackPattern("tickets:close:{ticket:int}")
 
 # --- staff ---------------------------------------------------------------------------------------------------------
 TICKET_CARD = CallbackPattern("tk:{action:take|resolve|close|reopen}:{ticket:int}")
+TICKET_ASSIGN = CallbackPattern("tk:assign:{ticket:int}")  # who may take it: one button per agent with an inbox
+TICKET_ASSIGN_TO = CallbackPattern("tk:to:{ticket:int}:{staff:bigint}")
 CUSTOMER_CARD = CallbackPattern("staff:card:{customer:int}")
 CUSTOMER_PURCHASES = CallbackPattern("staff:purchases:{customer:int}")
 AUDIT_OLDER = CallbackPattern("audit:{customer:int}:{before:int}")

@@ -7,7 +7,7 @@ draws Latin text and the CJK font fills in every glyph it lacks.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from storage.agent_stats import AgentFigures
 from storage.reports import StatsReport
 
 FONT_PATH = Path(__file__).resolve().parent.parent / "fonts" / "NotoSansCJKsc-Regular-subset.otf"
@@ -148,6 +149,21 @@ def surveys_chart(report: StatsReport, label: Label) -> bytes:
     total = surveys.nps_total.score
     nps_axes.set_title(label("nps_title") + (f" ({total:+.0f})" if total is not None else ""))
     csat_axes.set_title(label("csat_segment_title"))
+    return _png(figure)
+
+
+def agents_chart(agents: Sequence[AgentFigures], label: Label, *, first_target: float) -> bytes:
+    """Tickets per agent in the period and each agent's median first response."""
+    figure = Figure(figsize=(9, 4.5))
+    count_axes, time_axes = figure.subplots(1, 2)
+    names = [agent.name for agent in agents]
+    count_axes.barh(names[::-1], [agent.tickets for agent in agents][::-1], color=OPENED)
+    count_axes.set_title(label("agents_title"))
+    count_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    time_axes.barh(names[::-1], [agent.first_response or 0 for agent in agents][::-1], color=FIRST)
+    time_axes.axvline(first_target, color=TARGET, linestyle="--", label=label("target"))
+    time_axes.set_title(label("agents_response_title"))
+    time_axes.legend()
     return _png(figure)
 
 

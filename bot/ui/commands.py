@@ -18,6 +18,9 @@ from telegram import (
     BotCommandScopeChat,
     BotCommandScopeChatMember,
     BotCommandScopeDefault,
+    MenuButtonDefault,
+    MenuButtonWebApp,
+    WebAppInfo,
 )
 from telegram.error import TelegramError
 
@@ -56,9 +59,10 @@ COMMANDS: tuple[Command, ...] = (
     ),
     *_commands(
         Audience.AGENT,
-        "customer find purchase invoice refund purchases note ticket assign take resolve close reopen queue faq stats redeem",
+        "customer find purchase invoice refund purchases note ticket assign take resolve close reopen queue faq stats redeem"
+        " away back manager",
     ),
-    *_commands(Audience.ADMIN, "staff export import broadcast audit"),
+    *_commands(Audience.ADMIN, "staff export import broadcast audit business"),
 )
 # Customer commands staff have as well (`/language` sets the language of their private chat with the bot): the
 # rest of the customer menu is of no use to staff.
@@ -107,14 +111,28 @@ async def set_menu(
 
 
 async def clear_menu(bot: Bot, chat_id: int) -> None:
-    """A former staff member's private chat goes back to the customers' menu."""
+    """A former staff member's private chat goes back to the customers' menu (and loses the desk button)."""
     scope = BotCommandScopeChat(chat_id)
     try:
         await bot.delete_my_commands(scope=scope)
         for code in MENU_LANGUAGES:
             await bot.delete_my_commands(scope=scope, language_code=code)
+        await bot.set_chat_menu_button(chat_id=chat_id, menu_button=MenuButtonDefault())
     except TelegramError as error:
         log.warning("could not clear a private chat's command menu: %s", error.message)
+
+
+async def set_desk_button(bot: Bot, chat_id: int, *, desk_url: str, language: str) -> None:
+    """A staff member's private chat gets the **Open desk** menu button (when the desk is served)."""
+    if not desk_url:
+        return
+    from bot.ui.i18n import t
+
+    button = MenuButtonWebApp(text=t(language, "webapp.menu.open"), web_app=WebAppInfo(url=desk_url))
+    try:
+        await bot.set_chat_menu_button(chat_id=chat_id, menu_button=button)
+    except TelegramError as error:
+        log.warning("could not set the desk button of a private chat: %s", error.message)
 
 
 async def publish_menus(
@@ -124,15 +142,17 @@ async def publish_menus(
     staff_language: str,
     staff_chat_id: int | None,
     staff: Iterable[tuple[int, Role]],
+    desk_url: str = "",
 ) -> None:
     """Customers get the default menu, the staff chat the agents' menu (in the staff language), each staff member's
-    private chat their role's."""
+    private chat their role's (and the desk button, when the desk is served)."""
     assert set(MENU_LANGUAGES.values()) <= set(LANGUAGES)
     await set_menu(bot, BotCommandScopeDefault(), Audience.CUSTOMER, default_language)
     if staff_chat_id is not None:
         await set_menu(bot, BotCommandScopeChat(staff_chat_id), Audience.AGENT, staff_language, one_language=True)
     for telegram_id, role in staff:
         await set_menu(bot, BotCommandScopeChat(telegram_id), audience_of(role), default_language)
+        await set_desk_button(bot, telegram_id, desk_url=desk_url, language=staff_language)
         if staff_chat_id is not None and role == Role.ADMIN:
             # Admins see their own commands in the staff chat too.
             scope = BotCommandScopeChatMember(staff_chat_id, telegram_id)

@@ -14,7 +14,19 @@ from typing import Any
 from telegram.ext import Job, JobQueue
 
 from scheduler.config import CareConfig
-from scheduler.jobs import agreements, autoclose, birthday, checkin, csat, freshness, holidays, housekeeping, nps, sla
+from scheduler.jobs import (
+    agreements,
+    autoclose,
+    birthday,
+    checkin,
+    csat,
+    escalation,
+    freshness,
+    holidays,
+    housekeeping,
+    nps,
+    sla,
+)
 from scheduler.jobs.common import JobSpec
 from storage.db import SessionFactory
 from storage.types import utcnow
@@ -31,6 +43,7 @@ JOBS: dict[str, JobSpec] = {
         nps.JOB,
         freshness.JOB,
         sla.JOB,
+        escalation.JOB,
         autoclose.JOB,
         agreements.JOB,
         housekeeping.JOB,

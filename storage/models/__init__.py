@@ -7,10 +7,12 @@ from storage.models.agreement import (
     AgreementVersion,
     ForgottenAcceptances,
 )
+from storage.models.business import BusinessChat, BusinessConnection, ConnectionState, ReplyBlock
 from storage.models.care import FaqEntry, FaqEvent, SurveyResponse
 from storage.models.customer import Customer, Segment
 from storage.models.outbox import Coupon, OutboxMessage, OutboxPass, OutboxStatus
 from storage.models.purchase import Purchase, SegmentChange
+from storage.models.routing import AccountManager, Agent
 from storage.models.runtime import InboxUpdate, PendingInput
 from storage.models.staff import AuditEntry, Role, StaffMember
 from storage.models.staff_work import Broadcast, BroadcastStatus, CustomerNote, StaffImport
@@ -27,12 +29,17 @@ from storage.models.ticket import (
 
 __all__ = [
     "AcceptanceChannel",
+    "AccountManager",
+    "Agent",
     "AgreementAcceptance",
     "AgreementText",
     "AgreementVersion",
     "AuditEntry",
     "Broadcast",
     "BroadcastStatus",
+    "BusinessChat",
+    "BusinessConnection",
+    "ConnectionState",
     "Coupon",
     "Customer",
     "CustomerNote",
@@ -48,6 +55,7 @@ __all__ = [
     "OutboxStatus",
     "PendingInput",
     "Purchase",
+    "ReplyBlock",
     "Role",
     "Segment",
     "SegmentChange",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from storage.types import StrEnumColumn, UTCDateTime, utcnow
@@ -29,6 +29,8 @@ class DeliveryKind(StrEnum):
     EDIT = "edit"  # a customer edited one
     NOTICE = "notice"  # a catalog text with `params`
     CARD = "card"  # refresh the ticket card
+    HISTORY = "history"  # the ticket so far, for an agent it was handed to
+    ALERT = "alert"  # an escalation in the group: Take or Reassign
 
 
 class DeliveryStatus(StrEnum):
@@ -49,7 +51,11 @@ class Ticket(SQLModel, table=True):
     given again once used, also after the newest ticket is deleted (a sequence; AUTOINCREMENT on SQLite)."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index("ix_tickets_customer_status", "customer_id", "status"),
+        Index("ix_tickets_assignee_status", "assignee_telegram_id", "status"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False))
@@ -62,6 +68,9 @@ class Ticket(SQLModel, table=True):
     staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     staff_thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     card_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The assignee's private chat with the bot (their inbox) while the ticket is delivered there, and its card.
+    inbox_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    inbox_card_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # customer waits for staff since
     first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -75,7 +84,13 @@ class TicketMessage(SQLModel, table=True):
 
     __tablename__ = "ticket_messages"
     __table_args__ = (
-        Index("ix_ticket_messages_customer_message", "customer_chat_id", "customer_message_id", unique=True),
+        Index(
+            "ix_ticket_messages_customer_message",
+            "customer_chat_id",
+            "customer_message_id",
+            "business_connection_id",
+            unique=True,
+        ),
         Index("ix_ticket_messages_staff_message", "staff_chat_id", "staff_message_id"),
     )
 
@@ -91,6 +106,12 @@ class TicketMessage(SQLModel, table=True):
     author_telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     customer_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     customer_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The business chat the message is in ("" for the customer's chat with the bot): message ids of the two chats
+    # with one customer overlap, so this is part of the message's identity.
+    business_connection_id: str = Field(
+        default="", sa_column=Column(String(128), nullable=False, server_default="", default="")
+    )
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the customer deleted it (business chat)
     staff_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     staff_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -101,7 +122,8 @@ class StaffDelivery(SQLModel, table=True):
     """Something to show in the staff chat, queued durably and sent in `id` order per ticket.
 
     `kind`: `copy` (a customer message), `edit` (a customer edited one), `notice` (a catalog text with `params`),
-    `card` (refresh the ticket card). Each row is planned once under a unique `key` and ends `sent` (with the staff
+    `card` (show the ticket card as it is now), `history` (the ticket so far, for an agent it was handed to).
+    `chat_id`: None for the staff group, else the agent's private chat (their inbox). Each row is planned once under a unique `key` and ends `sent` (with the staff
     message it became, which staff may reply to) or `failed`.
     """
 
@@ -121,6 +143,7 @@ class StaffDelivery(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("ticket_messages.id", ondelete="CASCADE"), nullable=True),
     )
     kind: DeliveryKind = Field(sa_column=Column(StrEnumColumn(DeliveryKind), nullable=False))
+    chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     status: DeliveryStatus = Field(
         default=DeliveryStatus.PENDING, sa_column=Column(StrEnumColumn(DeliveryStatus), nullable=False)

@@ -201,6 +201,7 @@ class SendRecord:
     chat_id: int | str | None
     method: str
     ok: bool
+    business_connection_id: str | None = None  # sent as a business, in a business chat
 
 
 @dataclass
@@ -311,7 +312,11 @@ class TelegramCore:
         self.calls.append(call)
         self.uploads.extend(call.files.values())
         if call.method.lower() in SENDING_METHODS:
-            self.sends.append(SendRecord(call.at, call.params.get("chat_id"), call.method, call.ok))
+            self.sends.append(
+                SendRecord(
+                    call.at, call.params.get("chat_id"), call.method, call.ok, call.params.get("business_connection_id")
+                )
+            )
         self.notify()
 
     # ------------------------------------------------------------------ waiting

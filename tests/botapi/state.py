@@ -7,8 +7,8 @@ It is not thread-safe: drive it from the event loop that runs the bot.
 
 from __future__ import annotations
 
+from tests.botapi.business import BusinessMixin
 from tests.botapi.core import SENDING_METHODS, CallbackRecord, Fault, SendRecord
-from tests.botapi.drivers import DriversMixin
 from tests.botapi.models import BOT_FIRST_NAME, BOT_ID, BOT_USERNAME
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-class FakeTelegram(DriversMixin):
+class FakeTelegram(BusinessMixin):
     """The fake Telegram: state + Bot API methods (:meth:`handle`) + user-side drivers.
 
     Typical use::

@@ -32,7 +32,7 @@ UNIQUE_KEYS = {
     ("coupons", ("code",)),
     ("staff_deliveries", ("key",)),
     ("survey_responses", ("ticket_id",)),
-    ("ticket_messages", ("customer_chat_id", "customer_message_id")),
+    ("ticket_messages", ("customer_chat_id", "customer_message_id", "business_connection_id")),
 }
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import html
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
 from bot.caller import language_of, touch
 from bot.context import CarebotApp, Context
 from bot.runtime.throttle import auto_replies
-from bot.tickets.filing import file_message, incoming_of
+from bot.tickets.filing import file_message, incoming_of, to_customer
 from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import button
@@ -54,19 +54,32 @@ async def faq_answer(
     return match.entry if match is not None and match.entry.id is not None else None
 
 
-async def send_faq_answer(message: Message, entry: FaqEntry, lang: str) -> None:
-    """The answer as a reply to the question, with **This helped** / **Talk to a person** under its last part."""
+async def send_faq_answer(context: Context, message: Message, entry: FaqEntry, lang: str) -> None:
+    """The answer as a reply to the question, with **This helped** / **Talk to a person** under its last part.
+
+    In a business chat the answer comes from the business, plainly: no buttons (a customer who needs a person
+    simply writes again, and a repeated answer goes to staff instead).
+    """
     assert entry.id is not None
-    *leading, last = split_text(entry.answer)
-    for part in leading:
-        await message.reply_text(html.escape(part, quote=False), parse_mode=ParseMode.HTML)
-    # A reply to the question: **Talk to a person** finds the question it answered there.
-    await message.reply_text(
-        html.escape(last, quote=False),
-        parse_mode=ParseMode.HTML,
-        reply_markup=faq_buttons(entry.id, lang),
-        do_quote=True,
-    )
+    connection = message.business_connection_id or ""
+    parts = split_text(entry.answer)
+    for number, part in enumerate(parts, start=1):
+        extra: dict[str, object] = {}
+        if number == len(parts) and not connection:
+            # A reply to the question: **Talk to a person** finds the question it answered there.
+            extra = {
+                "reply_markup": faq_buttons(entry.id, lang),
+                "reply_parameters": ReplyParameters(message.message_id),
+            }
+        text = html.escape(part, quote=False)
+        await to_customer(
+            context,
+            message.chat_id,
+            lambda text=text, extra=extra, **chat: context.bot.send_message(
+                text=text, parse_mode=ParseMode.HTML, **extra, **chat
+            ),
+            business_connection_id=connection,
+        )
 
 
 async def helped(update: Update, context: Context) -> None:

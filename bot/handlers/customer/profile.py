@@ -15,6 +15,7 @@ from bot.context import CarebotApp, Context
 from bot.handlers import pending
 from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.terms import details_refused
+from bot.tickets.routing import manager_first_name
 from bot.ui import callback_data
 from bot.ui.i18n import day, money, t
 from bot.ui.keyboards import profile_keyboard
@@ -65,7 +66,13 @@ def customer_zone(customer: Customer, context: Context) -> ZoneInfo:
     return ZoneInfo(customer.timezone) if customer.timezone else context.services.settings.zone
 
 
-def profile_text(customer: Customer, lang: str, recent: Sequence[Purchase] = (), zone: ZoneInfo | None = None) -> str:
+def profile_text(
+    customer: Customer,
+    lang: str,
+    recent: Sequence[Purchase] = (),
+    zone: ZoneInfo | None = None,
+    manager: str | None = None,
+) -> str:
     unset = t(lang, "profile.unset")
     lines = [
         t(lang, "profile.title"),
@@ -74,6 +81,7 @@ def profile_text(customer: Customer, lang: str, recent: Sequence[Purchase] = (),
         t(lang, "profile.phone", value=customer.phone or unset),
         t(lang, "profile.email", value=customer.email or unset),
         t(lang, "profile.timezone", value=customer.timezone or unset),
+        *([t(lang, "profile.manager", name=manager)] if manager else []),
         "",
         *purchase_lines(recent, lang, zone or ZoneInfo("UTC")),
         "",
@@ -85,9 +93,10 @@ def profile_text(customer: Customer, lang: str, recent: Sequence[Purchase] = (),
 async def show_profile(update: Update, context: Context) -> None:
     customer, _ = await touch(update, context)
     recent = await recent_purchases(context, customer)
+    manager = await manager_first_name(context.application, customer)
     await context.bot.send_message(
         customer.telegram_id,
-        profile_text(customer, customer.language, recent, customer_zone(customer, context)),
+        profile_text(customer, customer.language, recent, customer_zone(customer, context), manager),
         parse_mode=ParseMode.HTML,
         reply_markup=profile_keyboard(customer.language),
     )

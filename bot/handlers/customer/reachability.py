@@ -18,8 +18,10 @@ from telegram.constants import ChatType
 from telegram.error import Forbidden
 from telegram.ext import BaseHandler, ChatMemberHandler
 
+from bot.auth import staff_role
 from bot.context import CarebotApp, Context
 from bot.tickets.relay import relay_of
+from bot.tickets.routing import inbox_gone
 from storage import customers, staff_deliveries, tickets
 from storage.db import transaction
 from storage.tickets import ACTIVE
@@ -67,6 +69,8 @@ async def private_membership(update: Update, context: Context) -> None:
         return
     status = change.new_chat_member.status
     if status in (ChatMember.BANNED, ChatMember.LEFT):
+        if await staff_role(update, context) is not None:
+            await inbox_gone(context.application, change.chat.id)  # an agent's inbox closes, their tickets move
         await mark(context, change.chat.id, unreachable=True)
     elif status == ChatMember.MEMBER:
         await mark(context, change.chat.id, unreachable=False)

@@ -6,10 +6,12 @@ from telegram import Update
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.auth import staff_role
 from bot.caller import language_of, touch
 from bot.context import CarebotApp, Context
 from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.terms import offer_agreement
+from bot.tickets.routing import open_inbox
 from bot.ui import callback_data
 from bot.ui.i18n import t
 from bot.ui.keyboards import language_keyboard, main_menu
@@ -34,6 +36,18 @@ async def start(update: Update, context: Context) -> None:
         reply_markup=main_menu(lang),
     )
     await offer_agreement(context, customer)
+    await open_inbox_of_staff(update, context)
+
+
+async def open_inbox_of_staff(update: Update, context: Context) -> None:
+    """A staff member's private chat with the bot is their inbox: assigned tickets arrive here from now on."""
+    user = update.effective_user
+    if user is None or await staff_role(update, context) is None:
+        return
+    await open_inbox(context.application, user.id, user.first_name)
+    lang = await language_of(update, context)
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(t(lang, "tickets.inbox.opened"), parse_mode=ParseMode.HTML)
 
 
 def greeting(lang: str, name: str, business: str) -> str:

@@ -11,15 +11,14 @@ from telegram import InlineKeyboardMarkup, Update
 
 from bot.context import Context
 from bot.handlers.staff.common import actor_id, answer, lines, local_day, role_and_language
+from bot.handlers.staff.records import open_card
 from bot.settings import Settings
 from bot.tickets.views import status_label
 from bot.ui.agreement_view import agreement_lines
 from bot.ui.i18n import money, t
 from bot.ui.keyboards import button
-from storage.customer_card import CustomerCard, customer_card
-from storage.db import transaction
+from storage.customer_card import CustomerCard
 from storage.models import Customer, Role, SegmentChange
-from storage.staff import audit
 
 
 def zone_shown(customer: Customer, settings: Settings, lang: str) -> str:
@@ -148,8 +147,5 @@ def card_markup(customer: Customer, lang: str) -> InlineKeyboardMarkup:
 
 async def send_card(update: Update, context: Context, customer: Customer) -> None:
     role, lang = await role_and_language(update, context)
-    assert customer.id is not None
-    async with transaction(context.services.sessions) as session:
-        card = await customer_card(session, customer=customer)
-        await audit(session, actor_telegram_id=actor_id(update), action="customer.view", customer_id=customer.id)
+    card = await open_card(context.services, customer=customer, actor_telegram_id=actor_id(update))
     await answer(update, card_text(card, role=role, lang=lang, context=context), card_markup(customer, lang))

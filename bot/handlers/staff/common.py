@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
-from bot.auth import staff_role
+from bot.auth import staff_only, staff_role
 from bot.caller import language_of
 from bot.context import Context
+from bot.ui.callback_data import CallbackPattern
 from bot.ui.i18n import Safe, day, t
 from bot.ui.keyboards import button
 from storage.models import Customer, Role
@@ -137,3 +139,34 @@ class EditedProgress:
 async def customer_by_id(context: Context, customer_id: int) -> Customer | None:
     async with context.services.sessions() as session:
         return await session.get(Customer, customer_id)
+
+
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+def customer_view(
+    command: str, pattern: CallbackPattern, show: Callable[[Update, Context, Customer], Awaitable[None]]
+) -> tuple[Handler, Handler]:
+    """`/<command> <customer>` and its button (`pattern` carries the customer's id): both `show` that customer."""
+
+    @staff_only(Role.AGENT)
+    async def by_command(update: Update, context: Context) -> None:
+        query = command_text(update)
+        if not query:
+            await usage(update, context, command)
+            return
+        customer = await resolve_customer(update, context, query)
+        if customer is not None:
+            await show(update, context, customer)
+
+    @staff_only(Role.AGENT)
+    async def by_button(update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        await query.answer()
+        customer = await customer_by_id(context, pattern.read(query.data).number("customer"))
+        if customer is not None:
+            await show(update, context, customer)
+
+    by_command.__name__, by_button.__name__ = f"{command}_command", f"{command}_button"
+    return by_command, by_button

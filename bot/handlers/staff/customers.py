@@ -19,53 +19,30 @@ from bot.handlers.staff.common import (
     answer,
     choices_markup,
     command_text,
-    customer_by_id,
     customer_label,
+    customer_view,
     lines,
     resolve_customer,
     role_and_language,
     usage,
 )
+from bot.handlers.staff.records import MIN_SEARCH_LENGTH, find_customers, save_note
 from bot.ui import callback_data
 from bot.ui.i18n import t
-from storage import search
-from storage.db import transaction
 from storage.models import Role
-from storage.notes import MAX_NOTE_LENGTH, add_note
-from storage.staff import audit
+from storage.notes import MAX_NOTE_LENGTH
 
-
-@staff_only(Role.AGENT)
-async def customer_command(update: Update, context: Context) -> None:
-    query = command_text(update)
-    if not query:
-        await usage(update, context, "customer")
-        return
-    customer = await resolve_customer(update, context, query)
-    if customer is not None:
-        await send_card(update, context, customer)
-
-
-@staff_only(Role.AGENT)
-async def card_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    customer = await customer_by_id(context, callback_data.CUSTOMER_CARD.read(query.data).number("customer"))
-    if customer is not None:
-        await send_card(update, context, customer)
+customer_command, card_button = customer_view("customer", callback_data.CUSTOMER_CARD, send_card)
 
 
 @staff_only(Role.AGENT)
 async def find_command(update: Update, context: Context) -> None:
     text = command_text(update)
-    if len(text) < 2:
+    if len(text) < MIN_SEARCH_LENGTH:
         await usage(update, context, "find")
         return
     role, lang = await role_and_language(update, context)
-    async with transaction(context.services.sessions) as session:
-        matches = await search.fuzzy_find(session, query=text, limit=10)
-        await audit(session, actor_telegram_id=actor_id(update), action="customer.search", detail=f"{len(matches)}")
+    matches = await find_customers(context.services, query=text, actor_telegram_id=actor_id(update))
     if not matches:
         await answer(update, t(lang, "staff.find.none", query=text))
         return
@@ -96,9 +73,7 @@ async def note_command(update: Update, context: Context) -> None:
     if customer is None:
         return
     assert customer.id is not None
-    async with transaction(context.services.sessions) as session:
-        await add_note(session, customer_id=customer.id, author_telegram_id=actor_id(update), text=parts[1])
-        await audit(session, actor_telegram_id=actor_id(update), action="customer.note", customer_id=customer.id)
+    await save_note(context.services, customer_id=customer.id, actor_telegram_id=actor_id(update), text=parts[1])
     await answer(update, t(lang, "staff.note.saved", name=customer.display_name))
 
 

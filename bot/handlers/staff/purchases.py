@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -13,7 +11,7 @@ from bot.handlers.staff.common import (
     actor_id,
     answer,
     command_text,
-    customer_by_id,
+    customer_view,
     lines,
     local_day,
     resolve_customer,
@@ -21,6 +19,7 @@ from bot.handlers.staff.common import (
     usage,
 )
 from bot.handlers.staff.customers import segment_name
+from bot.handlers.staff.records import PurchaseOutcome, record_staff_purchase, too_long
 from bot.purchases.payments import STARS, refund_through_telegram
 from bot.ui import callback_data
 from bot.ui.i18n import money, t
@@ -31,7 +30,6 @@ from storage.db import transaction
 from storage.models import Customer, Role
 from storage.segments import SegmentMove
 from storage.staff import audit
-from storage.types import utcnow
 
 
 def segment_move_line(lang: str, move: SegmentMove) -> str:
@@ -57,37 +55,30 @@ async def purchase_command(update: Update, context: Context) -> None:
             update, lines(t(lang, "staff.purchase.bad_amount", amount=parts[1]), t(lang, "staff.usage.purchase"))
         )
         return
-    reference = parts[2] if len(parts) > 2 else f"chat-{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+    reference = parts[2] if len(parts) > 2 else None
     note = parts[3] if len(parts) > 3 else None
-    if len(reference) > 128 or (note is not None and len(note) > 1000):
+    if too_long(reference, note):
         await answer(update, t(lang, "staff.purchase.too_long"))
         return
     customer = await resolve_customer(update, context, parts[0])
     if customer is None:
         return
+    assert customer.id is not None
     settings = context.services.settings
-    async with transaction(context.services.sessions) as session:
-        stored = await session.get(Customer, customer.id)
-        assert stored is not None and stored.id is not None
-        if await purchases.find_purchase(session, customer_id=stored.id, reference=reference):
-            await answer(update, t(lang, "staff.purchase.duplicate", reference=reference))
-            return
-        _, move = await purchases.record_purchase(
-            session,
-            customer=stored,
-            amount=amount,
-            currency=settings.currency,
-            reference=reference,
-            vip=context.services.vip,
-            note=note,
-        )
-        await audit(
-            session,
-            actor_telegram_id=actor_id(update),
-            action="purchase.record",
-            customer_id=stored.id,
-            detail=reference,
-        )
+    done = await record_staff_purchase(
+        context.services,
+        customer_id=customer.id,
+        amount=amount,
+        reference=reference,
+        note=note,
+        actor_telegram_id=actor_id(update),
+    )
+    reference = done.reference
+    if done.outcome == PurchaseOutcome.DUPLICATE:
+        await answer(update, t(lang, "staff.purchase.duplicate", reference=reference))
+        return
+    stored, move = done.customer, done.move
+    assert stored is not None and move is not None
     change = segment_move_line(lang, move)
     await answer(
         update,
@@ -198,25 +189,7 @@ async def send_purchases(update: Update, context: Context, customer: Customer) -
     )
 
 
-@staff_only(Role.AGENT)
-async def purchases_command(update: Update, context: Context) -> None:
-    query = command_text(update)
-    if not query:
-        await usage(update, context, "purchases")
-        return
-    customer = await resolve_customer(update, context, query)
-    if customer is not None:
-        await send_purchases(update, context, customer)
-
-
-@staff_only(Role.AGENT)
-async def purchases_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    await query.answer()
-    customer = await customer_by_id(context, callback_data.CUSTOMER_PURCHASES.read(query.data).number("customer"))
-    if customer is not None:
-        await send_purchases(update, context, customer)
+purchases_command, purchases_button = customer_view("purchases", callback_data.CUSTOMER_PURCHASES, send_purchases)
 
 
 @staff_only(Role.AGENT)

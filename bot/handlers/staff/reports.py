@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from functools import partial
 
 from babel.numbers import format_decimal
@@ -13,6 +14,7 @@ from bot.auth import staff_only
 from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, lines, role_and_language, usage
 from bot.ui.i18n import t
+from storage.agent_stats import AgentFigures, agent_report
 from storage.db import transaction
 from storage.models import Role
 from storage.reports import StatsReport, stats_report
@@ -109,6 +111,23 @@ def summary(report: StatsReport, lang: str, *, days: int, first_target: int, res
     )
 
 
+def agent_lines(agents: list[AgentFigures], lang: str) -> list[str]:
+    """Tickets and median first response per agent in the period, and each one's open tickets now."""
+    if not agents:
+        return []
+    return ["", t(lang, "staff.stats.agents")] + [
+        t(
+            lang,
+            "staff.stats.agent",
+            name=agent.name,
+            tickets=agent.tickets,
+            median=_minutes(agent.first_response, lang),
+            open_now=agent.open_now,
+        )
+        for agent in agents
+    ]
+
+
 def chart_label(lang: str, name: str) -> str:
     return t(lang, f"staff.chart.{name}")
 
@@ -127,11 +146,18 @@ async def stats_command(update: Update, context: Context) -> None:
         report = await stats_report(
             session, days=days, now=utcnow(), hours=settings.hours, admin_ids=settings.admin_ids
         )
+        agents = await agent_report(
+            session, since=utcnow() - timedelta(days=days), admin_ids=settings.admin_ids, hours=settings.hours
+        )
         await audit(session, actor_telegram_id=actor_id(update), action="stats.view", detail=period)
     first_target = settings.sla_first_response_minutes
     resolution_target = settings.sla_resolution_hours * 60
     await answer(
-        update, summary(report, lang, days=days, first_target=first_target, resolution_target=resolution_target)
+        update,
+        lines(
+            summary(report, lang, days=days, first_target=first_target, resolution_target=resolution_target),
+            *agent_lines(agents, lang),
+        ),
     )
     from bot.ui.charts import render_stats  # matplotlib loads on the first /stats, not at every start-up
 
@@ -142,6 +168,12 @@ async def stats_command(update: Update, context: Context) -> None:
         first_target=first_target,
         resolution_target=resolution_target,
     )
+    if agents:
+        from bot.ui.charts import agents_chart
+
+        charts.append(
+            await asyncio.to_thread(agents_chart, agents, partial(chart_label, lang), first_target=first_target)
+        )
     message = update.effective_message
     assert message is not None
     await message.reply_media_group(

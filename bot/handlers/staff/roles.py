@@ -12,9 +12,19 @@ from telegram.ext import CommandHandler
 from bot.auth import in_staff_place, staff_only, staff_role
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
+from bot.handlers.staff.agents import staff_routing
 from bot.handlers.staff.common import actor_id, answer, lines, usage
 from bot.handlers.staff.membership import setup_help
-from bot.ui.commands import Audience, audience_of, clear_menu, commands_for, publish_menus, set_menu
+from bot.tickets.routing import release
+from bot.ui.commands import (
+    Audience,
+    audience_of,
+    clear_menu,
+    commands_for,
+    publish_menus,
+    set_desk_button,
+    set_menu,
+)
 from bot.ui.i18n import t
 from storage import customers, staff
 from storage.db import transaction
@@ -36,6 +46,7 @@ async def publish_all_menus(app: CarebotApp) -> None:
         staff_language=settings.language_of_staff,
         staff_chat_id=settings.staff_chat_id,
         staff=sorted(people.items()),
+        desk_url=settings.webapp_url,
     )
 
 
@@ -76,6 +87,8 @@ async def staff_command(update: Update, context: Context) -> None:
         await add_member(update, context, args[1], Role(role))
     elif action == "remove" and len(args) == 2 and _WHO.match(args[1]):
         await remove_member(update, context, args[1])
+    elif action in ("skills", "hours"):
+        await staff_routing(update, context, args)
     else:
         await usage(update, context, "staff")
 
@@ -122,6 +135,12 @@ async def add_member(update: Update, context: Context, who: str, role: Role) -> 
             audience_of(role),
             context.services.settings.default_language,
         )
+        await set_desk_button(
+            context.bot,
+            member.telegram_id,
+            desk_url=context.services.settings.webapp_url,
+            language=context.services.settings.language_of_staff,
+        )
     await answer(update, text)
 
 
@@ -141,6 +160,7 @@ async def remove_member(update: Update, context: Context, who: str) -> None:
         await staff.audit(session, actor_telegram_id=actor_id(update), action="staff.remove", detail=who)
     if removed_id is not None:
         await clear_menu(context.bot, removed_id)
+        await release(context.application, removed_id)  # their open tickets go to others
     await answer(update, t(lang, "staff.staff.removed", who=who))
 
 

@@ -74,6 +74,7 @@ async def test_jobs_are_listed_run_once_and_the_outbox_drained_from_the_command_
                     "nps",
                     "freshness",
                     "sla",
+                    "escalate",
                     "autoclose",
                     "housekeeping",
                 )

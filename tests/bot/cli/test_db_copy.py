@@ -14,10 +14,12 @@ from sqlmodel import SQLModel, col
 from typer.testing import CliRunner, Result
 
 from bot.cli import app as cli
-from storage import coupons, customers, inbox, pending, purchases, staff
+from storage import business, coupons, customers, inbox, pending, purchases, staff
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.inbox import IncomingUpdate
 from storage.models import (
+    AccountManager,
+    Agent,
     Customer,
     FaqEntry,
     FaqEvent,
@@ -94,6 +96,10 @@ async def fill_every_table(sessions: SessionFactory) -> None:
         await session.flush()
         session.add(FaqEvent(faq_id=entry.id, event="hit"))
         session.add(StaffMember(telegram_id=900002, name="Bob", role="agent", added_by=ADMIN_ID))
+        session.add(
+            Agent(telegram_id=900002, name="Bob", inbox_open=True, categories="order,other", hours="09:00-18:00")
+        )
+        session.add(AccountManager(customer_id=customer.id, manager_telegram_id=900002))  # type: ignore[arg-type]
         now = utcnow()
         session.add(AgreementVersion(version=1, published_at=now))
         await session.flush()
@@ -112,6 +118,17 @@ async def fill_every_table(sessions: SessionFactory) -> None:
         session.add(CustomerNote(customer_id=customer.id, author_telegram_id=ADMIN_ID, text="Prefers mornings"))  # type: ignore[arg-type]
         session.add(Broadcast(created_by=ADMIN_ID, segment="all", source_chat_id=ADMIN_ID, source_message_id=5))
         session.add(StaffImport(kind="customers", file_id="f", sha256="0" * 64, actor_telegram_id=ADMIN_ID, chat_id=1))
+        await business.save_connection(
+            session,
+            connection_id="bc-1",
+            owner_telegram_id=ADMIN_ID,
+            owner_chat_id=ADMIN_ID,
+            enabled=True,
+            can_reply=True,
+            rights='{"can_reply": true}',
+            connected_at=now,
+        )
+        await business.record_chat_activity(session, connection_id="bc-1", chat_id=5001, from_customer=True)
 
 
 async def copy_to(source: str, target: str, *extra: str) -> Result:

@@ -57,7 +57,12 @@ async def test_a_customer_message_opens_ticket_1_with_card_and_copy_and_acknowle
     card = card_of(tg, staff, 1)
     assert "Anna <Smith>" in card.content and "&lt;Smith&gt;" in card.raw_text  # escaped, shown as written
     assert "Category: Other" in card.content and "Status: ⏳ open" in card.content
-    assert "Earlier tickets: 0" in card.content and card.callback_data == ["tk:take:1", "tk:resolve:1", "tk:close:1"]
+    assert "Earlier tickets: 0" in card.content and card.callback_data == [
+        "tk:take:1",
+        "tk:resolve:1",
+        "tk:close:1",
+        "tk:assign:1",
+    ]
     (copy,) = copies_in(tg, staff)
     assert copy.copied_from == question.key and copy.reply_to_message_id == card.message_id
     (message,) = await stored_messages(bot)

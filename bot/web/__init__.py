@@ -1,0 +1,1 @@
+"""The staff desk: a Telegram Mini App served by carebot (bot/web/routes.py)."""
