@@ -28,7 +28,7 @@ import httpx
 from bot.app import build_application
 from bot.context import Services
 from bot.purchases.api import PATH, SIGNATURE_HEADER, signature
-from bot.runtime.updates import ChatOrderedDispatcher
+from bot.runtime.dispatch import ChatOrderedDispatcher
 from bot.runtime.webhook import WebServer, build_web_app, start_server
 from bot.settings import Settings
 from storage.csv_import import PurchaseRow, apply_purchases, purchase_row_parser

@@ -27,9 +27,9 @@ from bot.handlers.staff import purchases as staff_purchases
 from bot.handlers.staff import reports as staff_reports
 from bot.handlers.staff import roles as staff_roles
 from bot.purchases import payments
+from bot.runtime.dispatch import record_failure
 from bot.runtime.ratelimit import CarebotRateLimiter
 from bot.runtime.throttle import auto_replies
-from bot.runtime.updates import record_failure
 from bot.settings import Settings
 from bot.tickets import customer as tickets
 from bot.tickets import desk as ticket_desk

@@ -20,7 +20,8 @@ from pathlib import Path
 from bot.app import build_application
 from bot.context import CarebotApp, Services
 from bot.runtime.background import background_of, start_background, stop_background
-from bot.runtime.updates import ChatOrderedDispatcher, accept, fetch_updates, pick_up_returned
+from bot.runtime.dispatch import ChatOrderedDispatcher
+from bot.runtime.updates import accept, fetch_updates, pick_up_returned
 from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from telegram.ext import ApplicationHandlerStop, BusinessMessagesDeletedHandler,
 
 from bot.business.connections import BUSINESS_GROUP, state_of_connection
 from bot.context import CarebotApp, Context
-from bot.runtime.updates import marking_handled
+from bot.runtime.dispatch import marking_handled
 from bot.tickets.customer import file_edit, take_message
 from bot.tickets.filing import incoming_of
 from bot.tickets.relay import refresh_cards

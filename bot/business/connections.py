@@ -21,7 +21,7 @@ from telegram.ext import BusinessConnectionHandler, CommandHandler
 from bot.auth import staff_only
 from bot.caller import language_of
 from bot.context import CarebotApp, Context
-from bot.runtime.updates import marking_handled
+from bot.runtime.dispatch import marking_handled
 from bot.tickets.relay import refresh_cards
 from bot.tickets.views import staff_language
 from bot.ui.i18n import Safe, t, when

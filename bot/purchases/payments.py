@@ -25,7 +25,7 @@ from bot.context import CarebotApp, Context
 from bot.handlers.customer import CUSTOMER_CHAT, reachability
 from bot.handlers.customer.reachability import user_is_gone
 from bot.handlers.staff.common import actor_id, answer, command_text, resolve_customer, role_and_language
-from bot.runtime.updates import marking_handled
+from bot.runtime.dispatch import marking_handled
 from bot.settings import Settings
 from bot.ui.i18n import TELEGRAM_STARS, money, t
 from storage import purchases

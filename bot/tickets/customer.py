@@ -19,9 +19,9 @@ from bot.context import CarebotApp, Context
 from bot.handlers import pending
 from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.faq import faq_answer, send_faq_answer
+from bot.runtime.dispatch import marking_handled, set_fast_lane
 from bot.runtime.scheduling import survey_follows
 from bot.runtime.throttle import auto_replies
-from bot.runtime.updates import marking_handled, set_fast_lane
 from bot.tickets.desk import on_staff_edit
 from bot.tickets.filing import after_filing, category_of, incoming_of, text_filer, to_customer
 from bot.tickets.relay import relay_of

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from bot.cli import app as carebot
 from bot.context import Services
 from bot.runtime import metrics
-from bot.runtime.updates import BACKOFF_SECONDS, ChatOrderedDispatcher, accept, fetch_updates, resume
+from bot.runtime.dispatch import BACKOFF_SECONDS, ChatOrderedDispatcher
+from bot.runtime.updates import accept, fetch_updates, resume
 from bot.settings import Settings
 from scheduler.config import CareConfig
 from storage import customers, tickets

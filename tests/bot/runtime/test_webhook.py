@@ -14,7 +14,7 @@ from sqlmodel import select
 from bot.app import build_application
 from bot.context import Services
 from bot.runtime import metrics
-from bot.runtime.updates import ChatOrderedDispatcher
+from bot.runtime.dispatch import ChatOrderedDispatcher
 from bot.runtime.webhook import SECRET_HEADER, build_webhook_app
 from bot.settings import Settings
 from storage.db import create_engine, session_factory, transaction
