@@ -13,6 +13,7 @@ from storage.models import StaffDelivery, Ticket, TicketMessage
 from storage.types import utcnow
 
 Destination = int | None  # None: the staff group; else an agent's private chat
+GROUP: None = None  # the destination key of the staff group; an inbox's is the agent's chat id
 Due = dict[int, list[list[StaffDelivery]]]
 CARD_TEXTS_LIMIT = 3000  # what a card may carry of the customer's texts, well within a message's 4096
 

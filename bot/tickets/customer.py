@@ -34,7 +34,8 @@ from storage import business, staff_deliveries, tickets
 from storage import pending as pending_inputs
 from storage.db import transaction
 from storage.models import FaqEntry, TicketStatus
-from storage.tickets import Filed, TextRun
+from storage.open_ticket_texts import TextRun
+from storage.tickets import Filed
 from storage.types import utcnow
 
 CUSTOMER_MESSAGE = CUSTOMER_CHAT & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL

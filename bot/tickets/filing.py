@@ -30,7 +30,8 @@ from storage import business, inbox, tickets
 from storage.business_hours import BusinessHours, parse_business_hours
 from storage.db import transaction
 from storage.models import Customer, Ticket, TicketCategory
-from storage.tickets import Filed, IncomingMessage, TextRun
+from storage.open_ticket_texts import TextRun, append_to_open_tickets
+from storage.tickets import Filed, IncomingMessage
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,7 @@ class TextFiler:
         services: Services = self.app.bot_data["services"]
         try:
             async with transaction(services.sessions) as session:
-                filed = await tickets.append_to_open_tickets(session, runs=[run for run, _, _ in batch])
+                filed = await append_to_open_tickets(session, runs=[run for run, _, _ in batch])
                 handled = [i for run, ids, _ in batch if run.telegram_id in filed for i in ids]
                 await inbox.mark_many_processed(session, update_ids=handled)
         except Exception as exc:  # each chat's handlers take its updates

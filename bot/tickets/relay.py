@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
@@ -32,13 +30,13 @@ from telegram.ext import Application
 from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
-from bot.tickets.batching import Destination, Due, plan, texts_for_card
-from bot.tickets.places import GroupPlaces, TopicGone, inbox_place
-from bot.tickets.sending import Sender, edit_card, follow_topic
+from bot.tickets.batching import GROUP, Destination, Due, plan
+from bot.tickets.places import GroupPlaces, TopicGone
+from bot.tickets.showing import Showing
 from bot.tickets.views import CardFacts, staff_language
 from bot.ui.i18n import when
 from scheduler.sender import retry_after_seconds
-from storage import routing, staff, staff_deliveries, ticket_places, ticket_views, tickets
+from storage import routing, staff, staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage
 
@@ -49,9 +47,6 @@ SAFETY_POLL_SECONDS = 3.0  # look at the queue even when nobody woke the relay (
 MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
-GROUP: None = None  # the destination key of the staff group; an inbox's is the agent's chat id
-OVERVIEW_KINDS = ("copy", "edit", "notice")
-CARD_TEXTS_LIMIT = 3000  # what a card may carry of the customer's texts, well within a message's 4096  # what the group leaves to an assigned ticket's inbox
 
 
 def _chat_unreachable(error: BadRequest) -> bool:
@@ -66,7 +61,7 @@ class StaffRelay:
         settings = self.services.settings
         self.lang = staff_language(settings)
         self.group = GroupPlaces(app.bot, self.services.sessions, self.lang, settings.admin_ids)
-        self.sender = Sender(app.bot, self.services.sessions, self.lang, settings.zone)
+        self.shows = Showing(app.bot, self.services, self.lang, self.group)
         self._wake = asyncio.Event()
         self._settle_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._passes = 0  # passes started: a waiter is released by an idle pass that started after it came
@@ -267,7 +262,7 @@ class StaffRelay:
         head = group[0]
         ticket_id = head.ticket_id
         try:
-            sent = await self._show(destination, group, ticket, customer, facts, messages)
+            sent = await self.shows.show(destination, self.chat_id, group, ticket, customer, facts, messages)
             shown = [
                 staff_deliveries.Shown(
                     ids,
@@ -322,62 +317,6 @@ class StaffRelay:
                 await staff_deliveries.note_attempt(session, ids=[r.id for r in group if r.id], error=str(error))
             self._ticket_backoff(destination, ticket_id)
         return False
-
-    async def _show(
-        self,
-        destination: Destination,
-        group: list[StaffDelivery],
-        ticket: Ticket,
-        customer: Customer,
-        facts: CardFacts,
-        messages: dict[int, TicketMessage],
-    ) -> list[tuple[list[int], int | None, int | None]]:
-        """Send one group where it belongs; (row ids, chat, message id) to mark sent."""
-        head = group[0]
-        ids = [row.id for row in group if row.id is not None]
-        params = json.loads(head.params)
-        bot = self.app.bot
-        if destination is GROUP:
-            chat_id = self.chat_id
-            assert chat_id is not None
-            settings = self.services.settings
-            if head.kind in OVERVIEW_KINDS and settings.group_copies == "unassigned" and ticket.inbox_chat_id:
-                return [(ids, None, None)]  # the assignee's inbox has it; the group keeps the overview
-            place, new_card = await self.group.place(chat_id, ticket, customer, facts)
-            if head.kind == "card":
-                if not new_card:
-                    await edit_card(bot, chat_id, place.card_message_id, ticket, customer, facts, self.lang)
-                topic = next((p for row in group if (p := json.loads(row.params).get("topic"))), None)
-                await follow_topic(bot, ticket, topic)
-                return [(ids, None, None)]
-        else:
-            if head.kind == "card" and params.get("message_id"):  # a card in an inbox the ticket has left
-                await self._edit_inbox_card(destination, int(params["message_id"]), ticket, customer, facts)
-                return [(ids, None, None)]
-            if ticket.inbox_chat_id != destination:
-                return [(ids, None, None)]  # handed over meanwhile: the new assignee gets the ticket so far
-            texts = texts_for_card(ticket, group, messages)
-            place, new_card = await inbox_place(
-                bot, self.services.sessions, self.lang, destination, ticket, customer, replace(facts, texts=texts)
-            )
-            if texts:  # the card carried them
-                return [(ids, destination, place.card_message_id)]
-            if head.kind == "card":
-                if not new_card:
-                    await self._edit_inbox_card(destination, place.card_message_id, ticket, customer, facts)
-                return [(ids, None, None)]
-        sent = await self.sender.send(place, ticket, group, messages)
-        return [(row_ids, place.chat_id, message_id) for row_ids, message_id in sent]
-
-    async def _edit_inbox_card(
-        self, chat_id: int, message_id: int, ticket: Ticket, customer: Customer, facts: CardFacts
-    ) -> None:
-        """An inbox card keeps showing the customer's texts it was sent with."""
-        async with self.services.sessions() as session:
-            texts = await ticket_places.texts_shown_in(session, chat_id=chat_id, message_id=message_id)
-        await edit_card(
-            self.app.bot, chat_id, message_id, ticket, customer, replace(facts, texts=tuple(texts)), self.lang
-        )
 
     async def _inbox_gone(self, chat_id: int) -> None:
         """An agent blocked the bot (or their chat is gone): their inbox closes and their tickets move on."""
