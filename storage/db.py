@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def _execute_in_one_trip(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
+    return _in_one_trip(cursor, lambda raw: raw.execute(statement, parameters if parameters is not None else ()))
+
+
+def _executemany_in_one_trip(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
+    return _in_one_trip(cursor, lambda raw: raw.executemany(statement, parameters))
+
+
+def _in_one_trip(cursor: Any, call: Callable[[Any], object]) -> bool:
+    """Run `call` on a fresh sqlite3 cursor in aiosqlite's thread, fetch and close there; False: not ours to run."""
     if not isinstance(cursor, AsyncAdapt_aiosqlite_cursor) or cursor.server_side:
         return False  # SQLAlchemy runs it as usual
     connection = cursor._connection
@@ -57,7 +66,7 @@ def _execute_in_one_trip(cursor: Any, statement: str, parameters: Any, _context:
     def run() -> tuple[Any, list[Any], int, int | None]:
         raw = connection._conn.cursor()
         try:
-            raw.execute(statement, parameters if parameters is not None else ())
+            call(raw)
             if raw.description:
                 return raw.description, raw.fetchall(), -1, -1
             return None, [], raw.rowcount, raw.lastrowid
@@ -70,29 +79,6 @@ def _execute_in_one_trip(cursor: Any, statement: str, parameters: Any, _context:
         cursor._adapt_connection._handle_exception(error)
     cursor.description = description
     cursor._rows = deque(rows)
-    cursor.rowcount = rowcount
-    cursor.lastrowid = lastrowid
-    return True
-
-
-def _executemany_in_one_trip(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
-    if not isinstance(cursor, AsyncAdapt_aiosqlite_cursor) or cursor.server_side:
-        return False
-    connection = cursor._connection
-
-    def run() -> tuple[int, int | None]:
-        raw = connection._conn.cursor()
-        try:
-            raw.executemany(statement, parameters)
-            return raw.rowcount, raw.lastrowid
-        finally:
-            raw.close()
-
-    try:
-        rowcount, lastrowid = cursor.await_(connection._execute(run))
-    except Exception as error:
-        cursor._adapt_connection._handle_exception(error)
-    cursor.description = None
     cursor.rowcount = rowcount
     cursor.lastrowid = lastrowid
     return True
