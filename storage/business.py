@@ -196,13 +196,24 @@ async def overview(session: AsyncSession, *, admin_ids: Collection[int]) -> list
 
 async def reply_connection(session: AsyncSession, *, ticket_id: int) -> str:
     """Where staff answers of a ticket go: the business chat of the customer's latest message ("" the bot chat)."""
-    result = await session.execute(
-        select(col(TicketMessage.business_connection_id))
-        .where(col(TicketMessage.ticket_id) == ticket_id, col(TicketMessage.direction) == MessageDirection.IN)
-        .order_by(col(TicketMessage.id).desc())
-        .limit(1)
+    return (await reply_connections(session, ticket_ids=[ticket_id])).get(ticket_id, "")
+
+
+async def reply_connections(session: AsyncSession, *, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """`reply_connection` for many tickets in one query (a ticket without customer messages is left out)."""
+    if not ticket_ids:
+        return {}
+    latest = (
+        select(func.max(col(TicketMessage.id)))
+        .where(col(TicketMessage.ticket_id).in_(ticket_ids), col(TicketMessage.direction) == MessageDirection.IN)
+        .group_by(col(TicketMessage.ticket_id))
     )
-    return result.scalar_one_or_none() or ""
+    result = await session.execute(
+        select(col(TicketMessage.ticket_id), col(TicketMessage.business_connection_id)).where(
+            col(TicketMessage.id).in_(latest)
+        )
+    )
+    return {ticket_id: connection or "" for ticket_id, connection in result.all()}
 
 
 async def active_tickets_via(session: AsyncSession, *, connection_id: str) -> list[int]:
@@ -243,13 +254,16 @@ async def mark_deleted(
     return marked
 
 
-async def deleted_count(session: AsyncSession, *, ticket_id: int) -> int:
+async def deleted_counts(session: AsyncSession, *, ticket_ids: Sequence[int]) -> dict[int, int]:
+    """How many of each ticket's customer messages the customer deleted (tickets with none are left out)."""
+    if not ticket_ids:
+        return {}
     result = await session.execute(
-        select(func.count())
-        .select_from(TicketMessage)
-        .where(col(TicketMessage.ticket_id) == ticket_id, col(TicketMessage.deleted_at).is_not(None))
+        select(col(TicketMessage.ticket_id), func.count())
+        .where(col(TicketMessage.ticket_id).in_(ticket_ids), col(TicketMessage.deleted_at).is_not(None))
+        .group_by(col(TicketMessage.ticket_id))
     )
-    return int(result.scalar_one())
+    return {ticket_id: int(count) for ticket_id, count in result.all()}
 
 
 async def forget_pending_copies(session: AsyncSession, *, message_ids: Sequence[int]) -> None:

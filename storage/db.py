@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+RAW_KEY = "carebot_raw"  # where an engine keeps the hot path's own connection (storage/raw.py)
 
 
 def is_sqlite(url: str) -> bool:
@@ -37,7 +38,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         if engine.dialect.driver == "aiosqlite":
             event.listen(engine.sync_engine, "do_execute", _execute_in_one_trip)
             event.listen(engine.sync_engine, "do_executemany", _executemany_in_one_trip)
@@ -84,7 +85,7 @@ def _in_one_trip(cursor: Any, call: Callable[[Any], object]) -> bool:
     return True
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -93,6 +94,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Deleted and overwritten content is zeroed on its page, not left in free space: erased means erased on disk.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Close every connection of `engine`, the hot path's own (storage/raw.py) included."""
+    raw = engine.sync_engine.__dict__.pop(RAW_KEY, None)
+    if raw is not None:
+        await raw.close()
+    await engine.dispose()
 
 
 SessionFactory = async_sessionmaker[AsyncSession]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import InboxUpdate
-from storage.outbox import insert_ignoring_duplicates
+from storage.raw import Tx, placeholders
 from storage.types import utcnow
 
 
@@ -35,6 +35,9 @@ class IncomingUpdate:
     payload: str
     attempts: int = 0
     retry_at: datetime | None = None
+
+
+STORE_CHUNK = 500  # updates a statement (SQLite takes at most 32,766 parameters)
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,8 @@ def kind_of(payload: str) -> str:
     return next((key for key in data if key != "update_id"), "?") if isinstance(data, dict) else "?"
 
 
-async def store_updates(
-    session: AsyncSession, *, updates: Sequence[IncomingUpdate], claimed_by: str
-) -> list[IncomingUpdate]:
-    """Store the updates not seen before, claimed by `claimed_by`, and return them.
+async def store_updates(tx: Tx, *, updates: Sequence[IncomingUpdate], claimed_by: str) -> list[IncomingUpdate]:
+    """Store the updates not seen before, claimed by `claimed_by`, and return them (on the hot path's connection).
 
     A redelivered `update_id` is ignored, also when another replica stores the same update at the same moment
     (`INSERT … ON CONFLICT DO NOTHING`: exactly one of them gets it back).
@@ -69,22 +70,19 @@ async def store_updates(
         unique.setdefault(incoming.update_id, incoming)
     if not unique:
         return []
-    now = utcnow()
-    table = InboxUpdate.__table__  # type: ignore[attr-defined]
-    rows = [
-        {
-            "update_id": u.update_id,
-            "chat_id": u.chat_id,
-            "payload": u.payload,
-            "received_at": now,
-            "claimed_by": claimed_by,
-            "claimed_at": now,
-        }
-        for u in unique.values()
-    ]
-    statement = insert_ignoring_duplicates(session, table, ["update_id"]).returning(table.c.update_id)
-    stored = {update_id for (update_id,) in (await session.execute(statement, rows)).all()}
-    return [u for u in unique.values() if u.update_id in stored]
+    now = tx.at(utcnow())
+    stored: set[int] = set()
+    items = list(unique.values())
+    for start in range(0, len(items), STORE_CHUNK):
+        chunk = items[start : start + STORE_CHUNK]
+        rows = await tx.rows(
+            "INSERT INTO inbox (update_id, payload, chat_id, received_at, claimed_by, claimed_at, attempts) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, 0)"] * len(chunk))
+            + " ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
+            *(value for u in chunk for value in (u.update_id, u.payload, u.chat_id, now, claimed_by, now)),
+        )
+        stored.update(update_id for (update_id,) in rows)
+    return [u for u in items if u.update_id in stored]
 
 
 async def mark_processed(session: AsyncSession, *, update_id: int) -> None:
@@ -94,10 +92,14 @@ async def mark_processed(session: AsyncSession, *, update_id: int) -> None:
     )
 
 
-async def mark_many_processed(session: AsyncSession, *, update_ids: Sequence[int]) -> None:
-    await session.execute(
-        update(InboxUpdate).where(col(InboxUpdate.update_id).in_(update_ids)).values(processed_at=utcnow(), payload="")
-    )
+async def mark_many_processed(tx: Tx, *, update_ids: Sequence[int]) -> None:
+    """`mark_processed` for many, on the hot path's connection."""
+    if update_ids:
+        await tx.run(
+            f"UPDATE inbox SET processed_at = ?, payload = '' WHERE update_id IN ({placeholders(len(update_ids))})",
+            tx.at(utcnow()),
+            *update_ids,
+        )
 
 
 async def claim_unprocessed(

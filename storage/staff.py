@@ -41,6 +41,8 @@ async def roles_of(
     session: AsyncSession, *, telegram_ids: Collection[int], admin_ids: Collection[int]
 ) -> dict[int, Role]:
     """`role_of` for many people in one query: only those who are staff are in the answer."""
+    if not telegram_ids:
+        return {}
     result = await session.execute(
         select(StaffMember.telegram_id, StaffMember.role).where(col(StaffMember.telegram_id).in_(sorted(telegram_ids)))
     )

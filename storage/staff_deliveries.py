@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import DeliveryStatus, StaffDelivery, Ticket, TicketMessage
+from storage.models import DeliveryStatus, StaffDelivery, Ticket
 from storage.outbox import insert_ignoring_duplicates
+from storage.raw import Tx
 from storage.types import utcnow
 
 PENDING, SENT, FAILED = DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED
+COPIES_CHUNK = 500  # rows a statement (SQLite takes at most 32,766 parameters)
 
 
 async def enqueue(
@@ -84,30 +86,27 @@ def destinations(ticket: Ticket) -> list[int | None]:
     return [None] if ticket.inbox_chat_id is None else [None, ticket.inbox_chat_id]
 
 
-async def enqueue_copies(session: AsyncSession, *, copies: Sequence[tuple[int, int, int | None]]) -> None:
+async def enqueue_copies(tx: Tx, *, copies: Sequence[tuple[int, int, int | None]]) -> None:
     """Queue customer messages to be copied to staff, `(ticket id, ticket message id, inbox or None)` in order, in
-    one statement: each goes to the group and, when the ticket has one, to its assignee's inbox."""
+    one statement on the hot path's connection: each goes to the group and, when the ticket has one, to its
+    assignee's inbox."""
     if not copies:
         return
-    now = utcnow()
+    now = tx.at(utcnow())
     rows = [
-        {
-            "key": f"copy:{message_id}" if chat_id is None else f"copy:{message_id}:i{chat_id}",
-            "ticket_id": ticket_id,
-            "ticket_message_id": message_id,
-            "kind": "copy",
-            "chat_id": chat_id,
-            "params": "{}",
-            "status": PENDING,
-            "not_before": now,
-            "attempts": 0,
-            "created_at": now,
-        }
+        (f"copy:{message_id}" if chat_id is None else f"copy:{message_id}:i{chat_id}", ticket_id, message_id, chat_id)
         for ticket_id, message_id, inbox in copies
         for chat_id in ([None] if inbox is None else [None, inbox])
     ]
-    table = StaffDelivery.__table__  # type: ignore[attr-defined]
-    await session.execute(insert_ignoring_duplicates(session, table, ["key"]), rows)
+    for start in range(0, len(rows), COPIES_CHUNK):
+        chunk = rows[start : start + COPIES_CHUNK]
+        await tx.run(
+            'INSERT INTO staff_deliveries ("key", ticket_id, ticket_message_id, kind, chat_id, params, status,'
+            " not_before, attempts, created_at) VALUES "
+            + ", ".join(["(?, ?, ?, 'copy', ?, '{}', ?, ?, 0, ?)"] * len(chunk))
+            + ' ON CONFLICT ("key") DO NOTHING',
+            *(value for row in chunk for value in (*row, PENDING.value, now, now)),
+        )
 
 
 async def pending(session: AsyncSession, *, limit: int = 500, busy: Sequence[int | None] = ()) -> list[StaffDelivery]:
@@ -169,43 +168,26 @@ class Shown:
     copies: Sequence[int] = ()  # the ticket messages among them that were copied
 
 
-async def mark_sent(session: AsyncSession, *, shown: Sequence[Shown]) -> None:
-    """Done, in two statements however many; a copied customer message remembers where it is in the staff chat
-    (staff reply to it there)."""
-    table = StaffDelivery.__table__  # type: ignore[attr-defined]
-    rows = [
-        {"row_id": row_id, "chat": one.staff_chat_id, "message": one.staff_message_id}
-        for one in shown
-        for row_id in one.ids
-    ]
+async def mark_sent(tx: Tx, *, shown: Sequence[Shown]) -> None:
+    """Done, in two statements however many, on the hot path's connection; a copied customer message remembers
+    where it is in the staff chat (staff reply to it there)."""
+    now = tx.at(utcnow())
+    rows = [(SENT.value, now, one.staff_chat_id, one.staff_message_id, row_id) for one in shown for row_id in one.ids]
     if not rows:
         return
-    await session.execute(
-        table.update()
-        .where(table.c.id == bindparam("row_id"))
-        .values(
-            status=SENT,
-            sent_at=utcnow(),
-            attempts=table.c.attempts + 1,
-            staff_chat_id=bindparam("chat"),
-            staff_message_id=bindparam("message"),
-        ),
+    await tx.many(
+        "UPDATE staff_deliveries SET status = ?, sent_at = ?, attempts = attempts + 1, staff_chat_id = ?,"
+        " staff_message_id = ? WHERE id = ?",
         rows,
     )
     copies = [
-        {"message_id": message_id, "chat": one.staff_chat_id, "message": one.staff_message_id}
+        (one.staff_chat_id, one.staff_message_id, message_id)
         for one in shown
         if one.staff_message_id is not None
         for message_id in one.copies
     ]
     if copies:
-        messages = TicketMessage.__table__  # type: ignore[attr-defined]
-        await session.execute(
-            messages.update()
-            .where(messages.c.id == bindparam("message_id"))
-            .values(staff_chat_id=bindparam("chat"), staff_message_id=bindparam("message")),
-            copies,
-        )
+        await tx.many("UPDATE ticket_messages SET staff_chat_id = ?, staff_message_id = ? WHERE id = ?", copies)
 
 
 async def mark_failed(session: AsyncSession, *, ids: Sequence[int], error: str) -> None:

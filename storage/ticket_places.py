@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from storage import staff_deliveries
 from storage.models import MessageDirection, StaffDelivery, Ticket, TicketMessage, TicketStatus
+from storage.raw import Tx
 from storage.types import utcnow
 
 
@@ -165,13 +166,16 @@ async def place_in_inbox(session: AsyncSession, *, ticket_id: int, chat_id: int,
 
 
 async def place_in_staff_chat(
-    session: AsyncSession, *, ticket_id: int, chat_id: int | None, thread_id: int | None, card_message_id: int | None
+    tx: Tx, *, ticket_id: int, chat_id: int | None, thread_id: int | None, card_message_id: int | None
 ) -> None:
-    """Remember where the ticket lives in the staff chat (its topic and card); None forgets it."""
-    await session.execute(
-        update(Ticket)
-        .where(col(Ticket.id) == ticket_id)
-        .values(staff_chat_id=chat_id, staff_thread_id=thread_id, card_message_id=card_message_id)
+    """Remember where the ticket lives in the staff chat (its topic and card); None forgets it. On the hot path's
+    connection: every new ticket's card."""
+    await tx.run(
+        "UPDATE tickets SET staff_chat_id = ?, staff_thread_id = ?, card_message_id = ? WHERE id = ?",
+        chat_id,
+        thread_id,
+        card_message_id,
+        ticket_id,
     )
 
 

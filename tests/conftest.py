@@ -19,7 +19,8 @@ from sqlmodel import SQLModel
 
 from bot.context import Services
 from bot.settings import Settings
-from storage.db import SessionFactory, create_engine, session_factory, upgrade_sync
+from storage.db import SessionFactory, create_engine, dispose, session_factory, upgrade_sync
+from storage.raw import RawDatabase, raw_database
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness, running_bot
 from tests.ids import ADMIN_ID, STAFF_CHAT_ID
@@ -99,14 +100,20 @@ async def empty_database(url: str) -> None:
         async with engine.begin() as connection:
             await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     finally:
-        await engine.dispose()
+        await dispose(engine)
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
-    await engine.dispose()
+    await dispose(engine)
+
+
+@pytest.fixture
+def raw(engine: AsyncEngine) -> RawDatabase:
+    """The hot path's own connection to the test database (storage/raw.py)."""
+    return raw_database(engine)
 
 
 @pytest.fixture

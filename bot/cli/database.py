@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from bot.context import Services
 from bot.settings import Settings
-from storage.db import create_engine, session_factory, upgrade
+from storage.db import create_engine, dispose, session_factory, upgrade
 
 
 @asynccontextmanager
@@ -18,4 +18,4 @@ async def opened(settings: Settings, *, migrate: bool = False) -> AsyncIterator[
     try:
         yield Services(settings=settings, engine=engine, sessions=session_factory(engine))
     finally:
-        await engine.dispose()
+        await dispose(engine)

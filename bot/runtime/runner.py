@@ -25,7 +25,7 @@ from bot.runtime.updates import RETURNED_POLL_SECONDS, ChatOrderedDispatcher, ke
 from bot.runtime.webhook import WebServer, build_web_app, feature_routes, start_server
 from bot.settings import Settings
 from scheduler.lease import SchedulerLease
-from storage.db import is_sqlite, upgrade
+from storage.db import dispose, is_sqlite, upgrade
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10
@@ -144,7 +144,7 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
         if app.running:
             await app.stop()
         await app.shutdown()
-        await services.engine.dispose()
+        await dispose(services.engine)
     log.info("carebot stopped")
 
 

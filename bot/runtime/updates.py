@@ -44,6 +44,7 @@ from scheduler.sender import retry_after_seconds
 from storage import inbox
 from storage.db import SessionFactory, transaction
 from storage.inbox import IncomingUpdate
+from storage.raw import raw_database
 from storage.types import fits_bigint, utcnow
 
 log = logging.getLogger(__name__)
@@ -123,12 +124,10 @@ async def accept(
     `payloads` (by update id) are the updates' JSON as received, stored as they are (a `Batch` brings its own)."""
     if payloads is None:
         payloads = updates.payloads if isinstance(updates, Batch) else {}
-    async with transaction(sessions) as session:
-        fresh = await inbox.store_updates(
-            session,
-            updates=[incoming(u, payloads.get(u.update_id)) for u in updates],
-            claimed_by=dispatcher.replica,
-        )
+    stored = [incoming(u, payloads.get(u.update_id)) for u in updates]
+    fresh = await raw_database(app.bot_data["services"].engine).run(
+        lambda tx: inbox.store_updates(tx, updates=stored, claimed_by=dispatcher.replica)
+    )
     fresh_ids = {u.update_id for u in fresh}
     for update in updates:
         if update.update_id in fresh_ids:

@@ -31,6 +31,7 @@ from storage.business_hours import BusinessHours, parse_business_hours
 from storage.db import transaction
 from storage.models import Customer, Ticket, TicketCategory
 from storage.open_ticket_texts import TextRun, append_to_open_tickets
+from storage.raw import Tx, raw_database
 from storage.tickets import Filed, IncomingMessage
 from storage.types import utcnow
 
@@ -220,11 +221,15 @@ class TextFiler:
 
     async def _commit(self, batch: list[tuple[TextRun, Sequence[int], asyncio.Future[bool]]]) -> None:
         services: Services = self.app.bot_data["services"]
+
+        async def work(tx: Tx) -> set[int]:
+            filed = await append_to_open_tickets(tx, runs=[run for run, _, _ in batch])
+            handled = [i for run, ids, _ in batch if run.telegram_id in filed for i in ids]
+            await inbox.mark_many_processed(tx, update_ids=handled)
+            return filed
+
         try:
-            async with transaction(services.sessions) as session:
-                filed = await append_to_open_tickets(session, runs=[run for run, _, _ in batch])
-                handled = [i for run, ids, _ in batch if run.telegram_id in filed for i in ids]
-                await inbox.mark_many_processed(session, update_ids=handled)
+            filed = await raw_database(services.engine).run(work)
         except Exception as exc:  # each chat's handlers take its updates
             for _, _, future in batch:
                 future.set_exception(exc)

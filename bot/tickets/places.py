@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
@@ -23,6 +24,7 @@ from bot.ui.i18n import t
 from storage import ticket_places
 from storage.db import SessionFactory, transaction
 from storage.models import Customer, Ticket
+from storage.raw import raw_database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,9 +74,9 @@ async def topic_call(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: 
 class GroupPlaces:
     """The tickets' cards and topics in the staff group."""
 
-    def __init__(self, bot: Bot, sessions: SessionFactory, lang: str, admin_ids: frozenset[int]) -> None:
+    def __init__(self, bot: Bot, engine: AsyncEngine, lang: str, admin_ids: frozenset[int]) -> None:
         self.bot = bot
-        self.sessions = sessions
+        self.raw = raw_database(engine)
         self.lang = lang
         self.admin_ids = admin_ids
         self.forum: bool | None = None
@@ -121,10 +123,12 @@ class GroupPlaces:
     ) -> None:
         """Remember where the ticket lives in the group, in the database and on `ticket` (read for the pass)."""
         assert ticket.id is not None
-        async with transaction(self.sessions) as session:
-            await ticket_places.place_in_staff_chat(
-                session, ticket_id=ticket.id, chat_id=chat_id, thread_id=thread_id, card_message_id=card_message_id
+        ticket_id = ticket.id
+        await self.raw.run(
+            lambda tx: ticket_places.place_in_staff_chat(
+                tx, ticket_id=ticket_id, chat_id=chat_id, thread_id=thread_id, card_message_id=card_message_id
             )
+        )
         ticket.staff_chat_id, ticket.staff_thread_id, ticket.card_message_id = chat_id, thread_id, card_message_id
 
     async def _create_topic(self, chat_id: int, ticket: Ticket, customer: Customer) -> int | None:

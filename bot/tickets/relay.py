@@ -39,6 +39,7 @@ from scheduler.sender import retry_after_seconds
 from storage import routing, staff, staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage
+from storage.raw import raw_database
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class StaffRelay:
         self.app = app
         settings = self.services.settings
         self.lang = staff_language(settings)
-        self.group = GroupPlaces(app.bot, self.services.sessions, self.lang, settings.admin_ids)
+        self.group = GroupPlaces(app.bot, self.services.engine, self.lang, settings.admin_ids)
         self.shows = Showing(app.bot, self.services, self.lang, self.group)
         self._wake = asyncio.Event()
         self._settle_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -187,10 +188,9 @@ class StaffRelay:
                 telegram_ids={customer.telegram_id for _, customer in found.values()},
                 admin_ids=self.services.settings.admin_ids,
             )
-            notes = {
-                ticket_id: await card_notes(session, ticket, self.services.settings, self.lang)
-                for ticket_id, (ticket, _) in found.items()
-            }
+            notes = await card_notes(
+                session, [ticket for ticket, _ in found.values()], self.services.settings, self.lang
+            )
             facts = {
                 ticket_id: CardFacts(
                     earlier.get(ticket_id, 0),
@@ -278,8 +278,7 @@ class StaffRelay:
                 )
                 for ids, chat_id, message_id in sent
             ]
-            async with transaction(self.services.sessions) as session:
-                await staff_deliveries.mark_sent(session, shown=shown)
+            await raw_database(self.services.engine).run(lambda tx: staff_deliveries.mark_sent(tx, shown=shown))
             self._ticket_failures.pop((destination, ticket_id), None)
             self._ticket_retry_at.pop((destination, ticket_id), None)
             self._chat_failures.pop(destination, None)

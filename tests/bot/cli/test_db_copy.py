@@ -14,15 +14,15 @@ from sqlmodel import SQLModel, col
 from typer.testing import CliRunner, Result
 
 from bot.cli import app as cli
-from storage import business, coupons, customers, inbox, pending, purchases, staff
+from storage import business, coupons, customers, pending, purchases, staff
 from storage.db import SessionFactory, create_engine, session_factory, transaction
-from storage.inbox import IncomingUpdate
 from storage.models import (
     AccountManager,
     Agent,
     Customer,
     FaqEntry,
     FaqEvent,
+    InboxUpdate,
     StaffDelivery,
     StaffMember,
     SurveyResponse,
@@ -70,7 +70,7 @@ async def fill_every_table(sessions: SessionFactory) -> None:
             vip=VipThresholds(min_total=Decimal("10000"), min_purchases=10),
         )
         await staff.audit(session, actor_telegram_id=ADMIN_ID, action="customer.view", customer_id=customer.id)
-        await inbox.store_updates(session, updates=[IncomingUpdate(77, 5001, '{"update_id": 77}')], claimed_by="r1")
+        session.add(InboxUpdate(update_id=77, chat_id=5001, payload='{"update_id": 77}', claimed_by="r1"))
         await pending.expect_input(session, chat_id=5001, user_id=5001, kind="profile:phone")
         ticket = Ticket(customer_id=customer.id)  # type: ignore[arg-type]
         session.add(ticket)

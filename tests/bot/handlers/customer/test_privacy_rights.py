@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from storage import customers, search
 from storage.csv_export import export_customers
 from storage.customers import ERASED_TELEGRAM_ID
-from storage.db import _sqlite_pragmas
+from storage.db import sqlite_pragmas
 from storage.models import (
     AuditEntry,
     Coupon,
@@ -299,6 +299,6 @@ def test_every_sqlite_connection_zeroes_what_it_deletes() -> None:
     """Whatever the SQLite build's default (Debian's is on, upstream's off), Carebot's connections turn it on."""
     connection = sqlite3.connect(":memory:")
     connection.execute("PRAGMA secure_delete=OFF")
-    _sqlite_pragmas(connection, None)
+    sqlite_pragmas(connection, None)
     assert connection.execute("PRAGMA secure_delete").fetchone() == (1,)
     connection.close()
