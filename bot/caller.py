@@ -7,6 +7,7 @@ from telegram import Update, User
 from telegram.constants import ChatType
 
 from bot.context import Context
+from bot.settings import Settings
 from storage import customers
 from storage.db import transaction
 from storage.languages import language_from_telegram
@@ -29,12 +30,13 @@ async def touch_in(session: AsyncSession, update: Update, context: Context) -> t
         first_name=user.first_name,
         last_name=user.last_name,
         username=user.username,
-        language=initial_language(user, context),
+        language=initial_language(user, context.services.settings),
     )
 
 
-def initial_language(user: User, context: Context) -> str:
-    return language_from_telegram(user.language_code, context.services.settings.default_language)
+def initial_language(user: User, settings: Settings) -> str:
+    """The language a customer met for the first time gets: what Telegram says they speak, if Carebot speaks it."""
+    return language_from_telegram(user.language_code, settings.default_language)
 
 
 async def language_of(update: Update, context: Context) -> str:
@@ -49,4 +51,4 @@ async def language_of(update: Update, context: Context) -> str:
         return context.services.settings.default_language
     async with context.services.sessions() as session:
         customer = await customers.get_customer(session, telegram_id=user.id)
-    return customer.language if customer else initial_language(user, context)
+    return customer.language if customer else initial_language(user, context.services.settings)

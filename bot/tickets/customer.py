@@ -7,23 +7,26 @@ relay in the background, so the customer's acknowledgement never waits for the s
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.caller import touch, touch_in
+from bot.caller import initial_language, touch, touch_in
 from bot.context import CarebotApp, Context
 from bot.handlers import pending
 from bot.handlers.customer import CUSTOMER_CHAT
 from bot.handlers.customer.faq import faq_answer, send_faq_answer
+from bot.runtime import metrics
 from bot.runtime.dispatch import marking_handled, set_fast_lane
 from bot.runtime.scheduling import survey_follows
 from bot.runtime.throttle import auto_replies
 from bot.tickets.desk import on_staff_edit
-from bot.tickets.filing import after_filing, category_of, incoming_of, text_filer, to_customer
+from bot.tickets.filing import acknowledge, after_filing, category_of, incoming_of, text_filer, to_customer
 from bot.tickets.relay import relay_of
 from bot.tickets.views import customer_ticket_line
 from bot.ui import callback_data
@@ -32,12 +35,13 @@ from bot.ui.keyboards import button
 from scheduler.jobs.csat import HOLD_AT_CLOSING, plan_at_closing
 from storage import business, staff_deliveries, tickets
 from storage import pending as pending_inputs
+from storage.customer_texts import TextRun
 from storage.db import transaction
-from storage.models import FaqEntry, TicketStatus
-from storage.open_ticket_texts import TextRun
+from storage.models import Customer, FaqEntry, Ticket, TicketStatus
 from storage.tickets import Filed
 from storage.types import utcnow
 
+log = logging.getLogger(__name__)
 CUSTOMER_MESSAGE = CUSTOMER_CHAT & filters.UpdateType.MESSAGE & ~filters.COMMAND & ~filters.StatusUpdate.ALL
 CUSTOMER_TEXT = CUSTOMER_MESSAGE & filters.TEXT
 
@@ -110,13 +114,14 @@ async def take_message(update: Update, context: Context, *, category: str, ends_
         await after_filing(context, customer, filed)
 
 
-async def texts_to_open_ticket(app: CarebotApp, updates: Sequence[Update]) -> int:
-    """The dispatcher's fast lane for the common case: a customer's next texts while their ticket is open.
+async def customer_texts(app: CarebotApp, updates: Sequence[Update]) -> int:
+    """The dispatcher's fast lane for the common cases: a customer's next texts while their ticket is open, and
+    the first texts of a customer with no ticket to join (a new ticket, acknowledged as the handlers would).
 
-    What `take_message` does for each of them (customer touched, text stored and queued for staff; nothing is
-    sent to the customer), for all of them at once, together with other chats' (see `TextFiler`). Anything else —
-    a first message, a question for the FAQ, a reply a dialog waits for, media, commands — is left to the
-    handlers (0 is returned).
+    What `take_message` does for each of them (customer touched, text stored and queued for staff), for all of
+    them at once, together with other chats' (see `TextFiler`). Anything else — a question for the FAQ, a ticket
+    to reopen or route to an agent, a reply a dialog waits for, media, commands — is left to the handlers (0 is
+    returned).
     """
     run: list[Update] = []
     for update in updates:
@@ -132,12 +137,36 @@ async def texts_to_open_ticket(app: CarebotApp, updates: Sequence[Update]) -> in
     user = run[-1].effective_user if run else None
     if user is None:
         return 0
+    services = app.bot_data["services"]
     texts = [incoming_of(update.message) for update in run if update.message is not None]
     filed = await text_filer(app).file(
-        TextRun(user.id, user.first_name, user.last_name, user.username, [text for text in texts if text]),
+        TextRun(
+            user.id,
+            user.first_name,
+            user.last_name,
+            user.username,
+            [text for text in texts if text],
+            language=initial_language(user, services.settings),
+        ),
         [update.update_id for update in run],
     )
-    return len(run) if filed else 0
+    if filed is None:
+        return 0
+    if filed.opened:
+        metrics.count_ticket_opened()
+        customer = Customer(
+            id=filed.customer_id,
+            telegram_id=user.id,
+            language=filed.language,
+            timezone=filed.timezone,
+            segment=filed.segment,
+        )
+        ticket = Ticket(id=filed.ticket_id, customer_id=filed.customer_id)
+        try:
+            await acknowledge(app.context_types.context.from_update(run[0], app), customer, ticket, reopened=False)
+        except TelegramError as error:  # stored and handled all the same: only the ticket's number is not told
+            log.warning("the acknowledgement of a new ticket was not sent (%s)", type(error).__name__)
+    return len(run)
 
 
 def only_tickets_take(app: CarebotApp, update: Update) -> bool:
@@ -285,4 +314,4 @@ def register(app: CarebotApp) -> None:
     app.add_handler(CallbackQueryHandler(close_own, pattern=callback_data.CLOSE_OWN_TICKET))
     app.add_handler(MessageHandler(CUSTOMER_CHAT & filters.UpdateType.EDITED_MESSAGE, on_edit))
     app.add_handler(MessageHandler(CUSTOMER_MESSAGE, on_message))
-    set_fast_lane(app, texts_to_open_ticket)
+    set_fast_lane(app, customer_texts)

@@ -28,9 +28,9 @@ from bot.tickets.views import duration, sla_target
 from bot.ui.i18n import t, when
 from storage import business, inbox, tickets
 from storage.business_hours import BusinessHours, parse_business_hours
+from storage.customer_texts import FiledRun, TextRun, file_texts
 from storage.db import transaction
 from storage.models import Customer, Ticket, TicketCategory
-from storage.open_ticket_texts import TextRun, append_to_open_tickets
 from storage.raw import Tx, raw_database
 from storage.tickets import Filed, IncomingMessage
 from storage.types import utcnow
@@ -198,13 +198,14 @@ class TextFiler:
 
     def __init__(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         self.app = app
-        self._waiting: list[tuple[TextRun, Sequence[int], asyncio.Future[bool]]] = []
+        self._waiting: list[tuple[TextRun, Sequence[int], asyncio.Future[FiledRun | None]]] = []
         self._committing = False
 
-    async def file(self, run: TextRun, update_ids: Sequence[int]) -> bool:
-        """Store `run` in the customer's open ticket and mark `update_ids` handled; False when theirs is another
-        case (nothing is stored then). The first caller commits for everyone until nobody is waiting."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    async def file(self, run: TextRun, update_ids: Sequence[int]) -> FiledRun | None:
+        """Store `run` in the customer's ticket (a new one when it opens one) and mark `update_ids` handled; None
+        when theirs is another case (nothing is stored then). The first caller commits for everyone until nobody
+        is waiting."""
+        future: asyncio.Future[FiledRun | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((run, update_ids, future))
         if not self._committing:
             self._committing = True
@@ -216,14 +217,20 @@ class TextFiler:
                 self._committing = False
                 left, self._waiting = self._waiting, []  # only when cancelled: the handlers take them
                 for _, _, waiting in left:
-                    waiting.set_result(False)
+                    waiting.set_result(None)
         return await future
 
-    async def _commit(self, batch: list[tuple[TextRun, Sequence[int], asyncio.Future[bool]]]) -> None:
+    async def _commit(self, batch: list[tuple[TextRun, Sequence[int], asyncio.Future[FiledRun | None]]]) -> None:
         services: Services = self.app.bot_data["services"]
+        settings = services.settings
 
-        async def work(tx: Tx) -> set[int]:
-            filed = await append_to_open_tickets(tx, runs=[run for run, _, _ in batch])
+        async def work(tx: Tx) -> dict[int, FiledRun]:
+            filed = await file_texts(
+                tx,
+                runs=[run for run, _, _ in batch],
+                reopen_days=settings.reopen_days,
+                auto_assign=settings.routing_policy.auto_assign,
+            )
             handled = [i for run, ids, _ in batch if run.telegram_id in filed for i in ids]
             await inbox.mark_many_processed(tx, update_ids=handled)
             return filed
@@ -236,10 +243,10 @@ class TextFiler:
             return
         except asyncio.CancelledError:  # the same, and a text that did get stored is found there, not doubled
             for _, _, future in batch:
-                future.set_result(False)
+                future.set_result(None)
             raise
         for run, _, future in batch:
-            future.set_result(run.telegram_id in filed)
+            future.set_result(filed.get(run.telegram_id))
         if filed:
             relay_of(self.app).wake()
 

@@ -178,36 +178,55 @@ class StaffRelay:
                     plans[destination] = due
             ticket_ids = sorted({ticket_id for due in plans.values() for ticket_id in due})
             found = await ticket_views.tickets_with_customers(session, ticket_ids=ticket_ids)
-            earlier = await ticket_views.earlier_ticket_counts(session, ticket_ids=ticket_ids)
-            managers = await routing.manager_names(
-                session, customer_ids=sorted({customer.id for _, customer in found.values() if customer.id})
-            )
-            zone = self.services.settings.zone
-            roles = await staff.roles_of(
-                session,
-                telegram_ids={customer.telegram_id for _, customer in found.values()},
-                admin_ids=self.services.settings.admin_ids,
-            )
-            notes = await card_notes(
-                session, [ticket for ticket, _ in found.values()], self.services.settings, self.lang
-            )
-            facts = {
-                ticket_id: CardFacts(
-                    earlier.get(ticket_id, 0),
-                    managers.get(ticket.customer_id),
-                    waiting_since=when(ticket.waiting_since.astimezone(zone), self.lang)
-                    if ticket.waiting_since
-                    else None,
-                    staff_role=role.value if (role := roles.get(customer.telegram_id)) else None,
-                    notes=notes.get(ticket_id),
-                )
-                for ticket_id, (ticket, customer) in found.items()
+            carded = {  # most groups go to a ticket whose card is in place: no card to render, no facts to read
+                ticket_id: found[ticket_id]
+                for destination, due in plans.items()
+                for ticket_id, groups in due.items()
+                if ticket_id in found and self._renders_card(destination, found[ticket_id][0], groups)
             }
+            facts = await self._facts(session, carded)
         for destination, due in plans.items():
             worker = asyncio.create_task(self._deliver_pass(destination, due, found, facts, messages))
             self._workers[destination] = worker
             worker.add_done_callback(functools.partial(self._worker_done, destination))
         return idle and not plans and not working and not self._workers, wake_in
+
+    def _renders_card(self, destination: Destination, ticket: Ticket, groups: list[list[StaffDelivery]]) -> bool:
+        """Whether showing these groups may render the ticket's card (`Showing.show`): a card update, or a ticket
+        whose card is not in the destination yet."""
+        if any(group[0].kind == "card" for group in groups):
+            return True
+        if destination is GROUP:
+            return not GroupPlaces.placed(ticket, self.chat_id)
+        return ticket.inbox_chat_id == destination and ticket.inbox_card_message_id is None
+
+    async def _facts(self, session: Any, tickets: dict[int, tuple[Ticket, Customer]]) -> dict[int, CardFacts]:
+        """What the cards of these tickets say beyond the ticket and the customer, read for all of them at once."""
+        if not tickets:
+            return {}
+        ticket_ids = sorted(tickets)
+        settings = self.services.settings
+        earlier = await ticket_views.earlier_ticket_counts(session, ticket_ids=ticket_ids)
+        managers = await routing.manager_names(
+            session, customer_ids=sorted({customer.id for _, customer in tickets.values() if customer.id})
+        )
+        roles = await staff.roles_of(
+            session,
+            telegram_ids={customer.telegram_id for _, customer in tickets.values()},
+            admin_ids=settings.admin_ids,
+        )
+        notes = await card_notes(session, [ticket for ticket, _ in tickets.values()], settings, self.lang)
+        zone = settings.zone
+        return {
+            ticket_id: CardFacts(
+                earlier.get(ticket_id, 0),
+                managers.get(ticket.customer_id),
+                waiting_since=when(ticket.waiting_since.astimezone(zone), self.lang) if ticket.waiting_since else None,
+                staff_role=role.value if (role := roles.get(customer.telegram_id)) else None,
+                notes=notes.get(ticket_id),
+            )
+            for ticket_id, (ticket, customer) in tickets.items()
+        }
 
     def _worker_done(self, destination: Destination, _task: asyncio.Task[None]) -> None:
         self._workers.pop(destination, None)
@@ -241,7 +260,11 @@ class StaffRelay:
                 ticket, customer = found.get(ticket_id, (None, None))
                 if ticket is None or customer is None:
                     await self._finish_failed(group, "ticket gone")
-                elif not await self._deliver(
+                    continue
+                if ticket_id not in facts and self._renders_card(destination, ticket, [group]):
+                    async with self.services.sessions() as session:  # its card went missing during the pass
+                        facts.update(await self._facts(session, {ticket_id: (ticket, customer)}))
+                if not await self._deliver(
                     destination, group, ticket, customer, facts.get(ticket_id, CardFacts()), messages
                 ):
                     waiting.add(ticket_id)

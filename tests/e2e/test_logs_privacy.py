@@ -38,6 +38,7 @@ async def test_the_log_of_a_run_holds_no_token_contact_details_or_texts(
             await reply(done)
 
         tg.customer_sends_text(user, SECRET_TEXT)
+        await reply("Your request is ticket")
         # A Bot API error whose text carries the token (as a URL in an error would), a server error, flood control.
         base_url = carebot.env["CAREBOT_BOT_API_URL"]
         tg.fail_next("sendMessage", status=400, description=f"Bad Request: wrong URL {base_url}{TOKEN}/sendMessage")

@@ -19,6 +19,7 @@ from bot.runtime import metrics
 from bot.runtime.dispatch import BACKOFF_SECONDS, ChatOrderedDispatcher
 from bot.runtime.updates import accept, fetch_updates, resume
 from bot.settings import Settings
+from bot.tickets import filing
 from scheduler.config import CareConfig
 from storage import customers, tickets
 from storage.db import transaction
@@ -51,8 +52,14 @@ def database_fault() -> OperationalError:
 
 
 def filing_fails(monkeypatch: pytest.MonkeyPatch, fails: Callable[[str | None], bool]) -> None:
-    """Filing a customer message raises while `fails(its text)` says so (an injected database fault)."""
+    """Filing a customer message raises while `fails(its text)` says so (an injected database fault). The fast
+    lane fails too, so the handlers take every message: theirs is the filing that fails and is tried again."""
     real = tickets.file_in
+
+    async def fast_lane_fails(*_args: Any, **_kwargs: Any) -> None:
+        raise database_fault()
+
+    monkeypatch.setattr(filing, "file_texts", fast_lane_fails)
 
     async def file_in(session: Any, **kwargs: Any) -> tickets.Filed:
         if fails(kwargs["incoming"].text):
@@ -190,22 +197,26 @@ async def test_a_restart_keeps_the_retry_schedule_and_does_not_tell_the_customer
 
 @contextlib.asynccontextmanager
 async def meeting_at_touch(monkeypatch: pytest.MonkeyPatch, parties: int) -> AsyncIterator[None]:
-    """Every `touch_customer` waits until `parties` of them have started: they go on at the same moment."""
-    real = customers.touch_customer
+    """Every `touch_customer` (a handler) and every fast-lane filing waits until `parties` of them have started:
+    they go on at the same moment."""
     arrived = 0
     everyone = asyncio.Event()
 
-    async def touch_customer(session: Any, **kwargs: Any) -> Any:
-        nonlocal arrived
-        arrived += 1
-        if arrived >= parties:
-            everyone.set()
-        await asyncio.wait_for(everyone.wait(), 10)
-        return await real(session, **kwargs)
+    def meeting(real: Callable[..., Any]) -> Callable[..., Any]:
+        async def met(tx_or_session: Any, **kwargs: Any) -> Any:
+            nonlocal arrived
+            arrived += 1
+            if arrived >= parties:
+                everyone.set()
+            await asyncio.wait_for(everyone.wait(), 10)
+            return await real(tx_or_session, **kwargs)
 
-    monkeypatch.setattr(customers, "touch_customer", touch_customer)
-    yield
-    monkeypatch.setattr(customers, "touch_customer", real)
+        return met
+
+    with monkeypatch.context() as patched:
+        patched.setattr(customers, "touch_customer", meeting(customers.touch_customer))
+        patched.setattr(filing, "file_texts", meeting(filing.file_texts))
+        yield
 
 
 async def test_two_workers_meeting_a_new_customer_at_once_make_one_customer_and_one_ticket(

@@ -31,7 +31,7 @@ async def seed(bot: BotHarness) -> None:
     async with transaction(bot.services.sessions) as session:
         tickets = ((0, 30, 2, True), (2, 90, 30, False), (1, None, None, False), (10, 10, 1, True))
         for days_ago, first_minutes, resolve_hours, closed in tickets:
-            opened = now - timedelta(days=days_ago, hours=1)
+            opened = now - timedelta(days=days_ago, hours=3)  # resolved and closed in the past, whatever the hour
             resolved = opened + timedelta(hours=resolve_hours) if resolve_hours else None
             session.add(
                 Ticket(

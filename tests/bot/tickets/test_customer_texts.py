@@ -1,5 +1,6 @@
-"""The common case, many customers writing to their open tickets at once: every text stored once and in order,
-shown to staff once and in order, and each update marked handled together with what it stored."""
+"""The common cases, many customers writing at once to their open tickets or for the first time: every text stored
+once and in order, shown to staff once and in order, each new ticket acknowledged once, and each update marked
+handled together with what it stored."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from telegram import Update
 from telegram.ext import MessageHandler, filters
 
 from bot.settings import Settings
-from storage import inbox
-from storage.models import Customer, InboxUpdate, TicketMessage
+from storage import faq, inbox
+from storage.db import transaction
+from storage.models import Customer, InboxUpdate, Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
 from tests.ids import ADMIN_ID, STAFF_CHAT_ID
@@ -155,3 +157,64 @@ async def test_a_handler_added_for_customer_texts_still_sees_texts_to_open_ticke
 
     assert seen == [f"{customer.first_name}: hello", "more 0", "more 1", "more 2"]
     assert (await texts_by_customer(bot))[customer.id] == seen  # and the ticket still has them all, once
+
+
+async def test_new_customers_writing_at_once_each_get_one_ticket_acknowledged_and_shown_to_staff(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat, caplog: pytest.LogCaptureFixture
+) -> None:
+    """First texts of customers nobody knew yet go in one batch: each a customer, a ticket, one acknowledgement."""
+    languages = {7201: "en", 7202: "zh-hans", 7203: "pt-br"}
+    newcomers = [
+        tg.user(telegram_id, f"New {telegram_id}", language_code=code) for telegram_id, code in languages.items()
+    ]
+    for n in range(3):
+        for customer in newcomers:
+            tg.customer_sends_text(customer, f"{customer.id} first {n}")
+    await bot.deliver()
+
+    stored = await texts_by_customer(bot)
+    shown = staff_texts(tg, staff)
+    cards = [m.text for m in tg.sent_to(staff) if m.text and m.text.startswith("🎫")]
+    numbers = set()
+    for customer in newcomers:
+        mine = [f"{customer.id} first {n}" for n in range(3)]
+        assert stored[customer.id] == mine
+        assert [text for text in shown if text.startswith(f"{customer.id} ")] == mine
+        (ack,) = tg.sent_to(customer)
+        numbers.add(ack.content.split("#", 1)[1][:2])
+    assert len(numbers) == 3 and len(cards) == 3
+    async with bot.services.sessions() as session:
+        people = {
+            c.telegram_id: c
+            for c in (await session.execute(select(Customer).where(col(Customer.telegram_id).in_(languages)))).scalars()
+        }
+        tickets = list((await session.execute(select(Ticket).order_by(col(Ticket.id)))).scalars())
+    assert {telegram_id: c.language for telegram_id, c in people.items()} == {7201: "en", 7202: "zh_CN", 7203: "en"}
+    assert all(c.segment == "potential" and c.consent_at and c.last_contact_at for c in people.values())
+    assert [t.status for t in tickets] == ["open"] * 3 and all(t.waiting_since for t in tickets)
+    assert "您的请求已登记为工单" in tg.sent_to(newcomers[1])[0].content  # in the customer's language
+    assert await unhandled_updates(bot) == []
+    assert not [r for r in caplog.records if r.name in ("bot.runtime.updates", "bot.runtime.dispatch")], (
+        "the fast lane failed: handlers took over"
+    )
+
+
+async def test_a_first_question_the_faq_knows_is_answered_by_the_faq_and_opens_no_ticket(
+    bot: BotHarness, tg: FakeTelegram, staff: FakeChat
+) -> None:
+    async with transaction(bot.services.sessions) as session:
+        await faq.add_entry(
+            session,
+            entry=faq.NewEntry(
+                language="en", category="order", questions=("Where is my order?",), answer="In the mail."
+            ),
+        )
+    asking = tg.user(7301, "Asking", language_code="en")
+    chinese = tg.user(7302, "Chinese", language_code="zh-hans")  # no FAQ entries in Chinese: a ticket
+    tg.customer_sends_text(asking, "Where is my order?")
+    tg.customer_sends_text(chinese, "Where is my order?")
+    await bot.deliver()
+
+    assert "In the mail." in tg.sent_to(asking)[0].content
+    assert (await texts_by_customer(bot)) == {chinese.id: ["Where is my order?"]}
+    assert len(tg.sent_to(chinese)) == 1 and "#1" in tg.sent_to(chinese)[0].content
