@@ -25,6 +25,7 @@ from bot.runtime.updates import accept, fetch_updates, pick_up_returned
 from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
 
 ROOT = Path(__file__).resolve().parent.parent
+STOP_SECONDS = 40
 
 
 class RecordedWaits:
@@ -105,9 +106,16 @@ class CarebotProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     async def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop it with `sig`. A SIGTERM lets it finish its work for up to its shutdown grace (the dispatcher's,
+        then each relay worker's): a loaded machine may need most of that."""
         if self.process.returncode is None:
             self.process.send_signal(sig)
-        return await asyncio.wait_for(self.process.wait(), 20)
+        try:
+            return await asyncio.wait_for(self.process.wait(), STOP_SECONDS)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise AssertionError(f"carebot did not stop within {STOP_SECONDS} s:\n{self.log()[-3000:]}") from None
 
 
 async def start_carebot(env: dict[str, str], log_path: Path, *args: str) -> CarebotProcess:

@@ -16,8 +16,9 @@ import time
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from telegram._utils.types import JSONDict, ODVInput
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import BaseRequest, RequestData
 
+from bot.runtime.http import AiohttpRequest
 from bot.runtime.ratelimit import is_message_method
 from storage.db import SessionFactory
 from storage.inbox import count_parked as count_parked_updates
@@ -116,18 +117,18 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-class InstrumentedRequest(HTTPXRequest):
-    """PTB's HTTP layer, timing sends and counting 429 answers (which PTB then honours and retries); answers
-    read with orjson (PTB's own reading, the standard library's, for what orjson refuses)."""
+class InstrumentedRequest(AiohttpRequest):
+    """The HTTP layer (bot/runtime/http.py), timing sends and counting 429 answers (which PTB then honours and
+    retries); answers read with orjson (PTB's own reading, the standard library's, for what orjson refuses)."""
 
     @staticmethod
     def parse_json_payload(payload: bytes) -> JSONDict:
         try:
             data = orjson.loads(payload)
         except ValueError:  # orjson.JSONDecodeError
-            return HTTPXRequest.parse_json_payload(payload)
+            return BaseRequest.parse_json_payload(payload)
         if not isinstance(data, dict):
-            return HTTPXRequest.parse_json_payload(payload)
+            return BaseRequest.parse_json_payload(payload)
         return data
 
     async def do_request(

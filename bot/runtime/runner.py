@@ -19,6 +19,7 @@ from bot.app import build_application, on_startup
 from bot.context import CarebotApp, Services
 from bot.runtime import metrics
 from bot.runtime.background import start_background, stop_background
+from bot.runtime.http import AiohttpRequest
 from bot.runtime.instance_lock import AlreadyRunning, single_bot_on
 from bot.runtime.scheduling import CareRuntime, start_care
 from bot.runtime.updates import RETURNED_POLL_SECONDS, ChatOrderedDispatcher, keep_claims, poll, resume, take_returned
@@ -58,7 +59,11 @@ async def run(settings: Settings, *, webhook: bool = False) -> None:
 
 async def _run(settings: Settings, *, webhook: bool) -> None:
     await upgrade(settings.database_url)
-    app = build_application(settings, request=metrics.InstrumentedRequest(connection_pool_size=CONNECTION_POOL_SIZE))
+    app = build_application(
+        settings,
+        request=metrics.InstrumentedRequest(connection_pool_size=CONNECTION_POOL_SIZE),
+        get_updates_request=AiohttpRequest(connection_pool_size=1),
+    )
     services: Services = app.bot_data["services"]
     dispatcher = ChatOrderedDispatcher(app, services.sessions)
     try:

@@ -252,7 +252,9 @@ async def test_admins_see_the_connections_with_business(
 
     listing = tg.sent_to(admin)[-1].content
     assert listing.startswith("Business connections (2)")
-    mine, theirs = listing.splitlines()[1:]
+    lines = listing.splitlines()[1:]  # newest connection first: both came in the same batch, in either order
+    (mine,) = [line for line in lines if f"owner {admin.id}:" in line]
+    (theirs,) = [line for line in lines if "owner 7999:" in line]
     assert f"owner {admin.id}: ✅ in use; may reply: yes; chats served: 1" in mine
     assert "owner 7999: 🚫 ignored (the owner is not staff here); may reply: yes; chats served: 0" in theirs
     assert stranger_shop != shop
