@@ -249,7 +249,8 @@ async def carebot_run(
         carebot = await start_carebot(env, workdir / "carebot.log")
         spy = None
         try:
-            await tg.wait_for(lambda: tg.polls_waiting > 0, 60, message="the bot polling")
+            # started: polling, and the scheduler lease taken (its holder relays to the staff chat), start-up done
+            await tg.wait_for(lambda: tg.polls_waiting > 0 and "carebot started" in carebot.log(), 60, message="start")
             spy = await profile(carebot.process.pid, profile_to) if profile_to else None  # the burst, not the start
             cpu_before = cpu_seconds(carebot.process.pid)
             sent = await send_all(tg, messages, count)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-RAW_KEY = "carebot_raw"  # where an engine keeps the hot path's own connection (storage/raw.py)
+RAW_KEY = "carebot_raw"  # where an engine keeps the hot path's own connections (storage/raw.py)
 
 
 def is_sqlite(url: str) -> bool:
@@ -98,8 +98,7 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 async def dispose(engine: AsyncEngine) -> None:
     """Close every connection of `engine`, the hot path's own (storage/raw.py) included."""
-    raw = engine.sync_engine.__dict__.pop(RAW_KEY, None)
-    if raw is not None:
+    for raw in engine.sync_engine.__dict__.pop(RAW_KEY, {}).values():
         await raw.close()
     await engine.dispose()
 

@@ -56,21 +56,30 @@ Work = Callable[[Tx], Awaitable[T]]
 
 
 class RawDatabase(Protocol):
-    async def run(self, work: Work[T]) -> T: ...
+    async def open(self) -> None:
+        """Connect now (at start-up), not on the first message."""
+
+    async def run(self, work: Work[T], *, one_statement: bool = False) -> T:
+        """`work` in one transaction. `one_statement`: it runs a single statement, atomic by itself (PostgreSQL
+        then spares the round trips of BEGIN and COMMIT)."""
 
     async def close(self) -> None: ...
 
 
-def raw_database(engine: AsyncEngine) -> RawDatabase:
-    """The hot path's connection for `engine`'s database, opened on first use, closed by `storage.db.dispose`."""
-    found: RawDatabase | None = engine.sync_engine.__dict__.get(RAW_KEY)
+def raw_database(engine: AsyncEngine, lane: str = "inbound") -> RawDatabase:
+    """The hot path's connection for `engine`'s database, opened on first use, closed by `storage.db.dispose`.
+
+    One connection per `lane`: the inbound path (the inbox, the fast lane) and the staff relay each have their own,
+    so that the relay's mark after each call never waits behind a big batch of texts being stored."""
+    connections: dict[str, RawDatabase] = engine.sync_engine.__dict__.setdefault(RAW_KEY, {})
+    found = connections.get(lane)
     if found is None:
         url = make_url(engine.url)
         if url.get_backend_name() == "sqlite":
             found = SqliteRaw(url.database or "")
         else:
             found = PostgresRaw(url.set(drivername="postgresql").render_as_string(hide_password=False))
-        engine.sync_engine.__dict__[RAW_KEY] = found
+        connections[lane] = found
     return found
 
 
@@ -147,7 +156,10 @@ class SqliteRaw:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.02)
 
-    async def run(self, work: Work[T]) -> T:
+    async def open(self) -> None:
+        self._connect()
+
+    async def run(self, work: Work[T], *, one_statement: bool = False) -> T:
         async with self._lock:
             connection = self._connect()
             await self._begin(connection)
@@ -207,14 +219,25 @@ class PostgresRaw:
         self._statements: dict[str, str] = {}
         self._lock = asyncio.Lock()
 
-    async def run(self, work: Work[T]) -> T:
+    async def open(self) -> None:
+        async with self._lock:
+            await self._connect()
+
+    async def _connect(self) -> Any:
+        import asyncpg
+
+        if self._connection is None or self._connection.is_closed():
+            self._connection = await asyncpg.connect(self.dsn)
+        return self._connection
+
+    async def run(self, work: Work[T], *, one_statement: bool = False) -> T:
         import asyncpg
 
         async with self._lock:
-            if self._connection is None or self._connection.is_closed():
-                self._connection = await asyncpg.connect(self.dsn)
-            connection = self._connection
+            connection = await self._connect()
             try:
+                if one_statement:
+                    return await work(_PostgresTx(connection, self._statements))
                 async with connection.transaction():
                     return await work(_PostgresTx(connection, self._statements))
             except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):

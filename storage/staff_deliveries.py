@@ -169,25 +169,42 @@ class Shown:
 
 
 async def mark_sent(tx: Tx, *, shown: Sequence[Shown]) -> None:
-    """Done, in two statements however many, on the hot path's connection; a copied customer message remembers
-    where it is in the staff chat (staff reply to it there)."""
+    """Done, on the hot path's connection, in one statement on PostgreSQL (run it with `one_statement`) and two on
+    SQLite, however many rows; a copied customer message remembers where it is in the staff chat (staff reply to it
+    there)."""
     now = tx.at(utcnow())
-    rows = [(SENT.value, now, one.staff_chat_id, one.staff_message_id, row_id) for one in shown for row_id in one.ids]
+    rows = [(row_id, one.staff_chat_id, one.staff_message_id) for one in shown for row_id in one.ids]
     if not rows:
         return
-    await tx.many(
-        "UPDATE staff_deliveries SET status = ?, sent_at = ?, attempts = attempts + 1, staff_chat_id = ?,"
-        " staff_message_id = ? WHERE id = ?",
-        rows,
-    )
     copies = [
-        (one.staff_chat_id, one.staff_message_id, message_id)
+        (message_id, one.staff_chat_id, one.staff_message_id)
         for one in shown
         if one.staff_message_id is not None
         for message_id in one.copies
     ]
+    if tx.dialect == "postgresql":
+        await tx.run(
+            "WITH sent AS (UPDATE staff_deliveries d SET status = ?, sent_at = ?, attempts = d.attempts + 1,"
+            " staff_chat_id = v.chat, staff_message_id = v.message"
+            " FROM unnest(?::int[], ?::bigint[], ?::bigint[]) AS v(id, chat, message) WHERE d.id = v.id)"
+            " UPDATE ticket_messages m SET staff_chat_id = c.chat, staff_message_id = c.message"
+            " FROM unnest(?::int[], ?::bigint[], ?::bigint[]) AS c(id, chat, message) WHERE m.id = c.id",
+            SENT.value,
+            now,
+            *map(list, zip(*rows, strict=True)),
+            *(map(list, zip(*copies, strict=True)) if copies else ([], [], [])),
+        )
+        return
+    await tx.many(
+        "UPDATE staff_deliveries SET status = ?, sent_at = ?, attempts = attempts + 1, staff_chat_id = ?,"
+        " staff_message_id = ? WHERE id = ?",
+        [(SENT.value, now, chat, message, row_id) for row_id, chat, message in rows],
+    )
     if copies:
-        await tx.many("UPDATE ticket_messages SET staff_chat_id = ?, staff_message_id = ? WHERE id = ?", copies)
+        await tx.many(
+            "UPDATE ticket_messages SET staff_chat_id = ?, staff_message_id = ? WHERE id = ?",
+            [(chat, message, message_id) for message_id, chat, message in copies],
+        )
 
 
 async def mark_failed(session: AsyncSession, *, ids: Sequence[int], error: str) -> None:

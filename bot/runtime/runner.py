@@ -27,6 +27,7 @@ from bot.runtime.webhook import WebServer, build_web_app, feature_routes, start_
 from bot.settings import Settings
 from scheduler.lease import SchedulerLease
 from storage.db import dispose, is_sqlite, upgrade
+from storage.raw import raw_database
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10
@@ -96,6 +97,7 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             await register_webhook(app, settings)
         else:
             await app.bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
+        await raw_database(services.engine).open()  # the relay's opens when the lease lets it relay
         await resume(app, services.sessions, dispatcher, stale_after=None if alone else timeout)
         await on_startup(app)
         if webhook and not alone:

@@ -28,6 +28,7 @@ from storage.raw import raw_database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RELAY_LANE = "relay"  # the staff relay's own hot-path connection (storage/raw.py): its marks and card places
 
 
 class TopicGone(Exception):
@@ -76,7 +77,7 @@ class GroupPlaces:
 
     def __init__(self, bot: Bot, engine: AsyncEngine, lang: str, admin_ids: frozenset[int]) -> None:
         self.bot = bot
-        self.raw = raw_database(engine)
+        self.raw = raw_database(engine, RELAY_LANE)
         self.lang = lang
         self.admin_ids = admin_ids
         self.forum: bool | None = None
@@ -127,7 +128,8 @@ class GroupPlaces:
         await self.raw.run(
             lambda tx: ticket_places.place_in_staff_chat(
                 tx, ticket_id=ticket_id, chat_id=chat_id, thread_id=thread_id, card_message_id=card_message_id
-            )
+            ),
+            one_statement=True,
         )
         ticket.staff_chat_id, ticket.staff_thread_id, ticket.card_message_id = chat_id, thread_id, card_message_id
 

@@ -31,7 +31,7 @@ from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
 from bot.tickets.batching import GROUP, Destination, Due, plan
-from bot.tickets.places import GroupPlaces, TopicGone
+from bot.tickets.places import RELAY_LANE, GroupPlaces, TopicGone
 from bot.tickets.showing import Showing
 from bot.tickets.views import CardFacts, staff_language
 from bot.ui.i18n import when
@@ -89,6 +89,7 @@ class StaffRelay:
     async def start(self) -> None:
         if self._task is None:
             self._stopping = False
+            await raw_database(self.services.engine, RELAY_LANE).open()
             self._task = asyncio.create_task(self._run(), name="staff-relay")
 
     async def stop(self) -> None:
@@ -301,7 +302,9 @@ class StaffRelay:
                 )
                 for ids, chat_id, message_id in sent
             ]
-            await raw_database(self.services.engine).run(lambda tx: staff_deliveries.mark_sent(tx, shown=shown))
+            await raw_database(self.services.engine, RELAY_LANE).run(
+                lambda tx: staff_deliveries.mark_sent(tx, shown=shown), one_statement=True
+            )
             self._ticket_failures.pop((destination, ticket_id), None)
             self._ticket_retry_at.pop((destination, ticket_id), None)
             self._chat_failures.pop(destination, None)
