@@ -12,13 +12,17 @@ from datetime import datetime, timedelta
 
 from storage import staff_deliveries
 from storage.models import Segment, TicketCategory, TicketStatus
-from storage.raw import Tx, placeholders, read_utc
+from storage.raw import Tx, read_utc
 from storage.tickets import ACTIVE, IncomingMessage
 from storage.types import clean_text, utcnow
 
 OPEN = TicketStatus.OPEN.value
 OTHER = TicketCategory.OTHER.value
 CHUNK = 500  # rows a statement (SQLite takes at most 32,766 parameters)
+CUSTOMER_TYPES = (
+    *("bigint", "varchar", "varchar", "timestamp", "numeric", "integer", "boolean", "boolean"),
+    *("timestamp", "timestamp", "timestamp", "timestamp"),
+)
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,10 @@ async def file_texts(
     ]
     targets: dict[int, tuple[int, int | None]] = {}  # Telegram id -> (ticket, inbox)
     if joining:
-        ticket_ids = [found[telegram_id].ticket_id for telegram_id in joining]
+        among, ticket_ids = tx.among([found[telegram_id].ticket_id for telegram_id in joining], "integer")
         still_open = await tx.rows(  # staff may have answered or closed one a moment ago
             "UPDATE tickets SET updated_at = ?, resolved_at = NULL, closed_at = NULL"
-            f" WHERE id IN ({placeholders(len(ticket_ids))}) AND status = ? RETURNING id",
+            f" WHERE id {among} AND status = ? RETURNING id",
             at,
             *ticket_ids,
             OPEN,
@@ -138,17 +142,18 @@ class FiledBefore(Exception):
 async def _touch(tx: Tx, runs: Sequence[TextRun], at: object) -> None:
     """Customers met for the first time created, everyone's Telegram names and last contact refreshed."""
     for start in range(0, len(runs), CHUNK):
-        chunk = runs[start : start + CHUNK]
+        table, params = tx.table(
+            [
+                (run.telegram_id, run.language, Segment.POTENTIAL.value, at, 0, 0, False, False, at, at, at, at)
+                for run in runs[start : start + CHUNK]
+            ],
+            CUSTOMER_TYPES,
+        )
         await tx.run(
             "INSERT INTO customers (telegram_id, language, segment, segment_since, total_spent, purchase_count,"
-            " proactive_opt_out, unreachable, consent_at, created_at, updated_at, last_contact_at) VALUES "
-            + ", ".join(["(?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-            + " ON CONFLICT (telegram_id) DO NOTHING",
-            *(
-                value
-                for run in chunk
-                for value in (run.telegram_id, run.language, Segment.POTENTIAL.value, at, False, False, at, at, at, at)
-            ),
+            f" proactive_opt_out, unreachable, consent_at, created_at, updated_at, last_contact_at) {table}"
+            " ON CONFLICT (telegram_id) DO NOTHING",
+            *params,
         )
     await tx.many(
         "UPDATE customers SET first_name = ?, last_name = ?, username = ?, last_contact_at = ?, updated_at = ?"
@@ -162,13 +167,14 @@ async def _touch(tx: Tx, runs: Sequence[TextRun], at: object) -> None:
 
 async def _found(tx: Tx, telegram_ids: Sequence[int]) -> dict[int, _Found]:
     """Each customer with their latest ticket and whether a dialog step waits for them."""
+    among, params = tx.among(telegram_ids, "bigint")
     rows = await tx.rows(
         "SELECT c.telegram_id, c.id, c.language, c.timezone, c.segment, t.id, t.status, t.closed_at, t.inbox_chat_id,"
         " EXISTS (SELECT 1 FROM pending_inputs p WHERE p.chat_id = c.telegram_id AND p.user_id = c.telegram_id)"
         " FROM customers c LEFT JOIN tickets t"
         " ON t.id = (SELECT max(newer.id) FROM tickets newer WHERE newer.customer_id = c.id)"
-        f" WHERE c.telegram_id IN ({placeholders(len(telegram_ids))})",
-        *telegram_ids,
+        f" WHERE c.telegram_id {among}",
+        *params,
     )
     return {
         row[0]: _Found(row[1], row[2], row[3], row[4], row[5], row[6], read_utc(row[7]), row[8], bool(row[9]))
@@ -202,12 +208,14 @@ async def _open_tickets(tx: Tx, customer_ids: Sequence[int], at: object) -> dict
     """A new ticket for each customer; their ids by customer."""
     opened: dict[int, int] = {}
     for start in range(0, len(customer_ids), CHUNK):
-        chunk = customer_ids[start : start + CHUNK]
+        table, params = tx.table(
+            [(customer_id, OTHER, OPEN, at, at, at) for customer_id in customer_ids[start : start + CHUNK]],
+            ("integer", "varchar", "varchar", "timestamp", "timestamp", "timestamp"),
+        )
         rows = await tx.rows(
-            "INSERT INTO tickets (customer_id, category, status, opened_at, waiting_since, updated_at) VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
-            + " RETURNING id, customer_id",
-            *(value for customer_id in chunk for value in (customer_id, OTHER, OPEN, at, at, at)),
+            f"INSERT INTO tickets (customer_id, category, status, opened_at, waiting_since, updated_at) {table}"
+            " RETURNING id, customer_id",
+            *params,
         )
         opened.update((customer_id, ticket_id) for ticket_id, customer_id in rows)
     return opened
@@ -218,18 +226,12 @@ async def _store_texts(tx: Tx, runs: Sequence[tuple[int, TextRun]], at: object) 
     texts = [(ticket_id, run.telegram_id, incoming) for ticket_id, run in runs for incoming in run.texts]
     stored: dict[tuple[int, int], int] = {}
     for start in range(0, len(texts), CHUNK):
-        chunk = texts[start : start + CHUNK]
-        rows = await tx.rows(
-            "INSERT INTO ticket_messages (ticket_id, direction, kind, text, author_telegram_id, customer_chat_id,"
-            " customer_message_id, business_connection_id, created_at) VALUES "
-            + ", ".join(["(?, 'in', 'text', ?, ?, ?, ?, ?, ?)"] * len(chunk))
-            + " ON CONFLICT (customer_chat_id, customer_message_id, business_connection_id) DO NOTHING"
-            " RETURNING id, customer_chat_id, customer_message_id",
-            *(
-                value
-                for ticket_id, telegram_id, incoming in chunk
-                for value in (
+        table, params = tx.table(
+            [
+                (
                     ticket_id,
+                    "in",
+                    "text",
                     clean_text(incoming.text),
                     telegram_id,
                     incoming.chat_id,
@@ -237,7 +239,16 @@ async def _store_texts(tx: Tx, runs: Sequence[tuple[int, TextRun]], at: object) 
                     incoming.business_connection_id,
                     at,
                 )
-            ),
+                for ticket_id, telegram_id, incoming in texts[start : start + CHUNK]
+            ],
+            ("integer", "varchar", "varchar", "text", "bigint", "bigint", "bigint", "varchar", "timestamp"),
+        )
+        rows = await tx.rows(
+            "INSERT INTO ticket_messages (ticket_id, direction, kind, text, author_telegram_id, customer_chat_id,"
+            f" customer_message_id, business_connection_id, created_at) {table}"
+            " ON CONFLICT (customer_chat_id, customer_message_id, business_connection_id) DO NOTHING"
+            " RETURNING id, customer_chat_id, customer_message_id",
+            *params,
         )
         stored.update(((chat_id, number), message_id) for message_id, chat_id, number in rows)
     return stored

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import InboxUpdate
-from storage.raw import Tx, placeholders
+from storage.raw import Tx
 from storage.types import utcnow
 
 
@@ -74,14 +74,16 @@ async def store_updates(tx: Tx, *, updates: Sequence[IncomingUpdate], claimed_by
     stored: set[int] = set()
     items = list(unique.values())
     for start in range(0, len(items), STORE_CHUNK):
-        chunk = items[start : start + STORE_CHUNK]
-        rows = await tx.rows(
-            "INSERT INTO inbox (update_id, payload, chat_id, received_at, claimed_by, claimed_at, attempts) VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?, ?, 0)"] * len(chunk))
-            + " ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
-            *(value for u in chunk for value in (u.update_id, u.payload, u.chat_id, now, claimed_by, now)),
+        rows, params = tx.table(
+            [(u.update_id, u.payload, u.chat_id, now, claimed_by, now, 0) for u in items[start : start + STORE_CHUNK]],
+            ("bigint", "text", "bigint", "timestamp", "varchar", "timestamp", "integer"),
         )
-        stored.update(update_id for (update_id,) in rows)
+        inserted = await tx.rows(
+            "INSERT INTO inbox (update_id, payload, chat_id, received_at, claimed_by, claimed_at, attempts)"
+            f" {rows} ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
+            *params,
+        )
+        stored.update(update_id for (update_id,) in inserted)
     return [u for u in items if u.update_id in stored]
 
 
@@ -95,10 +97,9 @@ async def mark_processed(session: AsyncSession, *, update_id: int) -> None:
 async def mark_many_processed(tx: Tx, *, update_ids: Sequence[int]) -> None:
     """`mark_processed` for many, on the hot path's connection."""
     if update_ids:
+        among, params = tx.among(update_ids, "bigint")
         await tx.run(
-            f"UPDATE inbox SET processed_at = ?, payload = '' WHERE update_id IN ({placeholders(len(update_ids))})",
-            tx.at(utcnow()),
-            *update_ids,
+            f"UPDATE inbox SET processed_at = ?, payload = '' WHERE update_id {among}", tx.at(utcnow()), *params
         )
 
 

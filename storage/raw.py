@@ -51,6 +51,14 @@ class Tx(Protocol):
     def at(self, moment: datetime) -> Any:
         """A UTC timestamp as the database's columns store it (naive UTC, like `storage.types.UTCDateTime`)."""
 
+    def among(self, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
+        """A condition's right side for "one of `values`", and its parameters: `IN (?, ?, …)` on SQLite,
+        `= ANY(?::type[])` on PostgreSQL (one statement for any number of values, prepared once)."""
+
+    def table(self, rows: Sequence[Sequence[Any]], sql_types: Sequence[str]) -> tuple[str, list[Any]]:
+        """Rows for an `INSERT INTO t (…) <table>`, and their parameters: `VALUES (?, …), (?, …)` on SQLite,
+        `SELECT * FROM unnest(?::type[], …)` on PostgreSQL (prepared once, whatever the number of rows)."""
+
 
 Work = Callable[[Tx], Awaitable[T]]
 
@@ -122,6 +130,13 @@ class _SqliteTx:
     def at(self, moment: datetime) -> str:
         # SQLAlchemy's SQLite DATETIME storage format, so that its reads and comparisons agree
         return naive_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def among(self, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
+        return f"IN ({placeholders(len(values))})", list(values)
+
+    def table(self, rows: Sequence[Sequence[Any]], sql_types: Sequence[str]) -> tuple[str, list[Any]]:
+        row = "(" + placeholders(len(sql_types)) + ")"
+        return "VALUES " + ", ".join([row] * len(rows)), [value for values in rows for value in values]
 
 
 class SqliteRaw:
@@ -210,6 +225,13 @@ class _PostgresTx:
 
     def at(self, moment: datetime) -> datetime:
         return naive_utc(moment)
+
+    def among(self, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
+        return f"= ANY(?::{sql_type}[])", [list(values)]
+
+    def table(self, rows: Sequence[Sequence[Any]], sql_types: Sequence[str]) -> tuple[str, list[Any]]:
+        arrays = ", ".join(f"?::{sql_type}[]" for sql_type in sql_types)
+        return f"SELECT * FROM unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]
 
 
 class PostgresRaw:

@@ -99,13 +99,25 @@ async def enqueue_copies(tx: Tx, *, copies: Sequence[tuple[int, int, int | None]
         for chat_id in ([None] if inbox is None else [None, inbox])
     ]
     for start in range(0, len(rows), COPIES_CHUNK):
-        chunk = rows[start : start + COPIES_CHUNK]
+        table, params = tx.table(
+            [(*row, "copy", "{}", PENDING.value, now, 0, now) for row in rows[start : start + COPIES_CHUNK]],
+            (
+                "varchar",
+                "integer",
+                "integer",
+                "bigint",
+                "varchar",
+                "text",
+                "varchar",
+                "timestamp",
+                "integer",
+                "timestamp",
+            ),
+        )
         await tx.run(
-            'INSERT INTO staff_deliveries ("key", ticket_id, ticket_message_id, kind, chat_id, params, status,'
-            " not_before, attempts, created_at) VALUES "
-            + ", ".join(["(?, ?, ?, 'copy', ?, '{}', ?, ?, 0, ?)"] * len(chunk))
-            + ' ON CONFLICT ("key") DO NOTHING',
-            *(value for row in chunk for value in (*row, PENDING.value, now, now)),
+            'INSERT INTO staff_deliveries ("key", ticket_id, ticket_message_id, chat_id, kind, params, status,'
+            f' not_before, attempts, created_at) {table} ON CONFLICT ("key") DO NOTHING',
+            *params,
         )
 
 
