@@ -74,11 +74,16 @@ class RawDatabase(Protocol):
     async def close(self) -> None: ...
 
 
-def raw_database(engine: AsyncEngine, lane: str = "inbound") -> RawDatabase:
+def raw_database(engine: AsyncEngine, lane: str = "inbound", *, flush_each_commit: bool = True) -> RawDatabase:
     """The hot path's connection for `engine`'s database, opened on first use, closed by `storage.db.dispose`.
 
     One connection per `lane`: the inbound path (the inbox, the fast lane) and the staff relay each have their own,
-    so that the relay's mark after each call never waits behind a big batch of texts being stored."""
+    so that the relay's mark after each call never waits behind a big batch of texts being stored.
+
+    `flush_each_commit=False` (PostgreSQL's `synchronous_commit=off`): a commit returns before the server has
+    flushed it to its disk. A crash of Carebot loses nothing (the server has it); a crash of the database server
+    itself may lose its last fraction of a second of such commits. For bookkeeping whose loss means doing something
+    again (the relay's marks: a message shown twice), never for what customers sent."""
     connections: dict[str, RawDatabase] = engine.sync_engine.__dict__.setdefault(RAW_KEY, {})
     found = connections.get(lane)
     if found is None:
@@ -86,7 +91,8 @@ def raw_database(engine: AsyncEngine, lane: str = "inbound") -> RawDatabase:
         if url.get_backend_name() == "sqlite":
             found = SqliteRaw(url.database or "")
         else:
-            found = PostgresRaw(url.set(drivername="postgresql").render_as_string(hide_password=False))
+            dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            found = PostgresRaw(dsn, flush_each_commit=flush_each_commit)
         connections[lane] = found
     return found
 
@@ -235,8 +241,9 @@ class _PostgresTx:
 
 
 class PostgresRaw:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, flush_each_commit: bool = True) -> None:
         self.dsn = dsn
+        self.flush_each_commit = flush_each_commit
         self._connection: Any = None
         self._statements: dict[str, str] = {}
         self._lock = asyncio.Lock()
@@ -250,6 +257,8 @@ class PostgresRaw:
 
         if self._connection is None or self._connection.is_closed():
             self._connection = await asyncpg.connect(self.dsn)
+            if not self.flush_each_commit:
+                await self._connection.execute("SET synchronous_commit TO off")
         return self._connection
 
     async def run(self, work: Work[T], *, one_statement: bool = False) -> T:

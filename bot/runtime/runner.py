@@ -25,9 +25,11 @@ from bot.runtime.scheduling import CareRuntime, start_care
 from bot.runtime.updates import RETURNED_POLL_SECONDS, ChatOrderedDispatcher, keep_claims, poll, resume, take_returned
 from bot.runtime.webhook import WebServer, build_web_app, feature_routes, start_server
 from bot.settings import Settings
+from bot.ui import i18n
 from scheduler.lease import SchedulerLease
 from storage.db import dispose, is_sqlite, upgrade
 from storage.raw import raw_database
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10
@@ -60,6 +62,8 @@ async def run(settings: Settings, *, webhook: bool = False) -> None:
 
 async def _run(settings: Settings, *, webhook: bool) -> None:
     await upgrade(settings.database_url)
+    i18n.warm_up()
+    settings.hours.next_opening(utcnow())  # the business's hours and holidays, read once now
     app = build_application(
         settings,
         request=metrics.InstrumentedRequest(connection_pool_size=CONNECTION_POOL_SIZE),

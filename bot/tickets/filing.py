@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -27,7 +26,6 @@ from bot.tickets.relay import relay_of
 from bot.tickets.views import duration, sla_target
 from bot.ui.i18n import t, when
 from storage import business, inbox, tickets
-from storage.business_hours import BusinessHours, parse_business_hours
 from storage.customer_texts import FiledRun, TextRun, file_texts
 from storage.db import transaction
 from storage.models import Customer, Ticket, TicketCategory
@@ -77,11 +75,6 @@ def incoming_of(message: Message) -> IncomingMessage | None:
     )
 
 
-@cache
-def business_hours(spec: str, zone: str, country: str) -> BusinessHours:
-    return parse_business_hours(spec, timezone=zone, holiday_country=country)
-
-
 async def file_message(
     context: Context, customer: Customer, incoming: IncomingMessage, *, category: str = "other"
 ) -> Ticket | None:
@@ -128,9 +121,8 @@ def expectation(context: Context, customer: Customer) -> str:
     """When the customer can expect an answer: the first-response target, or when staff are back."""
     settings = context.services.settings
     lang = customer.language
-    hours = business_hours(settings.business_hours, settings.timezone, settings.holiday_country)
     now = utcnow()
-    back = hours.next_opening(now)
+    back = settings.hours.next_opening(now)
     if back <= now:
         return t(lang, "tickets.ack.soon", wait=duration(sla_target(customer, settings), lang))
     zone = ZoneInfo(customer.timezone or settings.timezone)

@@ -24,11 +24,18 @@ from bot.ui.i18n import t
 from storage import ticket_places
 from storage.db import SessionFactory, transaction
 from storage.models import Customer, Ticket
-from storage.raw import raw_database
+from storage.raw import RawDatabase, raw_database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RELAY_LANE = "relay"  # the staff relay's own hot-path connection (storage/raw.py): its marks and card places
+RELAY_LANE = "relay"
+
+
+def relay_database(engine: AsyncEngine) -> RawDatabase:
+    """The staff relay's own hot-path connection (storage/raw.py), for its marks and card places. Its commits are
+    not flushed one by one on PostgreSQL: one lost with the database server means a message or card shown again,
+    never a lost one (the customers' messages are stored on the inbound lane, flushed)."""
+    return raw_database(engine, RELAY_LANE, flush_each_commit=False)
 
 
 class TopicGone(Exception):
@@ -77,7 +84,7 @@ class GroupPlaces:
 
     def __init__(self, bot: Bot, engine: AsyncEngine, lang: str, admin_ids: frozenset[int]) -> None:
         self.bot = bot
-        self.raw = raw_database(engine, RELAY_LANE)
+        self.raw = relay_database(engine)
         self.lang = lang
         self.admin_ids = admin_ids
         self.forum: bool | None = None

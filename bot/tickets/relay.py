@@ -31,7 +31,7 @@ from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
 from bot.tickets.batching import GROUP, Destination, Due, plan
-from bot.tickets.places import RELAY_LANE, GroupPlaces, TopicGone
+from bot.tickets.places import GroupPlaces, TopicGone, relay_database
 from bot.tickets.showing import Showing
 from bot.tickets.views import CardFacts, staff_language
 from bot.ui.i18n import when
@@ -39,7 +39,6 @@ from scheduler.sender import retry_after_seconds
 from storage import routing, staff, staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage
-from storage.raw import raw_database
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class StaffRelay:
     async def start(self) -> None:
         if self._task is None:
             self._stopping = False
-            await raw_database(self.services.engine, RELAY_LANE).open()
+            await relay_database(self.services.engine).open()
             self._task = asyncio.create_task(self._run(), name="staff-relay")
 
     async def stop(self) -> None:
@@ -302,7 +301,7 @@ class StaffRelay:
                 )
                 for ids, chat_id, message_id in sent
             ]
-            await raw_database(self.services.engine, RELAY_LANE).run(
+            await relay_database(self.services.engine).run(
                 lambda tx: staff_deliveries.mark_sent(tx, shown=shown), one_statement=True
             )
             self._ticket_failures.pop((destination, ticket_id), None)
