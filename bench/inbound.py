@@ -3,8 +3,8 @@
     uv run python bench/inbound.py [--messages 300] [--customers 30] [--database-url URL]
 
 Both bots run as subprocesses long polling the loopback fake Bot API (`tests.botapi`), one after the other in the
-same run, each against a fresh fake. When a bot is polling, the customers (round robin) send every message at
-once; a message counts when it arrived:
+same run, each against a fresh fake. When a bot is polling (Carebot: once it has started, its scheduler lease taken
+and its start-up done), the customers (round robin) send every message at once; a message counts when it arrived:
 - echo bot (`bench/echo_bot.py`): its reply to the customer;
 - Carebot (`CAREBOT_RATE_LIMITS=off`; a new SQLite file, or with `--database-url postgresql+asyncpg://…` a new
   database created on that server and dropped afterwards): the copyMessage into `CAREBOT_STAFF_CHAT_ID` that copies it, or
