@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 
 from storage import staff_deliveries
 from storage.models import Segment, TicketCategory, TicketStatus
-from storage.raw import Tx, read_utc
+from storage.raw import Tx
 from storage.tickets import ACTIVE, IncomingMessage
-from storage.types import clean_text, utcnow
+from storage.types import clean_text, read_utc, utcnow
 
 OPEN = TicketStatus.OPEN.value
 OTHER = TicketCategory.OTHER.value
@@ -35,7 +35,7 @@ class TextRun:
     last_name: str | None
     username: str | None
     texts: Sequence[IncomingMessage]
-    language: str = "en"
+    language: str
 
 
 @dataclass(frozen=True)

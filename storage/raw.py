@@ -22,13 +22,14 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import RAW_KEY, SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
+from storage.types import stored_utc
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -102,22 +103,6 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
-def naive_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def read_utc(value: Any) -> datetime | None:
-    """A timestamp column read back, as an aware UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC)
-
-
 class _SqliteTx:
     dialect = "sqlite"
 
@@ -135,7 +120,7 @@ class _SqliteTx:
 
     def at(self, moment: datetime) -> str:
         # SQLAlchemy's SQLite DATETIME storage format, so that its reads and comparisons agree
-        return naive_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return stored_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def among(self, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
         return f"IN ({placeholders(len(values))})", list(values)
@@ -230,7 +215,7 @@ class _PostgresTx:
             await self._connection.executemany(self._sql(sql), rows)
 
     def at(self, moment: datetime) -> datetime:
-        return naive_utc(moment)
+        return stored_utc(moment)
 
     def among(self, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
         return f"= ANY(?::{sql_type}[])", [list(values)]

@@ -15,6 +15,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def stored_utc(moment: datetime) -> datetime:
+    """A timestamp as every timestamp column stores it: naive UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def read_utc(value: Any) -> datetime | None:
+    """A timestamp column's value read back as an aware UTC datetime (SQLite gives text where SQLAlchemy does not
+    convert it: aggregates, plain SQL)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stored as naive UTC on every database, always read back as an aware UTC datetime."""
 
@@ -22,18 +40,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else stored_utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):  # SQLite aggregates return text
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
+        return read_utc(value)
 
 
 E = TypeVar("E", bound=StrEnum)
