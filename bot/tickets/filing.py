@@ -1,8 +1,8 @@
 """Turning a customer's message into (part of) a ticket: store first, wake the staff relay, acknowledge.
 
-Shared by the customer's messages, the menu topics and the FAQ's "Talk to a person" button. The common case —
-more texts to a ticket that is open — goes through `TextFiler`, which stores many chats' texts in one
-transaction.
+Shared by the customer's messages, the menu topics and the FAQ's "Talk to a person" button. The common cases —
+more texts to a ticket that is open, a customer's first texts opening one — go through `TextFiler`, which stores
+many chats' texts in one transaction (storage/customer_texts.py).
 """
 
 from __future__ import annotations
