@@ -259,6 +259,9 @@ class PostgresRaw:
             except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):
                 await self._drop()  # the server went away: a new connection next time
                 raise
+            except asyncio.CancelledError:
+                await self._drop()  # stopped half-way (a timeout): its state is unknown, a new connection next time
+                raise
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None

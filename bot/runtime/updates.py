@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT_SECONDS = 20
 RETURNED_POLL_SECONDS = 2.0
 READ_MARGIN_SECONDS = 10.0
+STORE_TIMEOUT_SECONDS = 10.0
 
 
 class Batch(list[Update]):
@@ -215,6 +216,7 @@ async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrdere
         last = await inbox.last_update_id(session)
     offset = last + 1 if last is not None else None
     backoff = 1.0
+    unsure = False
     while True:
         try:
             updates, next_offset = await fetch_updates(app.bot, offset=offset, timeout=POLL_TIMEOUT_SECONDS)
@@ -230,5 +232,14 @@ async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrdere
             continue
         backoff = 1.0
         if updates:
-            await accept(app, sessions, dispatcher, updates)
+            try:
+                async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                    await accept(app, sessions, dispatcher, updates)
+                    if unsure:  # what the cut-off attempt may have stored is handed over too
+                        await resume(app, sessions, dispatcher)
+                        unsure = False
+            except TimeoutError:  # not confirmed: the same batch comes again, stored once (the inbox refuses doubles)
+                log.warning("storing %d updates took over %.0f s; trying again", len(updates), STORE_TIMEOUT_SECONDS)
+                unsure = True
+                continue
         offset = next_offset

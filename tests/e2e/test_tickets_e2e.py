@@ -44,7 +44,7 @@ async def test_a_ticket_conversation_from_faq_to_a_new_ticket(
         return await tg.wait_for(
             lambda: next((m for m in reversed(tg.sent_to(staff)) if predicate(m)), None),  # type: ignore[operator]
             WAIT,
-            message=what,
+            message=f"{what}\n{carebot.log()[-4000:]}",
         )
 
     async with carebot_against_fake(tg, tmp_path, database_url, reopen_days="0", **SETTINGS) as carebot:
