@@ -27,16 +27,15 @@ from typing import Any
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 
-from bot.business.views import card_notes
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
 from bot.tickets.batching import GROUP, Destination, Due, plan
+from bot.tickets.card_facts import card_facts
 from bot.tickets.places import GroupPlaces, TopicGone, relay_database
 from bot.tickets.showing import Showing
 from bot.tickets.views import CardFacts, staff_language
-from bot.ui.i18n import when
 from scheduler.sender import retry_after_seconds
-from storage import routing, staff, staff_deliveries, ticket_views, tickets
+from storage import routing, staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage
 
@@ -184,7 +183,7 @@ class StaffRelay:
                 for ticket_id, groups in due.items()
                 if ticket_id in found and self._renders_card(destination, found[ticket_id][0], groups)
             }
-            facts = await self._facts(session, carded)
+            facts = await card_facts(session, carded, self.services.settings, self.lang)
         for destination, due in plans.items():
             worker = asyncio.create_task(self._deliver_pass(destination, due, found, facts, messages))
             self._workers[destination] = worker
@@ -199,34 +198,6 @@ class StaffRelay:
         if destination is GROUP:
             return not GroupPlaces.placed(ticket, self.chat_id)
         return ticket.inbox_chat_id == destination and ticket.inbox_card_message_id is None
-
-    async def _facts(self, session: Any, tickets: dict[int, tuple[Ticket, Customer]]) -> dict[int, CardFacts]:
-        """What the cards of these tickets say beyond the ticket and the customer, read for all of them at once."""
-        if not tickets:
-            return {}
-        ticket_ids = sorted(tickets)
-        settings = self.services.settings
-        earlier = await ticket_views.earlier_ticket_counts(session, ticket_ids=ticket_ids)
-        managers = await routing.manager_names(
-            session, customer_ids=sorted({customer.id for _, customer in tickets.values() if customer.id})
-        )
-        roles = await staff.roles_of(
-            session,
-            telegram_ids={customer.telegram_id for _, customer in tickets.values()},
-            admin_ids=settings.admin_ids,
-        )
-        notes = await card_notes(session, [ticket for ticket, _ in tickets.values()], settings, self.lang)
-        zone = settings.zone
-        return {
-            ticket_id: CardFacts(
-                earlier.get(ticket_id, 0),
-                managers.get(ticket.customer_id),
-                waiting_since=when(ticket.waiting_since.astimezone(zone), self.lang) if ticket.waiting_since else None,
-                staff_role=role.value if (role := roles.get(customer.telegram_id)) else None,
-                notes=notes.get(ticket_id),
-            )
-            for ticket_id, (ticket, customer) in tickets.items()
-        }
 
     def _worker_done(self, destination: Destination, _task: asyncio.Task[None]) -> None:
         self._workers.pop(destination, None)
@@ -263,7 +234,11 @@ class StaffRelay:
                     continue
                 if ticket_id not in facts and self._renders_card(destination, ticket, [group]):
                     async with self.services.sessions() as session:  # its card went missing during the pass
-                        facts.update(await self._facts(session, {ticket_id: (ticket, customer)}))
+                        facts.update(
+                            await card_facts(
+                                session, {ticket_id: (ticket, customer)}, self.services.settings, self.lang
+                            )
+                        )
                 if not await self._deliver(
                     destination, group, ticket, customer, facts.get(ticket_id, CardFacts()), messages
                 ):
