@@ -22,7 +22,7 @@ from bot.context import CarebotApp, Services
 from bot.runtime.background import background_of, start_background, stop_background
 from bot.runtime.dispatch import ChatOrderedDispatcher
 from bot.runtime.updates import accept, fetch_updates, pick_up_returned
-from tests.botapi import FakeRequest, FakeTelegram, serve_botapi
+from tests.botapi import FakeChat, FakeMessage, FakeRequest, FakeTelegram, serve_botapi
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_SECONDS = 40
@@ -72,6 +72,19 @@ class BotHarness:
         picked = await pick_up_returned(self.app, self.services.sessions, self.dispatcher)
         await self.settle()
         return picked
+
+
+def texts_shown_by(message: FakeMessage) -> list[str]:
+    """The customer texts one staff-chat message shows: a new ticket's card carries its first texts after its own
+    lines, a backlog goes combined into one message, the rest as copies (a customer's edit is not counted)."""
+    text = message.text or ""
+    body = text.partition("\n\n")[2] if text.startswith("🎫") else text
+    return body.split("\n\n") if body and not body.startswith("✏️") else []
+
+
+def texts_staff_see(tg: FakeTelegram, chat: FakeChat | int) -> list[str]:
+    """The customer texts a staff chat shows, in order."""
+    return [text for m in sorted(tg.sent_to(chat), key=lambda m: m.message_id) for text in texts_shown_by(m)]
 
 
 @contextlib.asynccontextmanager

@@ -1,6 +1,6 @@
 """What the relay sends together: each destination's due rows per ticket, in order, grouped into the calls they
 become — an album, a backed-up run of a customer's texts combined into one message, a ticket's pending card updates
-as one edit, the texts a new inbox card carries."""
+as one edit, the texts a new card carries."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 from bot.tickets.sending import COMBINE_SEPARATOR, combinable, text_size
 from bot.ui.splitting import tg_len
-from storage.models import StaffDelivery, Ticket, TicketMessage
+from storage.models import StaffDelivery, TicketMessage
 from storage.types import utcnow
 
 Destination = int | None  # None: the staff group; else an agent's private chat
@@ -58,9 +58,10 @@ def plan(
     return due, idle, wake_in
 
 
-def texts_for_card(ticket: Ticket, group: list[StaffDelivery], messages: dict[int, TicketMessage]) -> tuple[str, ...]:
-    """A new inbox card carries the customer's texts it would be followed by (one message a second counts there)."""
-    if ticket.inbox_card_message_id is not None or group[0].kind != "copy":
+def texts_for_card(has_card: bool, group: list[StaffDelivery], messages: dict[int, TicketMessage]) -> tuple[str, ...]:
+    """A new card carries the customer's texts it would be followed by: one message, not two (a group counts 20 a
+    minute, an inbox one a second)."""
+    if has_card or group[0].kind != "copy":
         return ()
     parts = [messages.get(row.ticket_message_id or 0) for row in group]
     if any(part is None or part.kind != "text" or part.media_group_id for part in parts):

@@ -48,20 +48,24 @@ class Showing:
             settings = self.services.settings
             if head.kind in OVERVIEW_KINDS and settings.group_copies == "unassigned" and ticket.inbox_chat_id:
                 return [(ids, None, None)]  # the assignee's inbox has it; the group keeps the overview
-            place, new_card = await self.group.place(chat_id, ticket, customer, facts)
+            texts = texts_for_card(GroupPlaces.placed(ticket, chat_id), group, messages)
+            place, new_card = await self.group.place(chat_id, ticket, customer, replace(facts, texts=texts))
+            if texts:  # the card carried them
+                return [(ids, chat_id, place.card_message_id)]
             if head.kind == "card":
                 if not new_card:
-                    await edit_card(bot, chat_id, place.card_message_id, ticket, customer, facts, self.lang)
+                    await self.edit_card(chat_id, place.card_message_id, ticket, customer, facts)
                 topic = next((p for row in group if (p := json.loads(row.params).get("topic"))), None)
                 await follow_topic(bot, ticket, topic)
                 return [(ids, None, None)]
         else:
             if head.kind == "card" and params.get("message_id"):  # a card in an inbox the ticket has left
-                await self.edit_inbox_card(destination, int(params["message_id"]), ticket, customer, facts)
+                await self.edit_card(destination, int(params["message_id"]), ticket, customer, facts)
                 return [(ids, None, None)]
             if ticket.inbox_chat_id != destination:
                 return [(ids, None, None)]  # handed over meanwhile: the new assignee gets the ticket so far
-            texts = texts_for_card(ticket, group, messages)
+            has_card = ticket.inbox_card_message_id is not None
+            texts = texts_for_card(has_card, group, messages)
             place, new_card = await inbox_place(
                 bot, self.services.sessions, self.lang, destination, ticket, customer, replace(facts, texts=texts)
             )
@@ -69,15 +73,15 @@ class Showing:
                 return [(ids, destination, place.card_message_id)]
             if head.kind == "card":
                 if not new_card:
-                    await self.edit_inbox_card(destination, place.card_message_id, ticket, customer, facts)
+                    await self.edit_card(destination, place.card_message_id, ticket, customer, facts)
                 return [(ids, None, None)]
         sent = await self.sender.send(place, ticket, group, messages)
         return [(row_ids, place.chat_id, message_id) for row_ids, message_id in sent]
 
-    async def edit_inbox_card(
+    async def edit_card(
         self, chat_id: int, message_id: int, ticket: Ticket, customer: Customer, facts: CardFacts
     ) -> None:
-        """An inbox card keeps showing the customer's texts it was sent with."""
+        """A card keeps showing the customer's texts it was sent with."""
         async with self.services.sessions() as session:
             texts = await ticket_places.texts_shown_in(session, chat_id=chat_id, message_id=message_id)
         await edit_card(self.bot, chat_id, message_id, ticket, customer, replace(facts, texts=tuple(texts)), self.lang)

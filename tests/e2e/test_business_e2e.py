@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 from tests.botapi import FakeTelegram
-from tests.e2e.test_tickets_e2e import SETTINGS, WAIT, relayed_texts
-from tests.harness import carebot_against_fake, start_carebot
+from tests.e2e.test_tickets_e2e import SETTINGS, WAIT
+from tests.harness import carebot_against_fake, start_carebot, texts_shown_by, texts_staff_see
 from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 
@@ -33,11 +33,11 @@ async def test_killed_mid_burst_of_business_messages_nothing_is_lost(
         restarted = await start_carebot(carebot.env, tmp_path / "carebot.log")
         try:
             await tg.wait_for(
-                lambda: {*expected, late.text} <= set(relayed_texts(tg, staff)), WAIT * 2, message=restarted.log()
+                lambda: {*expected, late.text} <= set(texts_staff_see(tg, staff)), WAIT * 2, message=restarted.log()
             )
         finally:
             await restarted.stop()
-    texts = relayed_texts(tg, staff)
+    texts = texts_staff_see(tg, staff)
     for n in range(10):
         assert sorted({t for t in texts if t.startswith(f"b{n} m")}) == [f"b{n} m{j}" for j in range(3)]
         acks = [m for m in tg.sent_in_business(shop, customers[n]) if "ticket #" in m.content]
@@ -45,12 +45,7 @@ async def test_killed_mid_burst_of_business_messages_nothing_is_lost(
         assert tg.sent_to(customers[n]) == []  # nothing in the bot chat they never started
     # Anything shown twice must come from the one staff-chat message in flight at the kill (maybe a combined one).
     shown = sorted(tg.sent_to(staff), key=lambda m: m.message_id)
-    items = [
-        (m.message_id, part)
-        for m in shown
-        if m.text and not m.text.startswith(("🎫", "✏️"))
-        for part in m.text.split("\n\n")
-    ]
+    items = [(m.message_id, part) for m in shown for part in texts_shown_by(m)]
     counts = Counter(part for _, part in items)
     first_seen: dict[str, int] = {}
     for message_id, part in items:

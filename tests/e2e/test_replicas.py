@@ -25,7 +25,7 @@ from bot.runtime.webhook import SECRET_HEADER
 from storage.db import create_engine, upgrade_sync
 from tests.botapi import FakeMessage, FakeTelegram, FakeUser, serve_botapi
 from tests.conftest import PG_URL
-from tests.harness import CarebotProcess, start_carebot
+from tests.harness import CarebotProcess, start_carebot, texts_staff_see
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set CAREBOT_TEST_DATABASE_URL")
 
@@ -186,15 +186,6 @@ def ticket_number(acknowledgement: str) -> int:
     return int(found.group(1))
 
 
-def relayed_texts(tg: FakeTelegram) -> list[str]:
-    """Every customer text the staff chat shows (a combined message holds several; cards and notices are not)."""
-    texts: list[str] = []
-    for message in sorted(tg.sent_to(STAFF), key=lambda m: m.message_id):
-        if message.text and not message.text.startswith(("🎫", "✏️")):
-            texts.extend(message.text.split("\n\n"))
-    return texts
-
-
 def question(user: FakeUser) -> str:
     return f"Where is my order, {user.first_name}?"
 
@@ -240,7 +231,7 @@ async def test_three_replicas_handle_every_update_once_while_the_lease_holder_is
         await telegram.post_to(replicas[1], questions[customers[2].id])
         await asyncio.gather(*(telegram.post_to(r, questions[customers[4].id]) for r in replicas[1:]))
         await tg.wait_for(
-            lambda: {question(u) for u in customers[:6]} <= set(relayed_texts(tg)), timeout=20, message=logs()
+            lambda: {question(u) for u in customers[:6]} <= set(texts_staff_see(tg, STAFF)), timeout=20, message=logs()
         )
         await eventually(lambda: all_handled(blank_postgres), timeout=10, what="nothing in flight anywhere")
         (holder,) = await lease_holders(replicas, http)
@@ -282,12 +273,14 @@ async def test_three_replicas_handle_every_update_once_while_the_lease_holder_is
             what="the lease taken over",
         )
         assert len(await lease_holders(survivors, http)) == 1
-        await tg.wait_for(lambda: {question(u) for u in everyone} <= set(relayed_texts(tg)), timeout=30, message=logs())
+        await tg.wait_for(
+            lambda: {question(u) for u in everyone} <= set(texts_staff_see(tg, STAFF)), timeout=30, message=logs()
+        )
         await eventually(lambda: all_handled(blank_postgres), timeout=10, what="every stored update handled")
 
         # Every customer message reached the staff chat exactly once; each customer got one greeting and one
         # acknowledgement of their own ticket; nothing from the intruder went anywhere.
-        assert sorted(relayed_texts(tg)) == sorted(question(u) for u in everyone)
+        assert sorted(texts_staff_see(tg, STAFF)) == sorted(question(u) for u in everyone)
         numbers = []
         for user in everyone:
             greeting, acknowledgement = tg.sent_to(user)  # exactly two replies each

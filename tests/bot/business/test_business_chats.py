@@ -80,8 +80,8 @@ async def test_a_question_becomes_a_ticket_and_staff_answers_reach_the_business_
     assert "ticket #1" in ack.content and ack.params["business_connection_id"] == shop
     card = card_of(tg, staff, 1)
     assert "via business account" in card.content
-    shown = [m for m in tg.sent_to(staff) if m.content == "Can you engrave my name on the watch?"]
-    assert len(shown) == 1
+    shown = [m for m in tg.sent_to(staff) if "Can you engrave my name on the watch?" in m.content]
+    assert shown == [card] and card.content.endswith("\n\nCan you engrave my name on the watch?")
 
     staff_reply = tg.group_message(admin, staff, "Yes, up to 12 letters.", reply_to=card)
     tg.sends_photo(admin, caption="Like this one", chat=staff, reply_to=card)

@@ -14,8 +14,8 @@ from storage import faq
 from storage.db import transaction
 from storage.faq import parse_faq_file
 from storage.models import Ticket, TicketMessage
-from tests.botapi import FakeChat, FakeTelegram, FakeUser
-from tests.harness import BotHarness
+from tests.botapi import FakeTelegram, FakeUser
+from tests.harness import BotHarness, texts_staff_see
 from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 DELIVERY = "How long does delivery take?"
@@ -70,12 +70,6 @@ def dice(tg: FakeTelegram, user: FakeUser, emoji: str) -> None:
     tg._user_message(user, None, {"dice": {"emoji": emoji, "value": 3}})
 
 
-def relayed_texts(tg: FakeTelegram, staff: FakeChat) -> list[str]:
-    """Every customer text the staff chat shows, in order (the relay combines a backlog into one message)."""
-    shown = sorted(tg.sent_to(staff), key=lambda m: m.message_id)
-    return [part for m in shown if m.text and not m.text.startswith("🎫") for part in m.text.split("\n\n")]
-
-
 async def ticket_texts(bot: BotHarness) -> list[str | None]:
     async with bot.services.sessions() as session:
         (ticket,) = (await session.execute(select(Ticket))).scalars()
@@ -118,7 +112,7 @@ async def test_a_hundred_messages_in_ten_seconds_are_all_kept_and_relayed_and_an
         ]
         kept = [text_of(n) for n in range(2, 100)]
         assert await ticket_texts(stocked) == kept  # everything but the two answered questions, in order
-        assert relayed_texts(tg, staff) == kept  # once each, in order
+        assert texts_staff_see(tg, staff) == kept  # once each, in order
 
         clock.shift(timedelta(minutes=1))  # a minute later the bot speaks again
         dice(tg, anna, "🎳")

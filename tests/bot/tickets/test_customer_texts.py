@@ -15,7 +15,7 @@ from storage import faq, inbox
 from storage.db import transaction
 from storage.models import Customer, InboxUpdate, Ticket, TicketMessage
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
-from tests.harness import BotHarness
+from tests.harness import BotHarness, texts_staff_see
 from tests.ids import ADMIN_ID, STAFF_CHAT_ID
 
 
@@ -48,12 +48,6 @@ async def texts_by_customer(bot: BotHarness) -> dict[int, list[str | None]]:
         return found
 
 
-def staff_texts(tg: FakeTelegram, staff: FakeChat) -> list[str]:
-    """Customer texts as the staff chat shows them, in order (a backlog is combined into one message)."""
-    shown = sorted(tg.sent_to(staff), key=lambda m: m.message_id)
-    return [part for m in shown if m.text and not m.text.startswith("🎫") for part in m.text.split("\n\n")]
-
-
 async def unhandled_updates(bot: BotHarness) -> list[int]:
     async with bot.services.sessions() as session:
         rows = await session.execute(select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)))
@@ -73,7 +67,7 @@ async def test_many_customers_writing_to_open_tickets_at_once_are_stored_and_sho
     await bot.deliver()
 
     stored = await texts_by_customer(bot)
-    shown = staff_texts(tg, staff)
+    shown = texts_staff_see(tg, staff)
     for customer in customers:
         mine = [f"{customer.id} text {n}" for n in range(6)]
         if customer is customers[1]:
@@ -108,7 +102,7 @@ async def test_a_reply_a_dialog_waits_for_is_not_filed_into_the_open_ticket(
     async with bot.services.sessions() as session:
         customer = (await session.execute(select(Customer).where(col(Customer.telegram_id) == anna.id))).scalar_one()
     assert customer.timezone == "Europe/Berlin"
-    assert staff_texts(tg, staff) == ["Customer 0: hello", "and one more thing"]
+    assert texts_staff_see(tg, staff) == ["Customer 0: hello", "and one more thing"]
 
 
 async def test_when_storing_a_batch_fails_the_handlers_take_each_text_and_none_is_doubled(
@@ -136,7 +130,7 @@ async def test_when_storing_a_batch_fails_the_handlers_take_each_text_and_none_i
     for customer in customers:
         mine = [f"{customer.id} text {n}" for n in range(4)]
         assert stored[customer.id][1:] == mine
-        assert [text for text in staff_texts(tg, staff) if text.startswith(f"{customer.id} ")] == mine
+        assert [text for text in texts_staff_see(tg, staff) if text.startswith(f"{customer.id} ")] == mine
     assert await unhandled_updates(bot) == []
 
 
@@ -173,7 +167,7 @@ async def test_new_customers_writing_at_once_each_get_one_ticket_acknowledged_an
     await bot.deliver()
 
     stored = await texts_by_customer(bot)
-    shown = staff_texts(tg, staff)
+    shown = texts_staff_see(tg, staff)
     cards = [m.text for m in tg.sent_to(staff) if m.text and m.text.startswith("🎫")]
     numbers = set()
     for customer in newcomers:

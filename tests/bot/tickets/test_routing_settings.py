@@ -71,7 +71,8 @@ async def test_with_auto_assign_off_tickets_wait_in_the_group(bot: BotHarness, t
     staff, mia, leo = await setup(bot, tg)
     tg.customer_sends_text(tg.user(7003, "Anna"), "hello")
     await bot.deliver()
-    assert [m.content for m in tg.sent_to(staff)][1] == "hello"
+    (card,) = [m for m in tg.sent_to(staff) if m.content.startswith("🎫")]
+    assert card.content.endswith("\n\nhello")  # in the group, on the ticket's card
     assert not [m for m in tg.sent_to(mia) + tg.sent_to(leo) if m.content.startswith("🎫")]
 
 

@@ -46,7 +46,12 @@ def copies_in(tg: FakeTelegram, staff: FakeChat) -> list[FakeMessage]:
     return [m for m in tg.sent_to(staff) if m.copied_from is not None]
 
 
-async def test_a_customer_message_opens_ticket_1_with_card_and_copy_and_acknowledgement(
+def shown_in(tg: FakeTelegram, staff: FakeChat, text: str) -> list[FakeMessage]:
+    """The staff-chat messages that show a customer's text: a new ticket's card carries its first texts."""
+    return [m for m in tg.sent_to(staff) if text in m.content]
+
+
+async def test_a_customer_message_opens_ticket_1_with_the_text_on_its_card_and_an_acknowledgement(
     bot: BotHarness, tg: FakeTelegram, staff: FakeChat, anna: FakeUser
 ) -> None:
     question = tg.customer_sends_text(anna, "Hello, my order 1234 has not arrived")
@@ -63,10 +68,15 @@ async def test_a_customer_message_opens_ticket_1_with_card_and_copy_and_acknowle
         "tk:close:1",
         "tk:assign:1",
     ]
-    (copy,) = copies_in(tg, staff)
-    assert copy.copied_from == question.key and copy.reply_to_message_id == card.message_id
+    assert question.text in card.content and shown_in(tg, staff, question.text) == [card]  # one message, not two
+    assert copies_in(tg, staff) == []
     (message,) = await stored_messages(bot)
-    assert (message.direction, message.text, message.staff_message_id) == ("in", question.text, copy.message_id)
+    assert (message.direction, message.text, message.staff_message_id) == ("in", question.text, card.message_id)
+
+    follow_up = tg.customer_sends_text(anna, "It was due on Monday")
+    await bot.deliver()
+    (copy,) = copies_in(tg, staff)
+    assert copy.copied_from == follow_up.key and copy.reply_to_message_id == card.message_id
 
 
 async def test_staff_reply_reaches_the_customer_and_the_ticket_waits_for_them(
@@ -74,8 +84,8 @@ async def test_staff_reply_reaches_the_customer_and_the_ticket_waits_for_them(
 ) -> None:
     tg.customer_sends_text(anna, "Do you ship to Berlin?")
     await bot.deliver()
-    (copy,) = copies_in(tg, staff)
-    tg.group_message(admin, staff, "Yes, in 3 days!", reply_to=copy)
+    (shown,) = shown_in(tg, staff, "Do you ship to Berlin?")
+    tg.group_message(admin, staff, "Yes, in 3 days!", reply_to=shown)
     tg.sends_photo(admin, caption="Our parcel service", chat=staff, reply_to=card_of(tg, staff, 1))
     await bot.deliver()
 
@@ -88,7 +98,7 @@ async def test_staff_reply_reaches_the_customer_and_the_ticket_waits_for_them(
     tg.customer_sends_text(anna, "Great, thanks. And to Munich?")
     await bot.deliver()
     (ticket,) = await stored_tickets(bot)
-    assert ticket.status == "open" and len(copies_in(tg, staff)) == 2
+    assert ticket.status == "open" and len(copies_in(tg, staff)) == 1
     assert [m.direction for m in await stored_messages(bot)] == ["in", "out", "out", "in"]
 
 
@@ -244,7 +254,8 @@ async def test_every_kind_of_message_is_relayed_and_an_album_stays_one(
     await bot.deliver()
     kinds = [m.kind for m in await stored_messages(bot)]
     assert kinds == ["text", "photo", "document", "video", "voice", "audio", "sticker", "location", "contact"]
-    relayed = [m.copied_from for m in copies_in(tg, staff)][1:]
+    assert "Here is everything" in card_of(tg, staff, 1).content
+    relayed = [m.copied_from for m in copies_in(tg, staff)]
     assert relayed == [m.key for m in sent]
 
     album = tg.sends_album(anna, 3, caption="three angles")
@@ -279,8 +290,9 @@ async def test_edits_show_up_on_both_sides(
     text_edit, photo_edit = tg.sent_to(staff)[-2:]
     assert text_edit.content == "✏️ Edited by the customer:\nI ordered size L"
     assert photo_edit.media_type == "photo" and photo_edit.caption == "✏️ Edited by the customer:\nthis one, in red"
-    copies = {m.copied_from: m.message_id for m in copies_in(tg, staff)}
-    assert text_edit.reply_to_message_id == copies[question.key]
+    photo_copy = copies_in(tg, staff)[0]
+    assert text_edit.reply_to_message_id == card_of(tg, staff, 1).message_id  # the card carried the question
+    assert photo_copy.copied_from == photo.key and photo_edit.reply_to_message_id == photo_copy.message_id
 
     reply = tg.group_message(admin, staff, "We will send L", reply_to=text_edit)
     await bot.deliver()
@@ -410,5 +422,5 @@ async def test_a_reprocessed_update_doubles_nothing(
     assert update is not None
     await bot.app.process_update(update)  # as after a crash before the inbox marked it handled
     await bot.deliver()
-    assert len(await stored_messages(bot)) == 1 and len(copies_in(tg, staff)) == 1
+    assert len(await stored_messages(bot)) == 1 and len(shown_in(tg, staff, "Only once please")) == 1
     assert len([m for m in tg.sent_to(anna) if "ticket #1" in m.content]) == 1
