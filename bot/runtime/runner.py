@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from datetime import timedelta
@@ -58,6 +59,14 @@ async def run(settings: Settings, *, webhook: bool = False) -> None:
             await _run(settings, webhook=webhook)
     except AlreadyRunning as exc:
         raise StartupError(str(exc)) from None
+
+
+def settle_the_heap() -> None:
+    """What start-up built (modules, mappers, catalogs: over 150,000 objects) lives as long as the
+    process: collected once now and set aside, so that a full collection later walks only what the bot makes while
+    it runs (on this heap one took 60-110 ms, the event loop standing still)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _run(settings: Settings, *, webhook: bool) -> None:
@@ -137,6 +146,7 @@ async def _run(settings: Settings, *, webhook: bool) -> None:
             where = f"webhook on {settings.http_host}:{settings.http_port}" if webhook else "long polling"
             if server is not None and not webhook:
                 where += f", serving HTTP on {settings.http_host}:{settings.http_port}"
+            settle_the_heap()
             log.info("carebot started as @%s (%s, replica %s)", app.bot.username, where, dispatcher.replica)
             await _until_stopped(stop, receivers)
             if server is not None:
