@@ -6,8 +6,9 @@ each destination is drained by a worker of its own, in order (per ticket, oldest
 Telegram call at a time: the rate limiter keeps each chat's limit (a group 20 a minute, an inbox one a second) and
 the 30 a second overall, so a busy group never holds back an inbox, and neither holds back the answers to
 customers. Each row is marked sent right after its call: a crash re-sends at most the one message in flight. A
-pass reads the queue once and delivers everything then due; when the queue backs up, a customer's consecutive
-texts are combined into one message, and a ticket's pending card updates into one edit.
+pass reads the queue once and delivers everything then due; it starts once news of queued messages stops coming
+(a burst is stored first, half a second at most), and a customer's consecutive texts found together go as one
+message (on a new ticket's card), a ticket's pending card updates as one edit.
 
 The group is the overview: each ticket's card, kept current, and (`CAREBOT_GROUP_COPIES=unassigned`) the messages
 of tickets that no agent's inbox receives; with `all`, every message as well.
@@ -46,6 +47,8 @@ SAFETY_POLL_SECONDS = 3.0  # look at the queue even when nobody woke the relay (
 MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
+QUIET_SECONDS = 0.03  # news of queued messages: the next pass waits until none came for this long …
+GATHER_SECONDS = 0.5  # … but not longer than this after the first
 
 
 def _chat_unreachable(error: BadRequest) -> bool:
@@ -62,6 +65,7 @@ class StaffRelay:
         self.group = GroupPlaces(app.bot, self.services.engine, self.lang, settings.admin_ids)
         self.shows = Showing(app.bot, self.services, self.lang, self.group)
         self._wake = asyncio.Event()
+        self._news = False  # something was queued since the relay last looked
         self._settle_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._passes = 0  # passes started: a waiter is released by an idle pass that started after it came
         self._task: asyncio.Task[None] | None = None
@@ -105,6 +109,8 @@ class StaffRelay:
         self._release_waiters()
 
     def wake(self) -> None:
+        """Something was queued: the next pass comes once such news stop coming (`_gather`)."""
+        self._news = True
         self._wake.set()
 
     async def settled(self) -> None:
@@ -115,7 +121,7 @@ class StaffRelay:
         # A pass under way may have read the queue before what the caller just stored: only a pass that starts
         # from now on can tell that everything is delivered.
         self._settle_waiters.append((self._passes + 1, waiter))
-        self.wake()
+        self._wake.set()
         await waiter
 
     def _release_waiters(self, upto: int | None = None) -> None:
@@ -145,8 +151,20 @@ class StaffRelay:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(timeout, 0.01)):
                         await self._wake.wait()
+                await self._gather()
         finally:
             self._release_waiters()
+
+    async def _gather(self) -> None:
+        """While news keeps coming (a burst of messages being stored, a commit every few milliseconds), wait for
+        it to stop, for at most `GATHER_SECONDS`: the pass then finds a customer's texts together and shows them in
+        one call (a new ticket's card carries them), and storing the burst has the event loop to itself meanwhile.
+        A lone message waits `QUIET_SECONDS`."""
+        deadline = time.monotonic() + GATHER_SECONDS
+        while self._news and not self._stopping and time.monotonic() < deadline:
+            self._news = False
+            await asyncio.sleep(QUIET_SECONDS)
+        self._news = False
 
     # ------------------------------------------------------------ the queue
 
@@ -201,7 +219,7 @@ class StaffRelay:
 
     def _worker_done(self, destination: Destination, _task: asyncio.Task[None]) -> None:
         self._workers.pop(destination, None)
-        self.wake()
+        self._wake.set()
 
     async def _deliver_pass(
         self,

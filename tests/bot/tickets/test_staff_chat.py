@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.runtime.ratelimit import CarebotRateLimiter
+from bot.runtime.updates import accept, fetch_updates
 from bot.settings import Settings
 from bot.tickets import relay as relay_module
 from bot.tickets.relay import relay_of
@@ -101,6 +102,25 @@ async def test_without_topic_rights_tickets_fall_back_to_cards_and_admins_are_to
     assert len(told) == 1 and "cannot create forum topics" in tg.last_sent(admin).content  # type: ignore[union-attr]
     cards = [m for m in tg.sent_to(forum) if m.content.startswith("🎫")]
     assert [card.content.rsplit("\n", 1)[-1] for card in cards] == ["help me, I am Anna", "help me, I am Ben"]
+
+
+async def test_texts_stored_one_after_another_reach_staff_together_once_the_burst_stops(
+    bot: BotHarness, tg: FakeTelegram, admin: FakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "QUIET_SECONDS", 1.0)  # wide, so that a slow machine still counts as a burst
+    staff = tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
+    anna = tg.user(7425, "Anna")
+    await bot.settle()  # the relay's first look at the queue, at start, is over
+    for text in ("hello", "my order", "is late"):  # three batches, each stored and handled before the next comes
+        tg.customer_sends_text(anna, text)
+        updates, bot.offset = await fetch_updates(bot.app.bot, offset=bot.offset, timeout=0)
+        await accept(bot.app, bot.services.sessions, bot.dispatcher, updates)
+        await bot.dispatcher.drain()
+        await asyncio.sleep(0.1)  # time enough for a pass to show it, if the relay did not wait for the burst
+        assert tg.sent_to(staff) == []  # it waits while news keeps coming
+    await bot.settle()
+    (card,) = tg.sent_to(staff)
+    assert card.content.startswith("🎫 #1 · Anna") and card.content.endswith("\n\nhello\n\nmy order\n\nis late")
 
 
 async def test_a_backed_up_queue_combines_a_customers_texts_in_order(
