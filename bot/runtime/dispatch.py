@@ -35,6 +35,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 FAST_LANE_KEY = "fast_lane"
+DISPATCHER_KEY = "dispatcher"
 MARKED_KEY = "marked_handled"
 FAILURES_KEY = "failed_updates"
 ATTEMPTS_KEY = "update_attempts"
@@ -100,6 +101,13 @@ def set_fast_lane(app: CarebotApp, lane: FastLane) -> None:
     app.bot_data[FAST_LANE_KEY] = lane
 
 
+def inbound_busy(app: Application[Any, Any, Any, Any, Any, Any]) -> bool:
+    """Whether received updates are being handled now (more customer messages may be on their way to the staff
+    relay)."""
+    dispatcher: ChatOrderedDispatcher | None = app.bot_data.get(DISPATCHER_KEY)
+    return dispatcher is not None and dispatcher.busy
+
+
 def incoming(update: Update, payload: str | None = None) -> IncomingUpdate:
     """What the inbox stores of `update`: `payload`, its JSON as received, when there is one."""
     chat = update.effective_chat
@@ -147,6 +155,8 @@ class ChatOrderedDispatcher:
         self._slots = asyncio.Semaphore(max_concurrent)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._retrying = 0  # chats whose worker waits to try a failed update again
+        app.bot_data[DISPATCHER_KEY] = self
 
     def submit(self, update: Update, *, attempts: int = 0, retry_at: datetime | None = None) -> None:
         """Queue `update` behind its chat's others; `attempts` failed tries so far, the next not before `retry_at`."""
@@ -169,7 +179,11 @@ class ChatOrderedDispatcher:
             while queue:
                 due = self._due.pop(queue[0].update_id, None)
                 if due is not None and (wait := due - time.monotonic()) > 0:
-                    await self._sleep(wait)  # a failed update's next try: the chat's later updates wait behind it
+                    self._retrying += 1
+                    try:
+                        await self._sleep(wait)  # a failed update's next try: the chat's later updates wait behind it
+                    finally:
+                        self._retrying -= 1
                 handled = await self._fast_lane(queue)
                 for _ in range(handled):
                     self._forget(queue.popleft().update_id)
@@ -302,6 +316,11 @@ class ChatOrderedDispatcher:
                 log.warning("could not record update %d (%s); retrying", update_id, type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    @property
+    def busy(self) -> bool:
+        """Updates are being handled now (a chat waiting to try a failed one again does not count)."""
+        return len(self._workers) > self._retrying
 
     @property
     def pending(self) -> int:

@@ -6,9 +6,10 @@ each destination is drained by a worker of its own, in order (per ticket, oldest
 Telegram call at a time: the rate limiter keeps each chat's limit (a group 20 a minute, an inbox one a second) and
 the 30 a second overall, so a busy group never holds back an inbox, and neither holds back the answers to
 customers. Each row is marked sent right after its call: a crash re-sends at most the one message in flight. A
-pass reads the queue once and delivers everything then due; it starts once news of queued messages stops coming
-(a burst is stored first, half a second at most), and a customer's consecutive texts found together go as one
-message (on a new ticket's card), a ticket's pending card updates as one edit.
+pass reads the queue once and delivers everything then due; it starts once the updates being handled are done
+and news of queued messages stops coming (a burst is stored first, half a second at most), and a customer's
+consecutive texts found together go as one message (on a new ticket's card), a ticket's pending card updates as
+one edit.
 
 The group is the overview: each ticket's card, kept current, and (`CAREBOT_GROUP_COPIES=unassigned`) the messages
 of tickets that no agent's inbox receives; with `all`, every message as well.
@@ -30,6 +31,7 @@ from telegram.ext import Application
 
 from bot.context import CarebotApp, Services
 from bot.runtime.background import add_background
+from bot.runtime.dispatch import inbound_busy
 from bot.tickets.batching import GROUP, Destination, Due, plan
 from bot.tickets.card_facts import card_facts
 from bot.tickets.places import GroupPlaces, TopicGone, relay_database
@@ -49,6 +51,7 @@ STOP_GRACE_SECONDS = 5.0
 PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
 QUIET_SECONDS = 0.03  # news of queued messages: the next pass waits until none came for this long …
 GATHER_SECONDS = 0.5  # … but not longer than this after the first
+BUSY_POLL_SECONDS = 0.005  # how often it looks whether the updates being handled are done
 
 
 def _chat_unreachable(error: BadRequest) -> bool:
@@ -156,14 +159,21 @@ class StaffRelay:
             self._release_waiters()
 
     async def _gather(self) -> None:
-        """While news keeps coming (a burst of messages being stored, a commit every few milliseconds), wait for
-        it to stop, for at most `GATHER_SECONDS`: the pass then finds a customer's texts together and shows them in
-        one call (a new ticket's card carries them), and storing the burst has the event loop to itself meanwhile.
-        A lone message waits `QUIET_SECONDS`."""
+        """Wait, for at most `GATHER_SECONDS`, while received updates are being handled and while news keeps coming
+        (a burst of messages being stored, a commit every few milliseconds): the pass then finds a customer's texts
+        together and shows them in one call (a new ticket's card carries them), and storing the burst has the
+        event loop to itself meanwhile. A lone message waits until its handler is done, or `QUIET_SECONDS`."""
         deadline = time.monotonic() + GATHER_SECONDS
-        while self._news and not self._stopping and time.monotonic() < deadline:
-            self._news = False
-            await asyncio.sleep(QUIET_SECONDS)
+        handled = False  # updates were being handled: once they are done, so is what they queued
+        while not self._stopping and time.monotonic() < deadline:
+            if inbound_busy(self.app):
+                handled = True
+                await asyncio.sleep(BUSY_POLL_SECONDS)
+            elif self._news and not handled:
+                self._news = False
+                await asyncio.sleep(QUIET_SECONDS)
+            else:
+                break
         self._news = False
 
     # ------------------------------------------------------------ the queue

@@ -12,6 +12,7 @@ from sqlmodel import select
 from bot.runtime.ratelimit import CarebotRateLimiter
 from bot.runtime.updates import accept, fetch_updates
 from bot.settings import Settings
+from bot.tickets import customer as customer_module
 from bot.tickets import relay as relay_module
 from bot.tickets.relay import relay_of
 from bot.ui.splitting import CAPTION_LIMIT, TEXT_LIMIT, split_caption, split_text, tg_len
@@ -121,6 +122,34 @@ async def test_texts_stored_one_after_another_reach_staff_together_once_the_burs
     await bot.settle()
     (card,) = tg.sent_to(staff)
     assert card.content.startswith("🎫 #1 · Anna") and card.content.endswith("\n\nhello\n\nmy order\n\nis late")
+
+
+async def test_texts_still_being_handled_when_the_relay_wakes_reach_staff_on_the_same_card(
+    bot: BotHarness, tg: FakeTelegram, admin: FakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff = tg.group(STAFF_CHAT_ID, "Care team", members=[admin])
+    anna = tg.user(7426, "Anna")
+    await bot.settle()
+    acknowledging, go_on = asyncio.Event(), asyncio.Event()
+    acknowledge = customer_module.acknowledge
+
+    async def slow_acknowledge(*args: Any, **kwargs: Any) -> None:  # the customer's answer takes a while
+        acknowledging.set()
+        await go_on.wait()
+        await acknowledge(*args, **kwargs)
+
+    monkeypatch.setattr(customer_module, "acknowledge", slow_acknowledge)
+    for text in ("hello", "my order is late"):
+        tg.customer_sends_text(anna, text)
+        updates, bot.offset = await fetch_updates(bot.app.bot, offset=bot.offset, timeout=0)
+        await accept(bot.app, bot.services.sessions, bot.dispatcher, updates)
+        await acknowledging.wait()  # "hello" is stored, the relay woken; the next text waits behind its answer
+    await asyncio.sleep(0.1)  # time enough for a pass to show it, if the relay did not wait for the handling
+    assert tg.sent_to(staff) == []
+    go_on.set()
+    await bot.settle()
+    (card,) = tg.sent_to(staff)
+    assert card.content.endswith("\n\nhello\n\nmy order is late")
 
 
 async def test_a_backed_up_queue_combines_a_customers_texts_in_order(
