@@ -102,8 +102,8 @@ def set_fast_lane(app: CarebotApp, lane: FastLane) -> None:
 
 
 def inbound_busy(app: Application[Any, Any, Any, Any, Any, Any]) -> bool:
-    """Whether received updates are being handled now (more customer messages may be on their way to the staff
-    relay)."""
+    """Whether updates are being received or handled now (more customer messages may be on their way to the
+    staff relay)."""
     dispatcher: ChatOrderedDispatcher | None = app.bot_data.get(DISPATCHER_KEY)
     return dispatcher is not None and dispatcher.busy
 
@@ -156,6 +156,7 @@ class ChatOrderedDispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._retrying = 0  # chats whose worker waits to try a failed update again
+        self.more_coming = False  # the poller got a full batch: more updates are on their way in
         app.bot_data[DISPATCHER_KEY] = self
 
     def submit(self, update: Update, *, attempts: int = 0, retry_at: datetime | None = None) -> None:
@@ -319,8 +320,9 @@ class ChatOrderedDispatcher:
 
     @property
     def busy(self) -> bool:
-        """Updates are being handled now (a chat waiting to try a failed one again does not count)."""
-        return len(self._workers) > self._retrying
+        """Updates are being handled now or more are being received (a chat waiting to try a failed one again
+        does not count)."""
+        return self.more_coming or len(self._workers) > self._retrying
 
     @property
     def pending(self) -> int:

@@ -53,6 +53,7 @@ POLL_TIMEOUT_SECONDS = 20
 RETURNED_POLL_SECONDS = 2.0
 READ_MARGIN_SECONDS = 10.0
 STORE_TIMEOUT_SECONDS = 10.0
+FULL_BATCH = 100  # the most updates one getUpdates answer brings
 
 
 class Batch(list[Update]):
@@ -219,18 +220,23 @@ async def poll(app: CarebotApp, sessions: SessionFactory, dispatcher: ChatOrdere
     unsure = False
     while True:
         try:
-            updates, next_offset = await fetch_updates(app.bot, offset=offset, timeout=POLL_TIMEOUT_SECONDS)
+            # After a full batch more are waiting: fetched at once, and the dispatcher knows they are coming.
+            timeout = 0 if dispatcher.more_coming else POLL_TIMEOUT_SECONDS
+            updates, next_offset = await fetch_updates(app.bot, offset=offset, timeout=timeout)
         except RetryAfter as exc:
+            dispatcher.more_coming = False
             await asyncio.sleep(retry_after_seconds(exc))
             continue
         except InvalidToken:
             raise
         except (TimedOut, NetworkError, Conflict) as exc:
+            dispatcher.more_coming = False
             log.warning("getUpdates failed (%s); retrying in %.0f s", type(exc).__name__, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             continue
         backoff = 1.0
+        dispatcher.more_coming = len(updates) >= FULL_BATCH
         if updates:
             try:
                 async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
