@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scheduler.config import CareConfig
-from storage.routing import RoutingPolicy
+from storage.routing_rules import RoutingPolicy
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 

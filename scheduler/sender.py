@@ -20,10 +20,8 @@ import asyncio
 import json
 import logging
 import time
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppress
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Message, MessageId
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from scheduler.config import CareConfig
+from scheduler.outcomes import DrainReport, Outcome, retry_after_seconds
 from scheduler.rendering import Texts, is_proactive, markup_of, text_of
 from scheduler.sliding_window import SlidingWindow
 from storage import outbox, outbox_passes
@@ -59,36 +57,6 @@ IDLE_SECONDS = 2.0
 
 Sleep = Callable[[float], Awaitable[None]]
 ChatWindows = Callable[[int], Sequence[SlidingWindow]]
-
-
-@dataclass
-class Outcome:
-    due: DueMessage
-    status: OutboxStatus
-    attempts: int
-    telegram_message_id: int | None = None
-    reason: str = ""
-    unreachable: bool = False
-
-
-@dataclass
-class DrainReport:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    held: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    def count(self, outcome: OutboxStatus, reason: str = "") -> None:
-        if outcome == OutboxStatus.SENT:
-            self.sent += 1
-        elif outcome == OutboxStatus.FAILED:
-            self.failed += 1
-        else:
-            self.skipped += 1
-        if reason:
-            short = reason.split(":")[0][:40]
-            self.reasons[short] = self.reasons.get(short, 0) + 1
 
 
 class OutboxSender:
@@ -402,11 +370,3 @@ class OutboxSender:
                     )
                     report.skipped += skipped
                 report.count(outcome.status, outcome.reason)
-
-
-def retry_after_seconds(error: RetryAfter) -> float:
-    """How long Telegram asked to wait, in seconds (the one place that reads a 429's `retry_after`)."""
-    with warnings.catch_warnings():  # PTB warns that the attribute will become a timedelta: both are handled
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

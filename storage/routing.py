@@ -9,24 +9,21 @@ member with an inbox (a private chat with the bot), not away, within their hours
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage import staff_deliveries
-from storage.business_hours import BusinessHours
-from storage.models import AccountManager, Agent, Customer, Segment, StaffMember, Ticket, TicketCategory, TicketStatus
+from storage.models import AccountManager, Agent, Customer, Segment, StaffMember, Ticket, TicketStatus
 from storage.outbox import insert_ignoring_duplicates
+from storage.routing_rules import RoutingPolicy, serves, within_hours
 from storage.types import utcnow
 
-CATEGORIES = tuple(category.value for category in TicketCategory)
 WORKING = (TicketStatus.OPEN.value, TicketStatus.PENDING.value)  # what counts as an agent's load
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROUTING_LOCK = 0x526F7574  # a transaction-scoped advisory lock id ("Rout") on PostgreSQL
 
@@ -41,54 +38,9 @@ async def serialize(session: AsyncSession) -> None:
 
 
 @dataclass(frozen=True)
-class RoutingPolicy:
-    """The settings routing reads, as plain values."""
-
-    auto_assign: bool
-    admin_ids: frozenset[int]
-    hours: BusinessHours
-    vip_managers_auto: bool
-
-
-@dataclass(frozen=True)
 class Load:
     agent: Agent
     open_tickets: int
-
-
-def parse_hours(text: str) -> tuple[time, time]:
-    """`09:00-18:00` (a window past midnight such as `22:00-06:00` is allowed); ValueError otherwise."""
-    match = _HOURS.match(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not like 09:00-18:00")
-    start = time(int(match[1]), int(match[2]))
-    end = time(0) if match[3] == "24" else time(int(match[3]), int(match[4]))
-    return start, end
-
-
-def parse_categories(words: Sequence[str]) -> str | None:
-    """`all` (None) or a comma list of known categories; ValueError names an unknown one."""
-    wanted = [word.strip().lower() for word in words if word.strip()]
-    if not wanted or wanted == ["all"]:
-        return None
-    unknown = [word for word in wanted if word not in CATEGORIES]
-    if unknown:
-        raise ValueError(unknown[0])
-    return ",".join(category for category in CATEGORIES if category in wanted)
-
-
-def serves(agent: Agent, category: str) -> bool:
-    return agent.categories is None or category in agent.categories.split(",")
-
-
-def within_hours(agent: Agent, hours: BusinessHours, now: datetime) -> bool:
-    if not agent.hours:
-        return hours.is_open(now)
-    start, end = parse_hours(agent.hours)
-    local = now.astimezone(hours.zone).time()
-    if start < end or end == time(0):
-        return start <= local and (end == time(0) or local < end)
-    return local >= start or local < end
 
 
 async def get_agent(session: AsyncSession, *, telegram_id: int) -> Agent | None:

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from storage import routing, staff_deliveries
 from storage.customers import hold_customer
 from storage.models import Customer, MessageDirection, StaffDelivery, Ticket, TicketMessage, TicketStatus
-from storage.routing import RoutingPolicy
+from storage.routing_rules import RoutingPolicy
 from storage.types import utcnow
 
 ACTIVE = (TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.RESOLVED)

@@ -33,7 +33,7 @@ from typing import Any
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-from scheduler.sender import retry_after_seconds
+from scheduler.outcomes import retry_after_seconds
 from scheduler.sliding_window import Clock, Sleep, SlidingWindow
 
 log = logging.getLogger(__name__)

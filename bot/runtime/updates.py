@@ -40,7 +40,7 @@ from bot.runtime.dispatch import (
     incoming,
     to_json,
 )
-from scheduler.sender import retry_after_seconds
+from scheduler.outcomes import retry_after_seconds
 from storage import inbox
 from storage.db import SessionFactory, transaction
 from storage.inbox import IncomingUpdate

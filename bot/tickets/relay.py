@@ -37,7 +37,7 @@ from bot.tickets.card_facts import card_facts
 from bot.tickets.places import GroupPlaces, TopicGone, relay_database
 from bot.tickets.showing import Showing
 from bot.tickets.views import CardFacts, staff_language
-from scheduler.sender import retry_after_seconds
+from scheduler.outcomes import retry_after_seconds
 from storage import routing, staff_deliveries, ticket_views, tickets
 from storage.db import transaction
 from storage.models import Customer, StaffDelivery, Ticket, TicketMessage

@@ -11,7 +11,7 @@ from bot.context import CarebotApp, Context
 from bot.handlers.staff.common import actor_id, answer, resolve_customer, role_and_language, usage
 from bot.tickets.routing import set_away
 from bot.ui.i18n import t
-from storage import routing, staff
+from storage import routing, routing_rules, staff
 from storage.db import transaction
 from storage.models import Agent, Role
 from storage.staff import audit, role_of
@@ -82,12 +82,12 @@ async def staff_routing(update: Update, context: Context, args: list[str]) -> No
     values: dict[str, object]
     try:
         if action == "skills":
-            values = {"categories": routing.parse_categories(args[2:])}
+            values = {"categories": routing_rules.parse_categories(args[2:])}
         else:
             hours = args[2].lower()
             values = {"hours": None if hours == "default" else hours}
             if hours != "default":
-                routing.parse_hours(hours)
+                routing_rules.parse_hours(hours)
     except ValueError:
         await answer(update, t(lang, f"routing.bad_{action}", value=" ".join(args[2:])))
         return

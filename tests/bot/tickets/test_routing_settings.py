@@ -12,7 +12,7 @@ from bot.settings import Settings
 from storage.business_hours import parse_business_hours
 from storage.db import transaction
 from storage.models import Agent, StaffMember
-from storage.routing import parse_categories, parse_hours, within_hours
+from storage.routing_rules import parse_categories, parse_hours, within_hours
 from tests.botapi import FakeChat, FakeTelegram, FakeUser
 from tests.harness import BotHarness
 
