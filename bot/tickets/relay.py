@@ -35,6 +35,7 @@ from bot.runtime.dispatch import inbound_busy
 from bot.tickets.batching import GROUP, Destination, Due, plan
 from bot.tickets.card_facts import card_facts
 from bot.tickets.places import GroupPlaces, TopicGone, relay_database
+from bot.tickets.relay_backoff import RelayBackoff
 from bot.tickets.showing import Showing
 from bot.tickets.views import CardFacts, staff_language
 from scheduler.outcomes import retry_after_seconds
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 
 RELAY_KEY = "staff_relay"
 SAFETY_POLL_SECONDS = 3.0  # look at the queue even when nobody woke the relay (another replica may have filled it)
-MAX_BACKOFF_SECONDS = 300.0
 STOP_GRACE_SECONDS = 5.0
 PASS_SECONDS = 1.0  # a pass that runs longer (the rate limiter holds it) reads the queue and the tickets again
 QUIET_SECONDS = 0.03  # news of queued messages: the next pass waits until none came for this long …
@@ -75,10 +75,7 @@ class StaffRelay:
         self._workers: dict[Destination, asyncio.Task[None]] = {}
         self._stopping = False
         self._chat_id: int | None = None
-        self._blocked_until: dict[Destination, float] = {}
-        self._chat_failures: dict[Destination, int] = {}
-        self._ticket_retry_at: dict[tuple[Destination, int], float] = {}
-        self._ticket_failures: dict[tuple[Destination, int], int] = {}
+        self.backoff = RelayBackoff()
 
     @property
     def services(self) -> Services:
@@ -181,9 +178,7 @@ class StaffRelay:
     async def _work(self) -> tuple[bool, float | None]:
         """Start a worker for each destination with rows due and no worker yet; returns (idle, seconds until
         something else is due). A pass reads the queue, the tickets and their customers once."""
-        mono = time.monotonic()
-        blocked = [dest for dest, until in self._blocked_until.items() if until > mono]
-        wake_in = min((self._blocked_until[dest] - mono for dest in blocked), default=None)
+        blocked, wake_in = self.backoff.blocked()
         working = list(self._workers)  # their rows are not read now: not idle until they are read again
         busy: list[Destination] = [*working, *blocked]
         if self.chat_id is None:
@@ -197,7 +192,7 @@ class StaffRelay:
             idle = True
             plans: dict[Destination, Due] = {}
             for destination, queue in by_destination.items():
-                due, quiet, wait = plan(queue, messages, self._ticket_retry_at, destination)
+                due, quiet, wait = plan(queue, messages, self.backoff.retry_at, destination)
                 idle = idle and quiet
                 if wait is not None:
                     wake_in = wait if wake_in is None else min(wake_in, wait)
@@ -252,7 +247,7 @@ class StaffRelay:
         try:
             for index, (_, ticket_id, group) in enumerate(queued):
                 now = time.monotonic()
-                if self._stopping or self._blocked_until.get(destination, 0.0) > now or (index and now > until):
+                if self._stopping or self.backoff.is_blocked(destination) or (index and now > until):
                     return
                 if ticket_id in waiting:
                     continue
@@ -273,7 +268,7 @@ class StaffRelay:
                     waiting.add(ticket_id)
         except Exception:
             log.exception("staff relay worker failed; retrying")
-            self._blocked_until[destination] = time.monotonic() + 5.0
+            self.backoff.block(destination, 5.0)
 
     async def _deliver(
         self,
@@ -307,16 +302,14 @@ class StaffRelay:
             await relay_database(self.services.engine).run(
                 lambda tx: staff_deliveries.mark_sent(tx, shown=shown), one_statement=True
             )
-            self._ticket_failures.pop((destination, ticket_id), None)
-            self._ticket_retry_at.pop((destination, ticket_id), None)
-            self._chat_failures.pop(destination, None)
+            self.backoff.delivered(destination, ticket_id)
             return True
         except TopicGone:
             log.warning("the forum topic of ticket #%s was deleted; opening a new one", ticket_id)
             await self.group.remember(ticket, None, None, None)
-            self._ticket_backoff(destination, ticket_id, retry_now=True)
+            self.backoff.ticket_failed(destination, ticket_id, retry_now=True)
         except RetryAfter as error:
-            self._blocked_until[destination] = time.monotonic() + retry_after_seconds(error)
+            self.backoff.block(destination, retry_after_seconds(error))
         except ChatMigrated as error:
             log.warning(
                 "the staff group became a supergroup: set CAREBOT_STAFF_CHAT_ID=%s (used until restart)",
@@ -328,12 +321,12 @@ class StaffRelay:
             if destination is not GROUP:
                 await self._inbox_gone(destination)
             else:
-                self._chat_backoff(destination, f"the bot may not write to the staff chat ({error.message})")
+                self.backoff.chat_failed(destination, f"the bot may not write to the staff chat ({error.message})")
         except BadRequest as error:
             if _chat_unreachable(error) and destination is not GROUP:
                 await self._inbox_gone(destination)
             elif _chat_unreachable(error):
-                self._chat_backoff(destination, "the staff chat was not found: check CAREBOT_STAFF_CHAT_ID")
+                self.backoff.chat_failed(destination, "the staff chat was not found: check CAREBOT_STAFF_CHAT_ID")
             else:
                 log.error("ticket #%s: staff chat refused a %s delivery: %s", ticket_id, head.kind, error.message)
                 await self._finish_failed(group, error.message)
@@ -342,13 +335,13 @@ class StaffRelay:
             log.warning("ticket #%s: staff delivery failed (%s); retrying", ticket_id, type(error).__name__)
             async with transaction(self.services.sessions) as session:
                 await staff_deliveries.note_attempt(session, ids=[r.id for r in group if r.id], error=str(error))
-            self._ticket_backoff(destination, ticket_id)
+            self.backoff.ticket_failed(destination, ticket_id)
         return False
 
     async def _inbox_gone(self, chat_id: int) -> None:
         """An agent blocked the bot (or their chat is gone): their inbox closes and their tickets move on."""
         log.warning("an agent's inbox is unreachable; their tickets are handed over")
-        self._blocked_until[chat_id] = time.monotonic() + 5.0  # its rows end failed: nothing more this pass
+        self.backoff.block(chat_id, 5.0)  # its rows end failed: nothing more this pass
         async with transaction(self.services.sessions) as session:
             await routing.inbox_closed(session, telegram_id=chat_id)
             await routing.release(session, telegram_id=chat_id, policy=self.services.settings.routing_policy)
@@ -357,21 +350,6 @@ class StaffRelay:
     async def _finish_failed(self, group: Sequence[StaffDelivery], error: str) -> None:
         async with transaction(self.services.sessions) as session:
             await staff_deliveries.mark_failed(session, ids=[r.id for r in group if r.id], error=error)
-
-    def _ticket_backoff(self, destination: Destination, ticket_id: int, *, retry_now: bool = False) -> None:
-        """Try this ticket again later (other tickets go on); a recreated topic is tried again at once."""
-        key = (destination, ticket_id)
-        failures = self._ticket_failures.get(key, 0) + 1
-        self._ticket_failures[key] = failures
-        delay = 0.0 if retry_now and failures <= 2 else min(2.0**failures, MAX_BACKOFF_SECONDS)
-        self._ticket_retry_at[key] = time.monotonic() + delay
-
-    def _chat_backoff(self, destination: Destination, reason: str) -> None:
-        failures = self._chat_failures.get(destination, 0) + 1
-        self._chat_failures[destination] = failures
-        delay = min(5.0 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
-        log.warning("%s; tickets wait in the queue, next try in %.0f s", reason, delay)
-        self._blocked_until[destination] = time.monotonic() + delay
 
 
 async def _messages_of(session: Any, rows: list[StaffDelivery]) -> dict[int, TicketMessage]:
